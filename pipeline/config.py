@@ -1,0 +1,348 @@
+"""Validated, frozen pipeline configuration.
+
+A config is a tree of frozen dataclasses, one per section. It is loaded from
+one or more YAML files merged rightmost-wins, then `--set key=value`
+overrides are applied with type conversion. Unknown keys are errors that name
+the nearest valid key.
+
+Example:
+
+>>> cfg = load_config(["quickstart"], ["train.epochs=3"])
+>>> cfg.train.epochs
+3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import logging
+import typing
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where raw examples come from and how they are split.
+
+    `source` is `builtin:<name>[?key=value&...]`, a path or glob, or
+    `tfds:<name>[/<config>]`. For two aligned files give `source` and
+    `target_source`; a two-column TSV needs only `source`.
+    """
+
+    source: str = "builtin:dates"
+    target_source: str = ""
+    format: str = "auto"
+    num_examples: int = 20000
+    seed: int = 1234
+    eval_fraction: float = 0.1
+    test_fraction: float = 0.1
+    max_bad_fraction: float = 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformConfig:
+    """Normalization, tokenization and vocabulary settings."""
+
+    tokenizer: str = "char"  # char | word
+    lowercase: bool = True
+    normalization: str = "NFKC"  # NFC | NFKC | NFD | NFKD | none
+    max_vocab_size: int = 20000
+    min_count: int = 1
+    max_source_length: int = 64
+    max_target_length: int = 32
+    num_shards: int = 2
+    batch_size: int = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Model family and its hyperparameters."""
+
+    family: str = "rnn_attention"
+    cell: str = "gru"  # gru | lstm
+    embed_dim: int = 32
+    units: int = 128
+    encoder_layers: int = 1
+    bidirectional: bool = True
+    attention_units: int = 64
+    dropout: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimization, input pipeline and precision."""
+
+    epochs: int = 12
+    batch_size: int = 64
+    learning_rate: float = 0.003
+    clipnorm: float = 1.0
+    patience: int = 3
+    precision: str = "auto"  # auto | float32 | mixed_float16 | mixed_bfloat16
+    shuffle_buffer: int = 10000
+    bucket_boundaries: tuple = (12, 18, 24, 32)
+    seed: int = 42
+    strategy: str = "auto"  # auto | default | mirrored | multi_worker
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Decoding and blessing."""
+
+    max_decode_length: int = 16
+    bless_metric: str = "exact_match"
+    bless_threshold: float = 0.9
+    num_attention_plots: int = 3
+    batch_size: int = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class PushConfig:
+    """Where and under which name the SavedModel is published."""
+
+    model_name: str = "dates"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The whole pipeline configuration."""
+
+    name: str = "quickstart"
+    task: str = "translation"
+    data: DataConfig = DataConfig()
+    transform: TransformConfig = TransformConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    push: PushConfig = PushConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    def section_hash(self, *sections: str) -> str:
+        """A stable hash of the named sections (all when none are named)."""
+        full = self.to_dict()
+        chosen = {s: full[s] for s in sections} if sections else full
+        blob = json.dumps(chosen, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+TASKS = ("translation",)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "task": TASKS,
+    "transform.tokenizer": ("char", "word"),
+    "transform.normalization": ("NFC", "NFKC", "NFD", "NFKD", "none"),
+    "model.cell": ("gru", "lstm"),
+    "train.precision": ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+    "train.strategy": ("auto", "default", "mirrored", "multi_worker"),
+}
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _valid_keys(cls: type = Config, prefix: str = "") -> list[str]:
+    keys = []
+    for field_name, field_type in _field_types(cls).items():
+        name = prefix + field_name
+        if dataclasses.is_dataclass(field_type):
+            keys.extend(_valid_keys(field_type, name + "."))
+        else:
+            keys.append(name)
+    return keys
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _unknown_key_error(key: str, valid: Sequence[str]) -> ValueError:
+    leaf = key.rsplit(".", 1)[-1]
+    match = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    if not match:
+        by_leaf = {k.rsplit(".", 1)[-1]: k for k in valid}
+        leaf_match = difflib.get_close_matches(leaf, list(by_leaf), n=1, cutoff=0.5)
+        match = [by_leaf[leaf_match[0]]] if leaf_match else []
+    hint = f" Did you mean '{match[0]}'?" if match else ""
+    return ValueError(f"Unknown config key '{key}'.{hint}")
+
+
+def convert_value(key: str, raw: Any, target: Any) -> Any:
+    """Converts `raw` (a YAML value or a `--set` string) to the field type."""
+    origin = typing.get_origin(target) or target
+    try:
+        if origin is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("true", "yes", "1", "on"):
+                return True
+            if text in ("false", "no", "0", "off"):
+                return False
+            raise ValueError(raw)
+        if origin is int:
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            if isinstance(raw, float) and not raw.is_integer():
+                raise ValueError(raw)
+            return int(str(raw).strip()) if isinstance(raw, str) else int(raw)
+        if origin is float:
+            return float(raw)
+        if origin is str:
+            return str(raw)
+        if origin is tuple:
+            if isinstance(raw, str):
+                parsed = yaml.safe_load(raw) if raw.strip().startswith("[") else raw.split(",")
+                raw = parsed
+            return tuple(int(x) if str(x).strip().lstrip("-").isdigit() else x for x in raw)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Config key '{key}' expects {getattr(origin, '__name__', origin)}. "
+            f"Received: {key}={raw!r}"
+        ) from None
+    return raw
+
+
+def _apply(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
+    """Builds a `cls` instance from a nested mapping, validating every key."""
+    hints = _field_types(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, raw in values.items():
+        full = prefix + str(key)
+        if key not in names:
+            raise _unknown_key_error(full, _valid_keys())
+        target = hints[key]
+        if dataclasses.is_dataclass(target):
+            if not isinstance(raw, Mapping):
+                raise ValueError(
+                    f"Config section '{full}' must be a mapping. Received: {full}={raw!r}"
+                )
+            kwargs[key] = _apply(target, raw, full + ".")
+        else:
+            kwargs[key] = convert_value(full, raw, target)
+    return cls(**kwargs)
+
+
+def _deep_merge(base: dict, update: Mapping) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def builtin_configs() -> list[str]:
+    """Names of the built-in configs in `configs/`."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def resolve_config_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise ValueError(f"Config file not found. Received: config={name_or_path!r}")
+        return path
+    candidate = CONFIG_DIR / f"{name_or_path}.yaml"
+    if candidate.exists():
+        return candidate
+    names = builtin_configs()
+    match = difflib.get_close_matches(name_or_path, names, n=1)
+    hint = f" Did you mean '{match[0]}'?" if match else ""
+    raise ValueError(
+        f"Unknown config '{name_or_path}'.{hint} Built-in configs: {names}; or give a YAML path."
+    )
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise ValueError(f"--set expects KEY=VALUE. Received: {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), value
+
+
+def _override_tree(key: str, value: str) -> dict:
+    valid = _valid_keys()
+    if key not in valid:
+        raise _unknown_key_error(key, valid)
+    tree: dict = {}
+    node = tree
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return tree
+
+
+def validate(cfg: Config) -> Config:
+    """Cross-field checks and choice checks; warns about slow choices."""
+    flat = {"task": cfg.task}
+    for section in ("transform", "model", "train"):
+        for k, v in dataclasses.asdict(getattr(cfg, section)).items():
+            flat[f"{section}.{k}"] = v
+    for key, choices in CHOICES.items():
+        if flat[key] not in choices:
+            raise ValueError(
+                f"Config key '{key}' must be one of {list(choices)}. Received: {key}={flat[key]!r}"
+            )
+    fractions = cfg.data.eval_fraction + cfg.data.test_fraction
+    if not (0 <= cfg.data.eval_fraction < 1 and 0 <= cfg.data.test_fraction < 1 and fractions < 1):
+        raise ValueError(
+            "data.eval_fraction + data.test_fraction must be in [0, 1). "
+            f"Received: data.eval_fraction={cfg.data.eval_fraction}, "
+            f"data.test_fraction={cfg.data.test_fraction}"
+        )
+    for key in ("model.units", "model.embed_dim", "train.epochs", "train.batch_size"):
+        if flat[key] <= 0:
+            raise ValueError(f"Config key '{key}' must be positive. Received: {key}={flat[key]}")
+    if not 0.0 <= cfg.model.dropout < 1.0:
+        raise ValueError(f"model.dropout must be in [0, 1). Received: model.dropout={cfg.model.dropout}")
+    if list(cfg.train.bucket_boundaries) != sorted(cfg.train.bucket_boundaries):
+        raise ValueError(
+            "train.bucket_boundaries must be increasing. "
+            f"Received: train.bucket_boundaries={list(cfg.train.bucket_boundaries)}"
+        )
+    return cfg
+
+
+def load_config(
+    configs: Sequence[str] | None = None,
+    overrides: Sequence[str] = (),
+) -> Config:
+    """Loads and validates a config.
+
+    Args:
+        configs: built-in config names or YAML paths, merged rightmost-wins.
+            None or empty means `quickstart`.
+        overrides: `key=value` strings applied last, e.g. `train.epochs=3`.
+
+    Returns:
+        The frozen, validated `Config`.
+    """
+    merged: dict = {}
+    for item in configs or ["quickstart"]:
+        path = resolve_config_path(item)
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, Mapping):
+            raise ValueError(f"Config file must hold a mapping. Received: {path}")
+        merged = _deep_merge(merged, loaded)
+    for text in overrides:
+        key, value = parse_override(text)
+        merged = _deep_merge(merged, _override_tree(key, value))
+    return validate(_apply(Config, merged))
