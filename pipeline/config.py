@@ -27,7 +27,15 @@ import yaml
 
 logger = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+import sys
+
+# Built-in configs: `configs/` beside the packages (source tree, editable
+# install), or `<prefix>/seqlab_configs` (regular install, see setup.py).
+_CONFIG_DIRS = (
+    Path(__file__).resolve().parent.parent / "configs",
+    Path(sys.prefix) / "seqlab_configs",
+)
+CONFIG_DIR = next((d for d in _CONFIG_DIRS if d.is_dir()), _CONFIG_DIRS[0])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,165 @@
+"""A small ML-metadata store in SQLite: runs, executions, artifacts, lineage.
+
+Every execution of a step (ran, cached or failed) is recorded against its run;
+every artifact it read or wrote is linked to it through an event, so the
+question "which data and which config produced this SavedModel?" has an
+answer.
+
+Example:
+
+>>> store = MetadataStore(":memory:")
+>>> run_id = store.start_run({"name": "quickstart"})
+>>> ex = store.start_execution(run_id, "example_gen", "abc123")
+>>> art = store.record_artifact("example_gen", "abc123", "/tmp/a")
+>>> store.link(ex, art, "output")
+>>> store.finish_execution(ex, "ran", 1.5)
+>>> store.lineage(art)[0]["step"]
+'example_gen'
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,
+    config TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS executions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    step TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started REAL NOT NULL,
+    seconds REAL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    step TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    created REAL NOT NULL,
+    UNIQUE (step, fingerprint, uri)
+);
+CREATE TABLE IF NOT EXISTS events (
+    execution_id INTEGER NOT NULL REFERENCES executions(id),
+    artifact_id INTEGER NOT NULL REFERENCES artifacts(id),
+    direction TEXT NOT NULL CHECK (direction IN ('input', 'output')),
+    PRIMARY KEY (execution_id, artifact_id, direction)
+);
+"""
+
+
+class MetadataStore:
+    """SQLite-backed store. One connection; every write commits at once."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.executescript(SCHEMA)
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _write(self, sql: str, args: tuple = ()) -> int:
+        cur = self._db.execute(sql, args)
+        self._db.commit()
+        return int(cur.lastrowid or 0)
+
+    def start_run(self, config: dict[str, Any]) -> int:
+        return self._write(
+            "INSERT INTO runs (started, status, config) VALUES (?, 'running', ?)",
+            (time.time(), json.dumps(config, sort_keys=True)),
+        )
+
+    def finish_run(self, run_id: int, status: str) -> None:
+        self._write(
+            "UPDATE runs SET finished = ?, status = ? WHERE id = ?", (time.time(), status, run_id)
+        )
+
+    def start_execution(self, run_id: int, step: str, fingerprint: str) -> int:
+        return self._write(
+            "INSERT INTO executions (run_id, step, fingerprint, status, started)"
+            " VALUES (?, ?, ?, 'running', ?)",
+            (run_id, step, fingerprint, time.time()),
+        )
+
+    def finish_execution(
+        self, execution_id: int, status: str, seconds: float, error: str | None = None
+    ) -> None:
+        self._write(
+            "UPDATE executions SET status = ?, seconds = ?, error = ? WHERE id = ?",
+            (status, seconds, error, execution_id),
+        )
+
+    def record_artifact(self, step: str, fingerprint: str, uri: str) -> int:
+        row = self._db.execute(
+            "SELECT id FROM artifacts WHERE step = ? AND fingerprint = ? AND uri = ?",
+            (step, fingerprint, uri),
+        ).fetchone()
+        if row:
+            return int(row["id"])
+        return self._write(
+            "INSERT INTO artifacts (step, fingerprint, uri, created) VALUES (?, ?, ?, ?)",
+            (step, fingerprint, uri, time.time()),
+        )
+
+    def link(self, execution_id: int, artifact_id: int, direction: str) -> None:
+        self._write(
+            "INSERT OR IGNORE INTO events (execution_id, artifact_id, direction) VALUES (?, ?, ?)",
+            (execution_id, artifact_id, direction),
+        )
+
+    def executions(self, run_id: int) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT * FROM executions WHERE run_id = ? ORDER BY id", (run_id,)
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def runs(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._db.execute("SELECT * FROM runs ORDER BY id").fetchall()]
+
+    def lineage(self, artifact_id: int) -> list[dict[str, Any]]:
+        """The chain of steps and artifacts upstream of `artifact_id`, nearest first."""
+        chain: list[dict[str, Any]] = []
+        frontier = [artifact_id]
+        seen: set[int] = set()
+        while frontier:
+            current = frontier.pop(0)
+            if current in seen:
+                continue
+            seen.add(current)
+            producer = self._db.execute(
+                "SELECT e.id, e.step, e.fingerprint FROM executions e"
+                " JOIN events ev ON ev.execution_id = e.id"
+                " WHERE ev.artifact_id = ? AND ev.direction = 'output'"
+                " ORDER BY e.id DESC LIMIT 1",
+                (current,),
+            ).fetchone()
+            if producer is None:
+                continue
+            inputs = [
+                int(r["artifact_id"])
+                for r in self._db.execute(
+                    "SELECT artifact_id FROM events WHERE execution_id = ? AND direction = 'input'",
+                    (producer["id"],),
+                ).fetchall()
+            ]
+            chain.append(
+                {"artifact": current, "step": producer["step"],
+                 "fingerprint": producer["fingerprint"], "inputs": inputs}
+            )
+            frontier.extend(inputs)
+        return chain

@@ -1,0 +1,50 @@
+"""seqlab: a TFX-style pipeline for recurrent and attention sequence models."""
+
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="seqlab",
+    version="0.1.0",
+    description="Beam preprocessing, Keras 3 sequence models and TF Serving exports, "
+    "driven by one validated YAML config.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=[
+        "pipeline",
+        "components",
+        "components.example_gen",
+        "components.transform",
+        "components.trainer",
+        "components.evaluator",
+        "models",
+        "models.layers",
+        "models.networks",
+        "models.decoding",
+        "serving",
+    ],
+    data_files=[("seqlab_configs", [str(p.relative_to(HERE)) for p in sorted((HERE / "configs").glob("*.yaml"))])],
+    include_package_data=True,
+    install_requires=[
+        "tensorflow==2.21.*",
+        "tensorflow-text==2.21.*",
+        "keras>=3.15",
+        "apache-beam[tfrecord]==2.77.*",
+        "tensorflow-datasets",
+        "sacrebleu>=2.4",
+        "matplotlib",
+        "pyyaml",
+        "numpy",
+        "tqdm",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "jax[cpu]"],
+        "gcp": ["apache-beam[gcp]==2.77.*"],
+        "gpu": ["tensorflow[and-cuda]==2.21.*"],
+    },
+    entry_points={"console_scripts": ["seqlab=pipeline.cli:main"]},
+)
