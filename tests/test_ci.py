@@ -20,7 +20,7 @@ def test_ci_runs_the_readme_test_command():
 
 def test_quickstart_is_two_commands():
     text = (ROOT / "README.md").read_text()
-    quick = text.split("## Quickstart", 1)[1].split("## What happens", 1)[0]
+    quick = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
     blocks = [b for b in quick.split("```bash")[1:]]
     assert len(blocks) == 2
     assert "seqlab run" in blocks[0]
