@@ -1,0 +1,79 @@
+"""example_gen: a source URI -> raw tf.Example TFRecords split into train/eval/test.
+
+Writes, inside `ctx.output_dir`:
+    <split>/data-XXXXX-of-YYYYY.tfrecord.gz   raw examples (bytes `source`, `target`)
+    dead_letter/dead_letter-*.jsonl           rows that could not be read: reason, location, raw
+    counts.json                               {split: n, "dead_letter": {reason: n}}
+
+Reading the source happens in Python (the corpora are small); partitioning and
+writing is a Beam pipeline from `components.beam_utils.make_pipeline`.
+
+Example:
+
+>>> outputs = run(ctx)  # doctest: +SKIP
+>>> outputs["counts"]["train"]
+240
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import time
+from typing import Any
+
+from components import schema
+from components.beam_utils import make_pipeline
+from components.example_gen.beam_write import write_examples
+from components.example_gen.dates import FORMATS, format_date, generate_dates
+from components.example_gen.parallel import read_parallel
+from components.example_gen.sources import BUILTINS, load_source
+from components.example_gen.split import split_for
+from pipeline.step import StepContext
+
+logger = logging.getLogger(__name__)
+
+COUNTS_FILE = "counts.json"
+
+__all__ = [
+    "BUILTINS", "FORMATS", "format_date", "generate_dates", "read_parallel", "run", "split_for",
+]
+
+
+def count_splits(records: list[tuple[str, str]], eval_fraction: float, test_fraction: float) -> dict[str, int]:
+    """{split: n} for `records`, in schema.SPLITS order."""
+    counts = collections.Counter(split_for(src, eval_fraction, test_fraction) for src, _ in records)
+    return {split: counts.get(split, 0) for split in schema.SPLITS}
+
+
+def check_bad_fraction(num_dead: int, num_total: int, max_bad_fraction: float, by_reason: dict[str, int]) -> None:
+    """Raises ValueError when dead letters / total rows exceed `max_bad_fraction`."""
+    if num_total and num_dead / num_total > max_bad_fraction:
+        raise ValueError(
+            f"Too many bad rows: {num_dead} of {num_total} rows ({num_dead / num_total:.2%}) were dead-lettered, "
+            f"more than data.max_bad_fraction={max_bad_fraction}. Reasons: {by_reason}. "
+            "Fix the data or raise data.max_bad_fraction."
+        )
+
+
+def run(ctx: StepContext) -> dict[str, Any]:
+    """Generates or reads the examples and writes them as split TFRecords (see module docstring)."""
+    start = time.perf_counter()
+    data = ctx.config.data
+    records, dead = load_source(data)
+    counts: dict[str, Any] = count_splits(records, data.eval_fraction, data.test_fraction)
+    by_reason = dict(collections.Counter(d["reason"] for d in dead))
+    counts["dead_letter"] = by_reason
+    output_dir = ctx.output_dir
+    with make_pipeline(ctx.beam_args) as pipeline:
+        write_examples(pipeline, records, dead, output_dir, data.eval_fraction, data.test_fraction, counts)
+    (output_dir / COUNTS_FILE).write_text(json.dumps(counts, indent=2, sort_keys=True))
+    logger.info(
+        "example_gen: %s, %d dead letters, in %.1fs",
+        {k: v for k, v in counts.items() if k != "dead_letter"}, len(dead), time.perf_counter() - start,
+    )
+    check_bad_fraction(len(dead), len(records) + len(dead), data.max_bad_fraction, by_reason)
+    if not records:
+        raise ValueError(f"The source produced no examples. Received: data.source={data.source!r}")
+    return {"counts": counts, "dead_letter": len(dead)}

@@ -1,0 +1,70 @@
+"""Vocabulary construction, pure Python (the Beam graph calls it on the collected counts).
+
+Reserved tokens come first with fixed ids (schema.RESERVED_TOKENS), then tokens
+by count descending, ties by token ascending; tokens under `min_count` are
+dropped and the whole list (reserved included) is capped at `max_size`.
+
+Example:
+
+>>> build_vocabulary([("b", 2), ("a", 2), ("c", 5), ("d", 1)], max_size=7, min_count=2)
+['[PAD]', '[UNK]', '[START]', '[END]', 'c', 'a', 'b']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterable, Mapping, Sequence
+
+from components import schema
+
+SIDES: tuple[str, ...] = ("source", "target")
+
+
+def build_vocabulary(counts: Iterable[tuple[str, int]], max_size: int, min_count: int) -> list[str]:
+    """Reserved tokens + the most frequent tokens (see module docstring)."""
+    if max_size < len(schema.RESERVED_TOKENS):
+        raise ValueError(
+            f"transform.max_vocab_size must be at least {len(schema.RESERVED_TOKENS)} (the reserved tokens). "
+            f"Received: transform.max_vocab_size={max_size}"
+        )
+    reserved = set(schema.RESERVED_TOKENS)
+    kept = [(tok, n) for tok, n in counts if n >= min_count and tok not in reserved]
+    kept.sort(key=lambda item: (-item[1], item[0]))
+    room = max_size - len(schema.RESERVED_TOKENS)
+    return list(schema.RESERVED_TOKENS) + [tok for tok, _ in kept[:room]]
+
+
+def build_vocabularies(
+    side_counts: Iterable[tuple[tuple[str, str], int]], max_size: int, min_count: int
+) -> dict[str, list[str]]:
+    """((side, token), n) pairs -> {"source": vocab, "target": vocab}."""
+    per_side: dict[str, list[tuple[str, int]]] = {side: [] for side in SIDES}
+    for (side, token), n in side_counts:
+        per_side[side].append((token, n))
+    return {side: build_vocabulary(per_side[side], max_size, min_count) for side in SIDES}
+
+
+def check_vocab_tokens(tokens: Sequence[str]) -> None:
+    """Vocab files are one token per line: a token holding a line break would shift every id."""
+    for token in tokens:
+        if token == "" or "\n" in token or "\r" in token:
+            raise ValueError(f"Vocabulary token cannot be empty or hold a line break. Received: token={token!r}")
+
+
+def write_vocab_file(path, tokens: Sequence[str]) -> None:
+    """One token per line, line number = id, nothing escaped."""
+    check_vocab_tokens(tokens)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write("".join(token + "\n" for token in tokens))
+
+
+def read_vocab_file(path) -> list[str]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read().split("\n")[:-1]
+
+
+def fingerprint(vocabs: Mapping[str, Sequence[str]], spec: Mapping[str, Any]) -> str:
+    """A stable hash of the vocabulary contents and the tokenizer spec."""
+    blob = json.dumps({"vocab": {k: list(v) for k, v in vocabs.items()}, "tokenizer": spec}, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]

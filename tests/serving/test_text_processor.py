@@ -1,0 +1,79 @@
+"""The shared normalize/tokenize code and the TextProcessor tf.Module."""
+
+import pytest
+import tensorflow as tf
+
+from components import schema
+from serving.text_processor import TextProcessor, TokenizerSpec, detokenize, normalize, tokenize
+
+TEXTS = ["  Tuesday,\u00a0March 3,  1998 ", "ＦＵＬＬ width\tand\nnewline", "Ünïcödé 3RD of MÄRZ", "x", ""]
+CHAR = TokenizerSpec(kind="char", lowercase=True, normalization="NFKC")
+WORD = TokenizerSpec(kind="word", lowercase=False, normalization="NFC")
+
+
+def strings(t: tf.Tensor) -> list[str]:
+    return [b.decode("utf-8") for b in t.numpy().tolist()]
+
+
+def test_normalize_folds_width_case_and_whitespace():
+    assert strings(normalize(tf.constant(TEXTS), CHAR)) == [
+        "tuesday, march 3, 1998", "full width and newline", "ünïcödé 3rd of märz", "x", "",
+    ]
+    assert strings(normalize(tf.constant(["A\u2028B"]), TokenizerSpec(lowercase=False, normalization="none"))) == ["A B"]
+
+
+@pytest.mark.parametrize("spec", [CHAR, WORD, TokenizerSpec("char", False, "none")])
+def test_detokenize_inverts_tokenize(spec):
+    texts = tf.constant(TEXTS)
+    assert strings(detokenize(tokenize(texts, spec), spec)) == strings(normalize(texts, spec))
+
+
+def test_token_shapes():
+    assert tokenize(tf.constant(["Mar 3"]), CHAR).to_list() == [[b"m", b"a", b"r", b" ", b"3"]]
+    assert tokenize(tf.constant(["Mar  3,"]), WORD).to_list() == [[b"Mar", b"3,"]]
+
+
+def test_spec_dict_round_trip_and_errors():
+    assert TokenizerSpec.from_dict(WORD.to_dict()) == WORD
+    with pytest.raises(ValueError, match="kind='bpe'"):
+        TokenizerSpec(kind="bpe")
+    with pytest.raises(ValueError, match="Unknown TokenizerSpec keys"):
+        TokenizerSpec.from_dict({"kind": "char", "lower": True})
+
+
+@pytest.fixture
+def vocab_file(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("".join(t + "\n" for t in list(schema.RESERVED_TOKENS) + [" ", "m", "a", "r", "3"]))
+    return str(path)
+
+
+def test_encode_decode_round_trip_and_oov(vocab_file):
+    proc = TextProcessor(CHAR, vocab_file)
+    ids = proc.encode(tf.constant(["Mar 3", "maz"]))
+    assert ids.to_list() == [[5, 6, 7, 4, 8], [5, 6, schema.UNK_ID]]
+    assert strings(proc.decode(ids.to_tensor())) == ["mar 3", "ma[UNK]"]
+    dense = tf.constant([[schema.START_ID, 5, 6, schema.END_ID, 7], [8, schema.PAD_ID, 8, 0, 0]])
+    assert strings(proc.decode(dense)) == ["ma", "33"]
+    assert TextProcessor(CHAR, vocab_file, max_length=2).encode(tf.constant(["Mar 3"])).to_list() == [[5, 6]]
+
+
+def test_works_in_tf_function_and_after_saved_model_reload(vocab_file, tmp_path):
+    module = tf.Module()
+    module.proc = TextProcessor(CHAR, vocab_file, max_length=4)
+    module.encode = tf.function(
+        lambda texts: module.proc.encode(texts).to_tensor(), input_signature=[tf.TensorSpec([None], tf.string)]
+    )
+    module.round_trip = tf.function(
+        lambda texts: module.proc.decode(module.proc.encode(texts).to_tensor()),
+        input_signature=[tf.TensorSpec([None], tf.string)],
+    )
+    texts = tf.constant(["MAR 3", "  a  r ", "zzz"])
+    before = (module.encode(texts).numpy().tolist(), strings(module.round_trip(texts)))
+    assert before[1] == ["mar ", "a r", "[UNK][UNK][UNK]"]
+    tf.saved_model.save(module, str(tmp_path / "saved"))
+    (tmp_path / "vocab.txt").unlink()  # the reloaded model must use its own asset copy
+    reloaded = tf.saved_model.load(str(tmp_path / "saved"))
+    assert list((tmp_path / "saved" / "assets").iterdir())
+    after = (reloaded.encode(texts).numpy().tolist(), strings(reloaded.round_trip(texts)))
+    assert after == before
