@@ -1,0 +1,168 @@
+"""The evaluator step: greedy-decode the eval/test splits, score, plot, bless.
+
+`run(ctx)` reads `model.keras` from `ctx.inputs["trainer"]` and the encoded
+splits from `ctx.inputs["transform"]`, and writes into `ctx.output_dir`:
+
+    metrics.json              {split: {metric: value}}
+    predictions_<split>.tsv   source, reference, prediction
+    attention/<split>_<i>.png attention maps of the first eval examples
+    blessing.json             {"blessed", "metric", "value", "threshold", "split"}
+
+Predictions are detokenized by the same `TextProcessor` the serving signature
+uses; references are the raw target strings after the transform's
+normalization (what the model is able to produce).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from components import schema
+from components.evaluator import metrics as metrics_lib
+from components.evaluator.plots import plot_attention
+from components.trainer import input as train_input
+from pipeline.step import StepContext
+
+logger = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+BLESSING_FILE = "blessing.json"
+BLESS_SPLIT = "eval"
+EVAL_SPLITS = ("eval", "test")
+
+
+def load_trained_model(trainer_dir: str | Path) -> keras.Model:
+    """Loads `model.keras` (importing `models` registers the custom classes)."""
+    import models.registry  # noqa: F401  (registers the seqlab layers)
+
+    path = Path(trainer_dir) / "model.keras"
+    if not path.exists():
+        raise ValueError(f"Trained model not found. Received: {path}. Run the trainer step first.")
+    return keras.saving.load_model(path, compile=False)
+
+
+def make_decode_fn(model: keras.Model, target_processor, max_length: int):
+    """A tf.function: padded source ids (batch, S) -> tokens, lengths, scores, alignments, text."""
+    from models.decoding.greedy import greedy_decode
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="source_ids")])
+    def decode(source_ids):
+        out = greedy_decode(model, source_ids, max_length)
+        return {
+            "tokens": out["tokens"],
+            "scores": tf.cast(out["scores"], tf.float32),
+            "alignments": tf.cast(out["alignments"], tf.float32),
+            "text": target_processor.decode(out["tokens"]),
+        }
+
+    return decode
+
+
+def read_vocab(path: str | Path) -> list[str]:
+    """Vocab tokens by id (used for plot labels only)."""
+    lines = Path(path).read_text(encoding="utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _tokens(ids, vocab: list[str], stop_at_end: bool) -> list[str]:
+    out = []
+    for i in ids:
+        i = int(i)
+        if i == schema.PAD_ID:
+            if stop_at_end:
+                break
+            continue
+        out.append(vocab[i] if i < len(vocab) else schema.UNK)
+        if stop_at_end and i == schema.END_ID:
+            break
+    return out
+
+
+def decode_split(transform_dir: Path, split: str, decode_fn, normalize_fn, batch_size: int,
+                 keep_alignments: int = 0) -> dict[str, Any]:
+    """Runs the decoder over one split; returns strings plus the first alignments."""
+    sources, references, predictions, kept = [], [], [], []
+    for batch in train_input.make_text_dataset(transform_dir, split, batch_size):
+        source_ids = tf.cast(batch[schema.SOURCE_IDS], tf.int32)
+        out = decode_fn(source_ids)
+        sources += [s.decode("utf-8") for s in batch[schema.RAW_SOURCE].numpy()]
+        references += [r.decode("utf-8") for r in normalize_fn(batch[schema.RAW_TARGET]).numpy()]
+        predictions += [p.decode("utf-8") for p in out["text"].numpy()]
+        for row in range(min(keep_alignments - len(kept), int(source_ids.shape[0]))):
+            kept.append((source_ids[row].numpy(), out["tokens"][row].numpy(),
+                         out["alignments"][row].numpy()))
+    return {"sources": sources, "references": references, "predictions": predictions,
+            "alignments": kept}
+
+
+def _write_tsv(path: Path, result: dict[str, Any]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+        writer.writerow(["source", "reference", "prediction"])
+        writer.writerows(zip(result["sources"], result["references"], result["predictions"]))
+
+
+def run(ctx: StepContext) -> dict[str, Any]:
+    """Evaluates the trained model; see the module docstring for what is written."""
+    from serving.text_processor import TextProcessor, TokenizerSpec, normalize
+
+    cfg = ctx.config
+    out = Path(ctx.output_dir)
+    transform_dir = Path(ctx.inputs["transform"])
+    manifest = json.loads((transform_dir / schema.MANIFEST).read_text())
+    spec = TokenizerSpec.from_dict(manifest["tokenizer"])
+    splits = [s for s in EVAL_SPLITS if s in manifest.get("splits", {}) and
+              manifest["splits"][s].get("count", 1) > 0]
+    if BLESS_SPLIT not in splits:
+        raise ValueError(f"The transform artifact has no '{BLESS_SPLIT}' split. Received: {splits}")
+    if cfg.eval.bless_metric not in ("exact_match", "cer", "bleu", "chrf"):
+        raise ValueError(
+            "eval.bless_metric must be one of ['exact_match', 'cer', 'bleu', 'chrf']. "
+            f"Received: eval.bless_metric={cfg.eval.bless_metric!r}"
+        )
+
+    model = load_trained_model(ctx.inputs["trainer"])
+    target_processor = TextProcessor.from_manifest(transform_dir, "target")
+    decode_fn = make_decode_fn(model, target_processor, cfg.eval.max_decode_length)
+    source_vocab = read_vocab(transform_dir / manifest["vocab"]["source"]["file"])
+    target_vocab = read_vocab(transform_dir / manifest["vocab"]["target"]["file"])
+
+    all_metrics: dict[str, dict[str, float]] = {}
+    for split in splits:
+        keep = cfg.eval.num_attention_plots if split == BLESS_SPLIT else 0
+        result = decode_split(transform_dir, split, decode_fn, lambda t: normalize(t, spec),
+                              cfg.eval.batch_size, keep_alignments=keep)
+        all_metrics[split] = metrics_lib.compute_metrics(
+            result["predictions"], result["references"], tokenizer=spec.kind
+        )
+        logger.info("Metrics on %s: %s", split, all_metrics[split])
+        _write_tsv(out / f"predictions_{split}.tsv", result)
+        if result["alignments"]:
+            (out / "attention").mkdir(exist_ok=True)
+        for i, (source_ids, tokens, weights) in enumerate(result["alignments"]):
+            plot_attention(
+                weights,
+                _tokens(source_ids, source_vocab, stop_at_end=False),
+                _tokens(tokens, target_vocab, stop_at_end=True),
+                out / "attention" / f"{split}_{i}.png",
+                title=f"{result['sources'][i]} -> {result['predictions'][i]}",
+            )
+
+    (out / METRICS_FILE).write_text(json.dumps(all_metrics, indent=2))
+    value = all_metrics[BLESS_SPLIT][cfg.eval.bless_metric]
+    blessed = metrics_lib.is_blessed(cfg.eval.bless_metric, value, cfg.eval.bless_threshold)
+    blessing = {"blessed": bool(blessed), "metric": cfg.eval.bless_metric, "value": value,
+                "threshold": cfg.eval.bless_threshold, "split": BLESS_SPLIT}
+    (out / BLESSING_FILE).write_text(json.dumps(blessing, indent=2))
+    logger.info("Blessing: %s", blessing)
+    return {"metrics": all_metrics, "blessed": bool(blessed)}

@@ -1,0 +1,229 @@
+"""The trainer step: encoded TFRecords + manifest -> model.keras + history + plot.
+
+`run(ctx)` reads `ctx.inputs["transform"]`, builds the model named by
+`config.model` through `models.registry`, fits it with early stopping and
+resumable backups, and writes into `ctx.output_dir`:
+
+    model.keras            the best weights (by val_loss)
+    history.json           per-epoch loss / val_loss / accuracy / val_accuracy
+    learning_curves.png    loss and accuracy vs epoch, train and eval
+    logs/history.csv       the raw per-epoch log (appended across resumed attempts)
+    logs/tensorboard/      TensorBoard scalars (when tensorboard is installed)
+    checkpoints/backup/    BackupAndRestore state while training (removed on success)
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import dataclasses
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+from keras import ops
+
+from components import schema
+from components.trainer import input as train_input
+from components.trainer.precision import set_precision
+from components.trainer.strategy import make_strategy
+from pipeline.step import StepContext
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.json"
+CURVES_FILE = "learning_curves.png"
+
+
+@keras.saving.register_keras_serializable(package="seqlab")
+class MaskedAccuracy(keras.metrics.Metric):
+    """Token accuracy over non-[PAD] target positions.
+
+    Args:
+        pad_id: the target id that is ignored.
+        name: the metric name.
+    """
+
+    def __init__(self, pad_id: int = schema.PAD_ID, name: str = "accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.pad_id = pad_id
+        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "int32")  # (batch, T)
+        predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")  # (batch, T)
+        mask = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")
+        if sample_weight is not None:
+            mask = mask * ops.cast(ops.reshape(sample_weight, ops.shape(mask)), "float32")
+        hits = ops.cast(ops.equal(y_true, predicted), "float32") * mask
+        self.correct.assign_add(ops.sum(hits))
+        self.total.assign_add(ops.sum(mask))
+
+    def result(self):
+        return self.correct / ops.maximum(self.total, 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "pad_id": self.pad_id}
+
+
+def make_loss() -> keras.losses.Loss:
+    """Cross-entropy on logits where [PAD] targets contribute nothing."""
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=schema.PAD_ID)
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def read_manifest(transform_dir: Path) -> dict[str, Any]:
+    path = Path(transform_dir) / schema.MANIFEST
+    if not path.exists():
+        raise ValueError(f"Transform manifest not found. Received: {path}. Run the transform step first.")
+    return json.loads(path.read_text())
+
+
+def build_compiled_model(config, manifest: dict[str, Any]) -> keras.Model:
+    """The registry model for `config.model`, compiled with `config.train`."""
+    from models.registry import build_model
+
+    hparams = dataclasses.asdict(config.model)
+    family = hparams.pop("family")
+    model = build_model(
+        family,
+        source_vocab_size=int(manifest["vocab"]["source"]["size"]),
+        target_vocab_size=int(manifest["vocab"]["target"]["size"]),
+        **hparams,
+    )
+    # Build before fit: BackupAndRestore needs the variables to restore into.
+    dummy = ops.ones((1, 2), dtype="int32")
+    model((dummy, dummy))
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            learning_rate=config.train.learning_rate, clipnorm=config.train.clipnorm
+        ),
+        loss=make_loss(),
+        metrics=[MaskedAccuracy()],
+    )
+    return model
+
+
+def _read_csv_history(path: Path) -> dict[str, list[float]]:
+    """Per-epoch logs, last row wins per epoch (a resumed attempt may repeat one)."""
+    rows: dict[int, dict[str, str]] = {}
+    if path.exists():
+        with path.open(newline="") as f:
+            for row in csv.DictReader(f):
+                rows[int(row["epoch"])] = row
+    history: dict[str, list[float]] = {"epoch": []}
+    for epoch in sorted(rows):
+        history["epoch"].append(epoch + 1)
+        for key, value in rows[epoch].items():
+            if key != "epoch":
+                history.setdefault(key, []).append(float(value))
+    return history
+
+
+def plot_learning_curves(history: dict[str, list[float]], path: Path) -> None:
+    """Loss and accuracy vs epoch, train and eval, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = history.get("epoch", [])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for key, label in ((metric, "train"), (f"val_{metric}", "eval")):
+            if history.get(key):
+                ax.plot(epochs, history[key], marker="o", label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def make_callbacks(out: Path, extra: list) -> list:
+    """NaN guard, `extra`, CSV log (appended across resumed attempts), backups, TensorBoard."""
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(raise_error=True),  # never save NaN weights
+        *extra,
+        keras.callbacks.CSVLogger(str(out / "logs" / "history.csv"), append=True),
+        # The runner keeps the trainer's temp dir between attempts, so a rerun resumes here.
+        keras.callbacks.BackupAndRestore(str(out / "checkpoints" / "backup")),
+    ]
+    if importlib.util.find_spec("tensorboard") is not None:  # optional dependency
+        callbacks.append(
+            keras.callbacks.TensorBoard(str(out / "logs" / "tensorboard"), write_graph=False)
+        )
+    return callbacks
+
+
+def run(ctx: StepContext) -> dict[str, Any]:
+    """Trains the model; see the module docstring for what is written."""
+    cfg = ctx.config
+    out = Path(ctx.output_dir)
+    transform_dir = Path(ctx.inputs["transform"])
+    manifest = read_manifest(transform_dir)
+
+    policy = set_precision(cfg.train.precision)
+    keras.utils.set_random_seed(cfg.train.seed)
+    strategy = make_strategy(cfg.train.strategy)
+
+    train_ds = train_input.make_dataset(
+        transform_dir, "train", cfg.train.batch_size, cfg.train.bucket_boundaries,
+        training=True, seed=cfg.train.seed, shuffle_buffer=cfg.train.shuffle_buffer,
+    )
+    eval_ds = train_input.make_dataset(
+        transform_dir, "eval", cfg.train.batch_size, cfg.train.bucket_boundaries
+    )
+    with strategy.scope():
+        model = build_compiled_model(cfg, manifest)
+
+    timer = _EpochTimer()
+    early = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=cfg.train.patience, restore_best_weights=True
+    )
+    csv_path = out / "logs" / "history.csv"
+    callbacks = make_callbacks(out, [timer, early])
+    verbose = 1 if sys.stderr.isatty() else 2
+    logger.info("Training %s for up to %d epochs", cfg.model.family, cfg.train.epochs)
+    model.fit(train_ds, validation_data=eval_ds, epochs=cfg.train.epochs,
+              callbacks=callbacks, verbose=verbose, shuffle=False)
+    # EarlyStopping(restore_best_weights=True) has put the best val_loss weights back.
+
+    model.save(out / MODEL_FILE)
+    history = _read_csv_history(csv_path)
+    (out / HISTORY_FILE).write_text(json.dumps(history, indent=2))
+    plot_learning_curves(history, out / CURVES_FILE)
+
+    val_losses = [v for v in history.get("val_loss", []) if math.isfinite(v)]
+    outputs = {
+        "epochs_run": len(history["epoch"]),
+        "best_val_loss": min(val_losses) if val_losses else None,
+        "precision": policy,
+        "params": int(model.count_params()),
+        "seconds_per_epoch": round(sum(timer.seconds) / max(len(timer.seconds), 1), 3),
+    }
+    logger.info("Trainer outputs: %s", outputs)
+    return outputs

@@ -1,0 +1,143 @@
+"""Export a trained translation model as a self-contained SavedModel.
+
+The `serving_default` signature takes raw strings and runs the whole pipeline
+in the graph: normalize + tokenize + vocab lookup (source `TextProcessor`),
+right padding with [PAD]=0, greedy decoding, and detokenization (target
+`TextProcessor`). Vocab files travel as SavedModel assets (`assets/`).
+
+    inputs:  text         string  [batch]
+    outputs: translation  string  [batch]
+             score        float32 [batch]  (sum of token log-probabilities)
+
+Example:
+
+>>> export_translation_model(model, "artifacts/transform/abc", "/tmp/export/1", 16)  # doctest: +SKIP
+>>> from serving.predict import predict
+>>> predict("/tmp/export/1", ["march 3, 2024"])  # doctest: +SKIP
+[{'text': 'march 3, 2024', 'translation': '2024-03-03', 'score': -0.01}]
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from components import schema
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE = "serving_default"
+INPUT_NAME = "text"
+WARMUP_FILE = "tf_serving_warmup_requests"
+DEFAULT_WARMUP_TEXTS: tuple[str, ...] = ("hello", "march 3, 2024", "")
+
+
+def make_serving_fn(model: keras.Model, source_processor, target_processor, max_decode_length: int):
+    """The raw-string-in, named-outputs-out function (not yet traced)."""
+    from models.decoding.greedy import greedy_decode
+
+    if max_decode_length <= 0:
+        raise ValueError(
+            f"max_decode_length must be positive. Received: max_decode_length={max_decode_length}"
+        )
+
+    def serve(text):
+        ids = source_processor.encode(text).to_tensor(default_value=schema.PAD_ID)  # (batch, S)
+        # An all-empty batch would give S=0; keep one [PAD] column so shapes stay valid.
+        ids = tf.pad(ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(ids)[1])]])
+        out = greedy_decode(model, tf.cast(ids, tf.int32), max_decode_length)
+        return {
+            "translation": target_processor.decode(out["tokens"]),  # (batch,)
+            "score": tf.cast(out["scores"], tf.float32),  # (batch,)
+        }
+
+    return serve
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _length_delimited(field: int, payload: bytes) -> bytes:
+    return _varint((field << 3) | 2) + _varint(len(payload)) + payload
+
+
+def warmup_record(texts: Sequence[str], model_name: str = "", signature: str = SIGNATURE) -> bytes:
+    """A serialized `tensorflow.serving.PredictionLog` holding one PredictRequest.
+
+    Hand-encoded (tensorflow-serving-api is not a dependency); field numbers from
+    tensorflow_serving/apis/{prediction_log,predict,model}.proto:
+    PredictionLog.predict_log=6, PredictLog.request=1, PredictRequest.model_spec=1,
+    PredictRequest.inputs=2 (map entry key=1, value=2), ModelSpec.name=1,
+    ModelSpec.signature_name=3.
+    """
+    tensor = tf.make_tensor_proto(list(texts), dtype=tf.string).SerializeToString()
+    model_spec = (_length_delimited(1, model_name.encode()) if model_name else b"") + \
+        _length_delimited(3, signature.encode())
+    inputs_entry = _length_delimited(1, INPUT_NAME.encode()) + _length_delimited(2, tensor)
+    request = _length_delimited(1, model_spec) + _length_delimited(2, inputs_entry)
+    return _length_delimited(6, _length_delimited(1, request))
+
+
+def write_warmup(export_dir: str | Path, texts: Sequence[str] = DEFAULT_WARMUP_TEXTS,
+                 model_name: str = "") -> Path:
+    """Writes `assets.extra/tf_serving_warmup_requests` (one batched request)."""
+    path = Path(export_dir) / "assets.extra" / WARMUP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(warmup_record(texts, model_name))
+    return path
+
+
+def export_translation_model(
+    model: keras.Model,
+    transform_dir: str | Path,
+    export_dir: str | Path,
+    max_decode_length: int,
+    model_name: str = "",
+    warmup_texts: Sequence[str] = DEFAULT_WARMUP_TEXTS,
+) -> Path:
+    """Writes a SavedModel with a raw-string `serving_default` signature.
+
+    Args:
+        model: a trained `AttentionSeq2Seq` (built).
+        transform_dir: the transform artifact (manifest, vocab files).
+        export_dir: the SavedModel directory to create.
+        max_decode_length: decoding steps (the output length limit).
+        model_name: written into the warmup requests' model spec.
+        warmup_texts: strings for the TF Serving warmup request (empty: none).
+
+    Returns:
+        `export_dir` as a Path.
+    """
+    from serving.text_processor import TextProcessor
+
+    export_dir = Path(export_dir)
+    source = TextProcessor.from_manifest(transform_dir, "source")
+    target = TextProcessor.from_manifest(transform_dir, "target")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(source)
+    archive.track(target)
+    archive.add_endpoint(
+        SIGNATURE,
+        make_serving_fn(model, source, target, max_decode_length),
+        input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)],
+    )
+    archive.write_out(str(export_dir), verbose=False)
+    if warmup_texts:
+        write_warmup(export_dir, warmup_texts, model_name)
+    logger.info("Exported SavedModel to %s", export_dir)
+    return export_dir

@@ -1,0 +1,62 @@
+"""Pusher: versioning, atomic publish, models.config, blessing gate."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from components import pusher
+from pipeline.config import Config
+from pipeline.step import StepContext
+
+
+def _fake_export(tmp: Path) -> None:
+    tmp.mkdir(parents=True)
+    (tmp / "saved_model.pb").write_bytes(b"fake")
+
+
+def test_versions_increment_and_config_lists_models(tmp_path):
+    serving = tmp_path / "serving"
+    first, v1 = pusher.publish(_fake_export, serving, "dates")
+    second, v2 = pusher.publish(_fake_export, serving, "dates")
+    (serving / "dates" / "7").mkdir()  # a version pushed by someone else
+    third, v3 = pusher.publish(_fake_export, serving, "dates")
+    pusher.publish(_fake_export, serving, "other")
+    assert (v1, v2, v3) == (1, 2, 8)
+    assert first == serving / "dates" / "1" and (second / "saved_model.pb").exists()
+    assert not [p for p in (serving / "dates").iterdir() if p.name.startswith(".tmp")]
+
+    config = pusher.write_models_config(serving).read_text()
+    assert config.startswith("model_config_list {")
+    assert f'base_path: "{(serving / "dates").resolve()}"' in config
+    assert 'name: "other"' in config and config.count('model_platform: "tensorflow"') == 2
+    assert not [p for p in serving.iterdir() if p.name.startswith(".models.config")]
+
+
+def test_failed_export_leaves_no_version(tmp_path):
+    serving = tmp_path / "serving"
+    pusher.publish(_fake_export, serving, "dates")
+
+    def broken(tmp: Path) -> None:
+        _fake_export(tmp)
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        pusher.publish(broken, serving, "dates")
+    assert sorted(p.name for p in (serving / "dates").iterdir()) == ["1"]
+
+
+def test_unblessed_model_is_not_pushed(tmp_path):
+    evaluator = tmp_path / "evaluator"
+    evaluator.mkdir()
+    (evaluator / "blessing.json").write_text(json.dumps(
+        {"blessed": False, "metric": "exact_match", "value": 0.5, "threshold": 0.9}))
+    out = tmp_path / "out"
+    out.mkdir()
+    ctx = StepContext(config=Config(), inputs={"evaluator": evaluator, "trainer": tmp_path / "t",
+                                              "transform": tmp_path / "x"},
+                      output_dir=out, root=tmp_path)
+    result = pusher.run(ctx)
+    assert result["pushed"] is False and "exact_match=0.5" in result["reason"]
+    assert json.loads((out / "pushed.json").read_text())["pushed"] is False
+    assert not (tmp_path / "serving").exists()
