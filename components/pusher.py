@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pipeline import atomic
 from pipeline.step import StepContext
 
 logger = logging.getLogger(__name__)
@@ -54,9 +55,7 @@ def models_config_text(serving_dir: Path) -> str:
 def write_models_config(serving_dir: Path) -> Path:
     """(Re)writes `serving/models.config` atomically."""
     path = serving_dir / MODELS_CONFIG
-    tmp = serving_dir / f".{MODELS_CONFIG}.tmp-{uuid.uuid4().hex}"
-    tmp.write_text(models_config_text(serving_dir))
-    os.replace(tmp, path)
+    atomic.write_text(path, models_config_text(serving_dir))
     return path
 
 

@@ -90,11 +90,11 @@ class ModelConfig:
 class TrainConfig:
     """Optimization, input pipeline and precision."""
 
-    epochs: int = 12
+    epochs: int = 4
     batch_size: int = 64
     learning_rate: float = 0.003
     clipnorm: float = 1.0
-    patience: int = 3
+    patience: int = 2
     precision: str = "auto"  # auto | float32 | mixed_float16 | mixed_bfloat16
     shuffle_buffer: int = 10000
     bucket_boundaries: tuple = (12, 18, 24, 32)

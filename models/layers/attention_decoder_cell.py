@@ -1,0 +1,157 @@
+"""An RNN cell that attends over the encoder memory before every step."""
+
+import keras
+from keras import ops
+
+from models.layers.bahdanau_attention import BahdanauAttention
+
+_CELLS = ("gru", "lstm")
+
+
+@keras.saving.register_keras_serializable(package="seqlab")
+class AttentionDecoderCell(keras.layers.Layer):
+    """Bahdanau decoder cell for `keras.layers.RNN`.
+
+    At each step t, with previous state `s_{t-1}` and previous target
+    embedding `y_{t-1}`:
+
+        c_t = attention(s_{t-1}, h)                 # BahdanauAttention
+        s_t = f(s_{t-1}, [y_{t-1}; c_t])            # GRUCell or LSTMCell
+        output_t = [s_t; c_t]
+
+    Keras 3's `RNN` has no `constants=` argument, so the encoder memory, its
+    precomputed attention keys and the source mask travel as extra,
+    loop-invariant states that the cell returns unchanged. The state list is
+
+        GRU:  [s (batch, units), memory (batch, S, memory_dim),
+               keys (batch, S, attention_units), source_mask (batch, S)]
+        LSTM: [h, c, memory, keys, source_mask]
+
+    `source_mask` is a float 0/1 tensor (RNN casts states to the compute
+    dtype). There is no default initial state: always pass `initial_state`
+    (see `AttentionSeq2Seq.encode`).
+
+    Args:
+        units: int, size of the recurrent state.
+        attention_units: int, size of the attention space.
+        memory_dim: int, last dimension of the encoder memory (needed to
+            build the recurrent kernel before the memory is seen).
+        cell: `"gru"` or `"lstm"`.
+        **kwargs: standard layer arguments.
+
+    Call arguments:
+        inputs: `(batch, input_dim)`, the embedding of the previous token.
+        states: the state list above.
+        training: bool, passed to the recurrent cell.
+
+    Returns:
+        `(output, new_states)` with output `(batch, units + memory_dim)`.
+
+    Example:
+
+    >>> cell = AttentionDecoderCell(16, 8, memory_dim=12)
+    >>> rnn = keras.layers.RNN(cell, return_sequences=True)
+    >>> cell.build((2, 4))
+    >>> memory = np.random.rand(2, 5, 12).astype("float32")
+    >>> keys = cell.attention.precompute_keys(memory)
+    >>> states = [np.zeros((2, 16), "float32"), memory, keys,
+    ...           np.ones((2, 5), "float32")]
+    >>> rnn(np.random.rand(2, 3, 4).astype("float32"), initial_state=states).shape
+    (2, 3, 28)
+    """
+
+    def __init__(self, units, attention_units, memory_dim, cell="gru", **kwargs):
+        super().__init__(**kwargs)
+        if cell not in _CELLS:
+            raise ValueError(
+                f"Expected `cell` to be one of {list(_CELLS)}. Received: cell={cell!r}"
+            )
+        for arg, value in (
+            ("units", units),
+            ("attention_units", attention_units),
+            ("memory_dim", memory_dim),
+        ):
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(
+                    f"Expected `{arg}` to be a positive int. Received: {arg}={value!r}"
+                )
+        self.units = units
+        self.attention_units = attention_units
+        self.memory_dim = memory_dim
+        self.cell = cell
+        num_recurrent = 2 if cell == "lstm" else 1
+        self.num_recurrent_states = num_recurrent
+        # Last-axis size of each state; memory/keys/mask also have a source axis.
+        self.state_size = [units] * num_recurrent + [memory_dim, attention_units, 1]
+        self.output_size = units + memory_dim
+
+    def build(self, inputs_shape):
+        batch = inputs_shape[0]
+        self.attention = BahdanauAttention(
+            self.attention_units, dtype=self.dtype_policy, name="attention"
+        )
+        self.attention.build((batch, self.units), (batch, None, self.memory_dim))
+        cell_class = keras.layers.LSTMCell if self.cell == "lstm" else keras.layers.GRUCell
+        self.recurrent_cell = cell_class(
+            self.units, dtype=self.dtype_policy, name=f"{self.cell}_cell"
+        )
+        self.recurrent_cell.build((batch, inputs_shape[-1] + self.memory_dim))
+        self.built = True
+
+    def get_initial_state(self, batch_size=None):
+        raise ValueError(
+            "AttentionDecoderCell has no default initial state: the encoder "
+            "memory is part of the state. Pass `initial_state=` to the RNN, "
+            "e.g. the list returned by `AttentionSeq2Seq.encode`."
+        )
+
+    def step(self, inputs, states, training=False):
+        """One decoder step that also returns the attention weights.
+
+        Args:
+            inputs: `(batch, input_dim)` previous-token embedding.
+            states: the state list (see the class docstring).
+            training: bool.
+
+        Returns:
+            `(output (batch, units + memory_dim), new_states,
+            weights (batch, source_len) float32)`.
+        """
+        states = list(states)
+        n = self.num_recurrent_states
+        recurrent_states = states[:n]
+        memory, keys, source_mask = states[n:]
+        context, weights = self.attention(
+            recurrent_states[0],  # s_{t-1} (the LSTM's h): (batch, units)
+            memory,  # (batch, source_len, memory_dim)
+            mask=source_mask,  # (batch, source_len)
+            keys=keys,  # (batch, source_len, attention_units)
+            return_attention_scores=True,
+        )  # context: (batch, memory_dim), weights: (batch, source_len)
+        cell_inputs = ops.concatenate(
+            [inputs, ops.cast(context, inputs.dtype)], axis=-1
+        )  # (batch, input_dim + memory_dim)
+        state_t, new_recurrent = self.recurrent_cell(
+            cell_inputs, recurrent_states, training=training
+        )  # (batch, units)
+        output = ops.concatenate(
+            [state_t, ops.cast(context, state_t.dtype)], axis=-1
+        )  # (batch, units + memory_dim)
+        new_states = list(new_recurrent) + [memory, keys, source_mask]
+        return output, new_states, weights
+
+    def call(self, inputs, states, training=False):
+        output, new_states, _ = self.step(inputs, states, training=training)
+        return output, new_states
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "attention_units": self.attention_units,
+                "memory_dim": self.memory_dim,
+                "cell": self.cell,
+            }
+        )
+        return config

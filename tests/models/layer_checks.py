@@ -1,0 +1,108 @@
+"""Shared checks every custom layer of `models/layers` must pass.
+
+`run_layer_checks` calls a layer eagerly and symbolically, round-trips its
+config, saves and reloads it inside a functional model (`.keras`) with equal
+outputs, runs one `fit` step, and checks output/weight dtypes under the
+`mixed_float16` and `mixed_bfloat16` policies (restoring the global policy).
+"""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+
+COMPUTE = "compute"  # placeholder for "the policy's compute dtype"
+
+
+def _to_inputs(args):
+    """Keras `Input`s mirroring a (nested) list of NumPy arrays."""
+    return keras.tree.map_structure(
+        lambda a: keras.Input(shape=a.shape[1:], dtype=str(a.dtype)), args
+    )
+
+
+def _flat_numpy(outputs):
+    return [keras.ops.convert_to_numpy(o) for o in keras.tree.flatten(outputs)]
+
+
+def run_layer_checks(
+    layer_cls,
+    init_kwargs,
+    args,
+    call_kwargs=None,
+    expected_dtypes=None,
+    run_fit=True,
+):
+    """Runs the standard checks on `layer_cls(**init_kwargs)(*args, **call_kwargs)`.
+
+    Args:
+        layer_cls: the layer class.
+        init_kwargs: constructor kwargs (without `dtype`).
+        args: list of positional call arguments (NumPy arrays, possibly nested
+            in lists); the first dimension of every array is the batch.
+        call_kwargs: extra non-tensor call kwargs (e.g. flags).
+        expected_dtypes: list, one entry per flattened output, of a dtype
+            string or `COMPUTE`, checked under mixed precision. Defaults to
+            `COMPUTE` for every output.
+        run_fit: whether to run one `fit` step on the first output.
+
+    Returns:
+        The eager outputs (flattened NumPy list) in float32.
+    """
+    call_kwargs = call_kwargs or {}
+
+    # Eager call.
+    layer = layer_cls(**init_kwargs)
+    eager = _flat_numpy(layer(*args, **call_kwargs))
+    assert all(np.all(np.isfinite(o)) for o in eager if o.dtype.kind == "f")
+
+    # Config round trip.
+    config = layer.get_config()
+    clone = layer_cls.from_config(config)
+    assert clone.get_config() == config
+
+    # Symbolic call inside a functional model; its outputs equal the eager ones.
+    symbolic_inputs = _to_inputs(args)
+    outputs = layer(*symbolic_inputs, **call_kwargs)
+    model = keras.Model(keras.tree.flatten(symbolic_inputs), keras.tree.flatten(outputs))
+    flat_args = keras.tree.flatten(args)
+    functional = _flat_numpy(model(flat_args))
+    for a, b in zip(eager, functional):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+    # `.keras` save / load round trip with equal outputs.
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "layer.keras")
+        model.save(path)
+        restored = keras.saving.load_model(path)
+    for a, b in zip(functional, _flat_numpy(restored(flat_args))):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+    # One fit step on the first output.
+    if run_fit:
+        first = keras.tree.flatten(outputs)[0]
+        fit_model = keras.Model(keras.tree.flatten(symbolic_inputs), first)
+        fit_model.compile(optimizer="sgd", loss="mse")
+        target = np.zeros(eager[0].shape, "float32")
+        history = fit_model.fit(flat_args, target, epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+
+    # Mixed precision.
+    original = keras.config.dtype_policy()
+    try:
+        for policy in ("mixed_float16", "mixed_bfloat16"):
+            keras.config.set_dtype_policy(policy)
+            mixed = layer_cls(**init_kwargs)
+            flat = keras.tree.flatten(mixed(*args, **call_kwargs))
+            expected = expected_dtypes or [COMPUTE] * len(flat)
+            compute = keras.config.dtype_policy().compute_dtype
+            for output, want in zip(flat, expected):
+                want = compute if want == COMPUTE else want
+                got = keras.backend.standardize_dtype(output.dtype)
+                assert got == want, f"{policy}: output dtype {got} != {want}"
+            for weight in mixed.weights:
+                assert keras.backend.standardize_dtype(weight.dtype) == "float32"
+    finally:
+        keras.config.set_dtype_policy(original)
+    return eager
