@@ -22,6 +22,7 @@ import logging
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -208,8 +209,12 @@ def run(ctx: StepContext) -> dict[str, Any]:
     callbacks = make_callbacks(out, [timer, early])
     verbose = 1 if sys.stderr.isatty() else 2
     logger.info("Training %s for up to %d epochs", cfg.model.family, cfg.train.epochs)
-    model.fit(train_ds, validation_data=eval_ds, epochs=cfg.train.epochs,
-              callbacks=callbacks, verbose=verbose, shuffle=False)
+    with warnings.catch_warnings():
+        # Bucketed datasets have no known length: Keras learns the epoch size
+        # at the end of epoch 1 and warns that the input "ran out of data".
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        model.fit(train_ds, validation_data=eval_ds, epochs=cfg.train.epochs,
+                  callbacks=callbacks, verbose=verbose, shuffle=False)
     # EarlyStopping(restore_best_weights=True) has put the best val_loss weights back.
 
     model.save(out / MODEL_FILE)
