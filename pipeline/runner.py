@@ -152,14 +152,17 @@ def _run_step(
     started = time.perf_counter()
     record: dict[str, Any] = {"name": step.name, "fingerprint": fp, "artifact": str(final)}
 
-    cached = _cached_outputs(final) if use_cache else None
-    if cached is not None:
+    def finish(status: str, outputs: dict[str, Any]) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         artifact_ids[step.name] = store.record_artifact(step.name, fp, str(final))
         store.link(execution, artifact_ids[step.name], "output")
-        store.finish_execution(execution, "cached", seconds)
-        logger.info("[%s] cached (%s)", step.name, fp)
-        return {**record, "status": "cached", "seconds": round(seconds, 3), "outputs": cached}
+        store.finish_execution(execution, status, seconds)
+        logger.info("[%s] %s in %.1fs (%s)", step.name, status, seconds, fp)
+        return {**record, "status": status, "seconds": round(seconds, 3), "outputs": outputs}
+
+    cached = _cached_outputs(final) if use_cache else None
+    if cached is not None:
+        return finish("cached", cached)
 
     tmp = _incomplete_dir(root, step.name, fp)
     if tmp.exists() and not step.resumable:
@@ -184,9 +187,4 @@ def _run_step(
         logger.error("[%s] failed after %.1fs: %s", step.name, seconds, exc)
         return {**record, "status": "failed", "seconds": round(seconds, 3), "outputs": {},
                 "error": str(exc), "_exception": exc}
-    seconds = time.perf_counter() - started
-    artifact_ids[step.name] = store.record_artifact(step.name, fp, str(final))
-    store.link(execution, artifact_ids[step.name], "output")
-    store.finish_execution(execution, "ran", seconds)
-    logger.info("[%s] ran in %.1fs", step.name, seconds)
-    return {**record, "status": "ran", "seconds": round(seconds, 3), "outputs": outputs}
+    return finish("ran", outputs)

@@ -153,6 +153,8 @@ def plot_learning_curves(history: dict[str, list[float]], path: Path) -> None:
         for key, label in ((metric, "train"), (f"val_{metric}", "eval")):
             if history.get(key):
                 ax.plot(epochs, history[key], marker="o", label=label)
+        if metric == "loss" and all(v > 0 for k in ("loss", "val_loss") for v in history.get(k, [])):
+            ax.set_yscale("log")  # losses fall over orders of magnitude
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_title(metric)
