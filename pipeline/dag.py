@@ -19,7 +19,10 @@ import dataclasses
 import hashlib
 import json
 
+from components.schema import TASKS
 from pipeline.config import Config
+
+SEQ2SEQ_ONLY = ("translation",)  # model steps of the other tasks come with their issues
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Step:
         version: bump when the component's output changes for the same inputs.
         resumable: keep the temporary directory of an interrupted attempt, so
             the component can resume from it (the trainer's checkpoints).
+        tasks: the tasks the component handles.
     """
 
     name: str
@@ -42,15 +46,19 @@ class Step:
     upstream: tuple[str, ...] = ()
     version: str = "1"
     resumable: bool = False
+    tasks: tuple[str, ...] = TASKS
 
 
 STEPS: tuple[Step, ...] = (
     Step("example_gen", "components.example_gen", ("data",)),
     Step("statistics", "components.statistics", (), ("example_gen",)),
     Step("transform", "components.transform", ("transform",), ("example_gen",)),
-    Step("trainer", "components.trainer", ("model", "train"), ("transform",), resumable=True),
-    Step("evaluator", "components.evaluator", ("eval",), ("transform", "trainer")),
-    Step("pusher", "components.pusher", ("push", "eval"), ("transform", "trainer", "evaluator")),
+    Step("trainer", "components.trainer", ("model", "train"), ("transform",), resumable=True,
+         tasks=SEQ2SEQ_ONLY),
+    Step("evaluator", "components.evaluator", ("eval",), ("transform", "trainer"),
+         tasks=SEQ2SEQ_ONLY),
+    Step("pusher", "components.pusher", ("push", "eval"), ("transform", "trainer", "evaluator"),
+         tasks=SEQ2SEQ_ONLY),
 )
 STEP_NAMES: tuple[str, ...] = tuple(s.name for s in STEPS)
 
@@ -62,6 +70,17 @@ def steps_until(until: str | None = None) -> tuple[Step, ...]:
     if until not in STEP_NAMES:
         raise ValueError(f"Unknown step '{until}'. Available: {list(STEP_NAMES)}")
     return STEPS[: STEP_NAMES.index(until) + 1]
+
+
+def check_tasks(steps: tuple[Step, ...], task: str) -> None:
+    """Raises before anything runs when a step cannot handle `task`."""
+    for step in steps:
+        if task not in step.tasks:
+            raise ValueError(
+                f"Step '{step.name}' does not handle task '{task}' yet. Supported: "
+                f"{list(step.tasks)}. Run the steps before it with --until "
+                f"{STEP_NAMES[STEP_NAMES.index(step.name) - 1]}."
+            )
 
 
 def fingerprint(step: Step, config: Config, upstream: dict[str, str]) -> str:

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 from pipeline import atomic
 from pipeline.config import Config
-from pipeline.dag import Step, fingerprints, steps_until
+from pipeline.dag import Step, check_tasks, fingerprints, steps_until
 from pipeline.metadata import MetadataStore
 from pipeline.step import StepContext
 
@@ -91,6 +91,7 @@ def run_pipeline(
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     steps = steps_until(until)
+    check_tasks(steps, config.task)
     fps = fingerprints(config, steps)
     store = MetadataStore(root / "metadata.sqlite")
     run_id = store.start_run(config.to_dict())
