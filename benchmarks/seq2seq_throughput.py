@@ -195,6 +195,15 @@ def main(argv=None):
         t0 = time.perf_counter()
         out = decode(source)
     first_s = time.perf_counter() - t0
+    if mode != "eager":  # the compiled decoder must agree with the eager one
+        eager_decode, _ = make_decoder(model, args.decode_max_length, False)
+        ref = eager_decode(source)
+        agree = float(np.mean(np.all(ref["tokens"] == out["tokens"], axis=1)))
+        max_diff = float(np.max(np.abs(ref["scores"] - out["scores"])))
+        print(
+            f"decode check: {mode} vs eager, identical token rows {agree:.4f}, "
+            f"max |score diff| {max_diff:.2e}"
+        )
     t0 = time.perf_counter()
     for _ in range(args.decode_repeats):
         out = decode(source)
