@@ -42,7 +42,7 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest>=8", "jax[cpu]"],
+        "test": ["pytest>=8", "jax[cpu]", "seqeval"],
         "gcp": ["apache-beam[gcp]==2.77.*"],
         "gpu": ["tensorflow[and-cuda]==2.21.*"],
     },

@@ -51,3 +51,10 @@ VOCAB_DIR = "vocab"
 def split_glob(artifact_dir, split: str) -> str:
     """Glob of the gzip TFRecord shards of one split inside an artifact."""
     return f"{artifact_dir}/{split}/{RECORD_PATTERN}"
+
+# Encoded features of the other tasks (written by transform beside the raw features).
+TOKEN_IDS = "token_ids"  # int64 list: classification/language_model text tokens, tagging one id per word
+LABEL_ID = "label_id"  # int64: classification label, index into vocab/labels.txt
+TAG_IDS = "tag_ids"  # int64 list: tagging, one per token, index into vocab/tags.txt ([PAD]=0, [UNK]=1)
+UNSEEN_LABEL_ID = -1  # label_id of an eval/test label never seen in train (not a class: filter or count wrong)
+TAG_RESERVED_TOKENS: tuple[str, ...] = (PAD, UNK)  # head vocab/tags.txt; unseen tags map to UNK_ID

@@ -3,13 +3,31 @@
 from models.decoding.greedy import greedy_decode
 from models.layers.attention_decoder_cell import AttentionDecoderCell
 from models.layers.bahdanau_attention import BahdanauAttention
+from models.layers.char_word_encoder import CharWordEncoder
+from models.layers.crf import CRF
+from models.layers.positional_embedding import PositionalEmbedding
+from models.layers.rnn_stack import RNNStack
+from models.layers.sequence_pooling import SequencePooling
+from models.layers.transformer_encoder import TransformerEncoder
+from models.networks.rnn_classifier import RNNClassifier
 from models.networks.rnn_seq2seq import AttentionSeq2Seq
+from models.networks.rnn_tagger import RNNTagger
+from models.networks.transformer_classifier import TransformerClassifier
 from models.registry import available_models, build_model
 
 __all__ = [
     "AttentionDecoderCell",
     "AttentionSeq2Seq",
     "BahdanauAttention",
+    "CRF",
+    "CharWordEncoder",
+    "PositionalEmbedding",
+    "RNNClassifier",
+    "RNNStack",
+    "RNNTagger",
+    "SequencePooling",
+    "TransformerClassifier",
+    "TransformerEncoder",
     "available_models",
     "build_model",
     "greedy_decode",

@@ -4,10 +4,16 @@ from typing import Callable
 
 import keras
 
+from models.networks.rnn_classifier import RNNClassifier
 from models.networks.rnn_seq2seq import AttentionSeq2Seq
+from models.networks.rnn_tagger import RNNTagger
+from models.networks.transformer_classifier import TransformerClassifier
 
 _MODELS: dict[str, Callable[..., keras.Model]] = {
     "rnn_attention": AttentionSeq2Seq,
+    "rnn_classifier": RNNClassifier,
+    "rnn_tagger": RNNTagger,
+    "transformer_classifier": TransformerClassifier,
 }
 
 

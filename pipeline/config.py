@@ -25,6 +25,8 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from components import schema  # plain Python, no TensorFlow (components/__init__.py imports nothing)
+
 logger = logging.getLogger(__name__)
 
 import sys
@@ -45,6 +47,11 @@ class DataConfig:
     `source` is `builtin:<name>[?key=value&...]`, a path or glob, or
     `tfds:<name>[/<config>]`. For two aligned files give `source` and
     `target_source`; a two-column TSV needs only `source`.
+
+    `format` is `auto` (from the extension: .txt, .tsv, .csv, .jsonl, .conllu,
+    each optionally .gz) or one of FORMATS. The `*_field` keys name JSON keys
+    or header columns; for header-less TSV/CSV give column indices as
+    strings ("0", "1"), which is what the translation defaults do.
     """
 
     source: str = "builtin:dates"
@@ -55,13 +62,25 @@ class DataConfig:
     eval_fraction: float = 0.1
     test_fraction: float = 0.1
     max_bad_fraction: float = 0.01
+    text_field: str = "text"  # classification / language_model text (JSONL key, header name or index)
+    label_field: str = "label"  # classification label
+    source_field: str = "0"  # translation source ("0": first column of a header-less TSV)
+    target_field: str = "1"  # translation target
+    tag_column: int = -1  # CoNLL-2003: column holding the tag (token is column 0)
+    iob2: bool = False  # CoNLL-2003: convert IOB1 tags to IOB2
+    conllu_tag: str = "upos"  # CoNLL-U: upos | xpos
+    text_unit: str = "line"  # plain text: file | line | paragraph
+    tfds_split: str = "train"  # tfds: sources: the TFDS split to read (split again by eval/test_fraction)
+    tfds_data_dir: str = ""  # tfds: sources: data_dir ("" = the TFDS default)
 
 
 @dataclasses.dataclass(frozen=True)
 class TransformConfig:
     """Normalization, tokenization and vocabulary settings."""
 
-    tokenizer: str = "char"  # char | word
+    tokenizer: str = "char"  # char | word | wordpiece
+    word_split: str = "whitespace"  # whitespace | unicode_script (word, wordpiece)
+    wordpiece_vocab_size: int = 8000  # target size of the learned WordPiece vocabulary
     lowercase: bool = True
     normalization: str = "NFKC"  # NFC | NFKC | NFD | NFKD | none
     max_vocab_size: int = 20000
@@ -144,10 +163,15 @@ class Config:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-TASKS = ("translation",)
+TASKS = schema.TASKS
+FORMATS = ("auto", "text", "tsv", "csv", "jsonl", "conll", "conllu", "parallel")
 CHOICES: dict[str, tuple[str, ...]] = {
     "task": TASKS,
-    "transform.tokenizer": ("char", "word"),
+    "data.format": FORMATS,
+    "data.conllu_tag": ("upos", "xpos"),
+    "data.text_unit": ("file", "line", "paragraph"),
+    "transform.tokenizer": ("char", "word", "wordpiece"),
+    "transform.word_split": ("whitespace", "unicode_script"),
     "transform.normalization": ("NFC", "NFKC", "NFD", "NFKD", "none"),
     "model.cell": ("gru", "lstm"),
     "train.precision": ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
@@ -301,7 +325,7 @@ def _override_tree(key: str, value: str) -> dict:
 def validate(cfg: Config) -> Config:
     """Cross-field checks and choice checks; warns about slow choices."""
     flat = {"task": cfg.task}
-    for section in ("transform", "model", "train"):
+    for section in ("data", "transform", "model", "train"):
         for k, v in dataclasses.asdict(getattr(cfg, section)).items():
             flat[f"{section}.{k}"] = v
     for key, choices in CHOICES.items():

@@ -2,8 +2,14 @@
 
 The Beam transform, the tf.data path and the serving graph all call these
 functions, so training and serving cannot drift apart. Only core TensorFlow
-string ops plus `tensorflow_text.normalize_utf8` (a long-standing op) are used,
-because the stock TF Serving image may lag the tensorflow-text used at export.
+string ops plus long-standing tensorflow-text ops (`normalize_utf8`,
+`UnicodeScriptTokenizer`, `WordpieceTokenizer`) are used, because the stock TF
+Serving image may lag the tensorflow-text used at export.
+
+Tokenizers: "char" (Unicode code points), "word" (whitespace or Unicode-script
+splitting, `word_split`) and "wordpiece" (words split into subwords over a
+vocabulary learned by the transform; needs that vocabulary, so it goes through
+the `Tokenizer` module rather than the stateless `tokenize` function).
 
 Example:
 
@@ -19,7 +25,7 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -28,9 +34,13 @@ from components import schema
 
 logger = logging.getLogger(__name__)
 
-TOKENIZER_KINDS: tuple[str, ...] = ("char", "word")
+TOKENIZER_KINDS: tuple[str, ...] = ("char", "word", "wordpiece")
+WORD_SPLITS: tuple[str, ...] = ("whitespace", "unicode_script")
+SUFFIX_INDICATOR = "##"  # WordPiece marks a subword that continues the previous one
+MAX_BYTES_PER_WORD = 100  # WordPiece maps longer words to [UNK]
 NORMALIZATIONS: tuple[str, ...] = ("NFC", "NFKC", "NFD", "NFKD", "none")
 SIDES: tuple[str, ...] = ("source", "target")
+LABEL_VOCABS: tuple[str, ...] = ("labels", "tags")  # manifest vocab entries that are not token vocabularies
 
 # ASCII whitespace (RE2's \s), vertical tab, NEL and every Unicode separator
 # (no-break space, line/paragraph separators, ...). Collapsed to one space, so
@@ -43,9 +53,13 @@ class TokenizerSpec:
     """How raw text becomes tokens.
 
     Args:
-        kind: "char" (Unicode code points, spaces kept) or "word" (whitespace).
+        kind: "char" (Unicode code points, spaces kept), "word" or "wordpiece".
         lowercase: lowercase after Unicode normalization.
         normalization: a Unicode normal form ("NFC", "NFKC", ...) or "none".
+        word_split: how "word" and "wordpiece" find words: "whitespace" or
+            "unicode_script" (splits where the Unicode script changes and
+            around punctuation; drops whitespace). Left out of `to_dict()`
+            while it is the default, so older specs read back unchanged.
 
     Example:
 
@@ -56,6 +70,7 @@ class TokenizerSpec:
     kind: str = "char"
     lowercase: bool = True
     normalization: str = "NFKC"
+    word_split: str = "whitespace"
 
     def __post_init__(self) -> None:
         if self.kind not in TOKENIZER_KINDS:
@@ -67,9 +82,17 @@ class TokenizerSpec:
                 f"TokenizerSpec.normalization must be one of {list(NORMALIZATIONS)}. "
                 f"Received: normalization={self.normalization!r}"
             )
+        if self.word_split not in WORD_SPLITS:
+            raise ValueError(
+                f"TokenizerSpec.word_split must be one of {list(WORD_SPLITS)}. "
+                f"Received: word_split={self.word_split!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        if values["word_split"] == "whitespace":
+            del values["word_split"]
+        return values
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "TokenizerSpec":
@@ -97,30 +120,118 @@ def normalize(texts: tf.Tensor, spec: TokenizerSpec) -> tf.Tensor:
     return tf.strings.strip(texts)
 
 
+def split_words(texts: tf.Tensor, spec: TokenizerSpec) -> tf.RaggedTensor:
+    """Normalizes, then splits into words by `spec.word_split`: (batch,) -> ragged (batch, words).
+
+    Example:
+
+    >>> split_words(tf.constant(["Hi, you!"]), TokenizerSpec(word_split="unicode_script")).to_list()
+    [[b'hi', b',', b'you', b'!']]
+    """
+    texts = normalize(texts, spec)
+    if spec.word_split == "unicode_script":
+        return tf_text.UnicodeScriptTokenizer().tokenize(texts)
+    return tf.strings.split(texts)
+
+
+def normalize_words(words: tf.RaggedTensor, spec: TokenizerSpec) -> tf.RaggedTensor:
+    """Pre-tokenized words (ragged (batch, words)) -> each word normalized; one token per word."""
+    return tf.ragged.map_flat_values(normalize, words, spec)
+
+
 def tokenize(texts: tf.Tensor, spec: TokenizerSpec) -> tf.RaggedTensor:
     """Normalizes, then splits into tokens: (batch,) -> ragged (batch, tokens).
+
+    "wordpiece" needs its vocabulary: use `Tokenizer(spec, vocab)` instead.
 
     Example:
 
     >>> tokenize(tf.constant(["Mar 3"]), TokenizerSpec(kind="word")).to_list()
     [[b'mar', b'3']]
     """
-    texts = normalize(texts, spec)
+    if spec.kind == "wordpiece":
+        raise ValueError("kind='wordpiece' needs a vocabulary. Use Tokenizer(spec, vocab).tokenize(texts) instead.")
     if spec.kind == "char":
-        return tf.strings.unicode_split(texts, "UTF-8", errors="replace")
-    return tf.strings.split(texts)
+        return tf.strings.unicode_split(normalize(texts, spec), "UTF-8", errors="replace")
+    return split_words(texts, spec)
 
 
 def detokenize(tokens: tf.RaggedTensor, spec: TokenizerSpec) -> tf.Tensor:
-    """Joins tokens back into strings: "" for char, " " for word.
+    """Joins tokens back into strings: "" for char, " " for word; wordpiece glues "##" pieces.
 
     Example:
 
     >>> detokenize(tf.ragged.constant([[b"a", b" ", b"b"]]), TokenizerSpec()).numpy().tolist()
     [b'a b']
+    >>> detokenize(tf.ragged.constant([[b"play", b"##ed", b"it"]]), TokenizerSpec("wordpiece")).numpy().tolist()
+    [b'played it']
     """
     separator = "" if spec.kind == "char" else " "
-    return tf.strings.reduce_join(tokens, axis=-1, separator=separator)
+    texts = tf.strings.reduce_join(tokens, axis=-1, separator=separator)
+    if spec.kind == "wordpiece":
+        texts = tf.strings.regex_replace(texts, " " + SUFFIX_INDICATOR, "")
+    return texts
+
+
+def _vocab_table(vocab: str | Sequence[str]) -> tf.lookup.StaticHashTable:
+    """token -> id (line number / position), -1 when absent."""
+    if isinstance(vocab, (str, Path)):
+        initializer = tf.lookup.TextFileInitializer(
+            str(vocab), tf.string, tf.lookup.TextFileIndex.WHOLE_LINE, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER
+        )
+    else:
+        initializer = tf.lookup.KeyValueTensorInitializer(
+            tf.constant(list(vocab), tf.string), tf.range(len(vocab), dtype=tf.int64)
+        )
+    return tf.lookup.StaticHashTable(initializer, default_value=-1)
+
+
+class Tokenizer(tf.Module):
+    """`tokenize` / `detokenize` for every kind, holding the WordPiece vocabulary when there is one.
+
+    The Beam transform and the serving graph both use this module.
+
+    Args:
+        spec: the tokenizer spec.
+        vocab: for "wordpiece" only: a vocab file (one token per line) or a
+            list of tokens, reserved tokens first, "##" marking suffix pieces.
+
+    Example:
+
+    >>> tok = Tokenizer(TokenizerSpec("wordpiece"), ["[PAD]", "[UNK]", "play", "##ed", "##s"])
+    >>> tok.tokenize(tf.constant(["Played plays x"])).to_list()
+    [[b'play', b'##ed', b'play', b'##s', b'[UNK]']]
+    """
+
+    def __init__(self, spec: TokenizerSpec, vocab: str | Sequence[str] | None = None) -> None:
+        super().__init__(name="tokenizer")
+        self.spec = spec
+        self.wordpiece = None
+        if spec.kind == "wordpiece":
+            if vocab is None:
+                raise ValueError("kind='wordpiece' needs its vocabulary. Received: vocab=None")
+            self.wordpiece = tf_text.WordpieceTokenizer(
+                _vocab_table(vocab),
+                suffix_indicator=SUFFIX_INDICATOR,
+                max_bytes_per_word=MAX_BYTES_PER_WORD,
+                token_out_type=tf.string,
+                unknown_token=schema.UNK,
+            )
+
+    def tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """(batch,) raw strings -> ragged string tokens (batch, tokens)."""
+        if self.wordpiece is None:
+            return tokenize(texts, self.spec)
+        return self.split_pieces(split_words(texts, self.spec))
+
+    def split_pieces(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
+        """Normalized words (batch, words) -> WordPiece tokens (batch, pieces); identity unless wordpiece."""
+        if self.wordpiece is None:
+            return words
+        return self.wordpiece.tokenize(words).merge_dims(-2, -1)
+
+    def detokenize(self, tokens: tf.RaggedTensor) -> tf.Tensor:
+        return detokenize(tokens, self.spec)
 
 
 def _token_to_id_table(vocab_file: str) -> tf.lookup.StaticHashTable:
@@ -168,10 +279,21 @@ class TextProcessor(tf.Module):
         self.max_length = max_length
         self.token_to_id = _token_to_id_table(str(vocab_file))
         self.id_to_token = _id_to_token_table(str(vocab_file))
+        self.tokenizer = Tokenizer(spec, str(vocab_file) if spec.kind == "wordpiece" else None)
 
     def encode(self, texts: tf.Tensor) -> tf.RaggedTensor:
         """(batch,) strings -> ragged int64 ids (batch, tokens); OOV -> [UNK]."""
-        tokens = tokenize(texts, self.spec)
+        return self.lookup(self.tokenizer.tokenize(texts))
+
+    def encode_words(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
+        """Pre-tokenized words (batch, words) -> ids (batch, words): one id per word, each word normalized.
+
+        The tagging path: a tagger needs exactly one id per word, whatever the tokenizer kind.
+        """
+        return self.lookup(normalize_words(words, self.spec))
+
+    def lookup(self, tokens: tf.RaggedTensor) -> tf.RaggedTensor:
+        """String tokens (batch, tokens) -> int64 ids, OOV -> [UNK], truncated to `max_length`."""
         ids = tf.ragged.map_flat_values(self.token_to_id.lookup, tokens)
         if self.max_length is not None:
             ids = ids[:, : self.max_length]
@@ -190,19 +312,25 @@ class TextProcessor(tf.Module):
 
     @classmethod
     def from_manifest(cls, transform_dir: str | Path, side: str) -> "TextProcessor":
-        """Builds the processor of one side ("source" | "target") of a transform artifact.
+        """Builds the processor of one token vocabulary of a transform artifact.
 
-        The target side truncates to `max_target_length - 1`, leaving room for [END].
+        `side` is "source" | "target" (translation), "text" (classification,
+        language_model) or "tokens" (tagging). The target side truncates to
+        `max_target_length - 1`, leaving room for [END]; classification and
+        tagging inputs to `max_source_length`; language_model does not truncate.
         """
-        if side not in SIDES:
-            raise ValueError(f"side must be one of {list(SIDES)}. Received: side={side!r}")
         transform_dir = Path(transform_dir)
         manifest = json.loads((transform_dir / schema.MANIFEST).read_text())
+        sides = [name for name in manifest["vocab"] if name not in LABEL_VOCABS]
+        if side not in sides:
+            raise ValueError(f"side must be one of {sides} for this artifact. Received: side={side!r}")
         spec = TokenizerSpec.from_dict(manifest["tokenizer"])
         vocab_file = transform_dir / manifest["vocab"][side]["file"]
-        if side == "source":
-            max_length = manifest["max_source_length"]
-        else:
+        if side == "target":
             max_length = manifest["max_target_length"] - 1
+        elif manifest.get("task") == "language_model":
+            max_length = None
+        else:
+            max_length = manifest["max_source_length"]
         logger.info("TextProcessor(%s): %s, vocab %s", side, spec, vocab_file)
         return cls(spec, str(vocab_file), max_length)

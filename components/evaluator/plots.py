@@ -51,3 +51,68 @@ def plot_attention(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_confusion_matrix(
+    matrix: np.ndarray,
+    labels: Sequence[str],
+    path: str | Path,
+    normalize: bool = True,
+    title: str = "Confusion matrix",
+) -> None:
+    """Saves a confusion matrix as a PNG: gold labels down, predicted labels across.
+
+    Args:
+        matrix: (num_labels, num_labels) counts, row = gold, column = predicted
+            (as `classification_metrics.confusion_matrix` returns).
+        labels: the class names, in matrix order.
+        path: where the PNG goes.
+        normalize: color and annotate each row as fractions of its gold count
+            (rows with no gold examples stay 0); otherwise raw counts.
+        title: the figure title; "(row-normalized)" is appended when normalizing.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(matrix)
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] != len(labels):
+        raise ValueError(
+            "matrix must be square with one row per label. "
+            f"Received: matrix.shape={counts.shape}, len(labels)={len(labels)}"
+        )
+    if normalize:
+        totals = counts.sum(axis=1, keepdims=True)
+        values = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    else:
+        values = counts
+    n = len(labels)
+    longest = max((len(str(label)) for label in labels), default=1)
+    size = max(4.0, 0.55 * n + 0.08 * longest + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=1.0 if normalize else None)
+    if n <= 30:  # beyond that the numbers are unreadable; the colors still tell
+        threshold = (1.0 if normalize else max(float(values.max()), 1.0)) / 2
+        fontsize = 8 if n <= 12 else 6
+        for i in range(n):
+            for j in range(n):
+                text = f"{values[i, j]:.2f}" if normalize else f"{int(values[i, j])}"
+                color = "white" if values[i, j] > threshold else "black"
+                ax.text(j, i, text, ha="center", va="center", color=color, fontsize=fontsize)
+    rotate = longest > 3 or n > 10
+    ax.set_xticks(range(n))
+    ax.set_xticklabels(
+        [str(label) for label in labels], fontsize=8,
+        rotation=45 if rotate else 0, ha="right" if rotate else "center",
+        rotation_mode="anchor",
+    )
+    ax.set_yticks(range(n))
+    ax.set_yticklabels([str(label) for label in labels], fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    ax.set_title(f"{title} (row-normalized)" if normalize else title, fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

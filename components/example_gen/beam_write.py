@@ -3,7 +3,7 @@
 Example:
 
 >>> with make_pipeline([]) as p:  # doctest: +SKIP
-...     write_examples(p, records, dead, out_dir, 0.1, 0.1)
+...     write_examples(p, records, dead, out_dir, 0.1, 0.1, counts, "translation")
 """
 
 from __future__ import annotations
@@ -21,12 +21,18 @@ from components.example_gen.split import split_for
 SHARD_SIZE = 50_000  # examples per output shard
 
 
-def to_example(source: str, target: str) -> bytes:
-    """A serialized raw tf.Example with bytes features `source` and `target`."""
-    feature = {
-        schema.RAW_SOURCE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[source.encode("utf-8")])),
-        schema.RAW_TARGET: tf.train.Feature(bytes_list=tf.train.BytesList(value=[target.encode("utf-8")])),
-    }
+def split_key(record: dict[str, Any], task: str) -> str:
+    """The text that decides the split: the task's first raw feature (lists joined with spaces)."""
+    value = record[schema.RAW_FEATURES[task][0]]
+    return " ".join(value) if isinstance(value, list) else value
+
+
+def to_example(record: dict[str, Any]) -> bytes:
+    """A serialized raw tf.Example: scalars as one-element bytes lists, LIST_FEATURES as bytes lists."""
+    feature = {}
+    for name, value in record.items():
+        values = value if name in schema.LIST_FEATURES else [value]
+        feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode("utf-8") for v in values]))
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
@@ -42,34 +48,36 @@ def num_shards_for(count: int) -> int:
 class _SplitIndex:
     """Picklable partition function for beam.Partition."""
 
-    def __init__(self, eval_fraction: float, test_fraction: float) -> None:
+    def __init__(self, eval_fraction: float, test_fraction: float, task: str) -> None:
         self.eval_fraction = eval_fraction
         self.test_fraction = test_fraction
+        self.task = task
 
-    def __call__(self, record: tuple[str, str], num_partitions: int) -> int:
-        split = split_for(record[0], self.eval_fraction, self.test_fraction)
+    def __call__(self, record: dict[str, Any], num_partitions: int) -> int:
+        split = split_for(split_key(record, self.task), self.eval_fraction, self.test_fraction)
         return schema.SPLITS.index(split)
 
 
 def write_examples(
     pipeline: beam.Pipeline,
-    records: Sequence[tuple[str, str]],
+    records: Sequence[dict[str, Any]],
     dead_letters: Sequence[dict[str, Any]],
     output_dir: Path,
     eval_fraction: float,
     test_fraction: float,
-    counts: dict[str, int],
+    counts: dict[str, Any],
+    task: str = "translation",
 ) -> None:
     """Adds the partition + write transforms to `pipeline` (every split gets at least one shard)."""
     parts = (
         pipeline
         | "CreateRecords" >> beam.Create(list(records), reshuffle=False)
-        | "PartitionBySplit" >> beam.Partition(_SplitIndex(eval_fraction, test_fraction), len(schema.SPLITS))
+        | "PartitionBySplit" >> beam.Partition(_SplitIndex(eval_fraction, test_fraction, task), len(schema.SPLITS))
     )
     for split, part in zip(schema.SPLITS, parts):
         _ = (
             part
-            | f"ToExample[{split}]" >> beam.MapTuple(to_example)
+            | f"ToExample[{split}]" >> beam.Map(to_example)
             | f"Write[{split}]"
             >> beam.io.WriteToTFRecord(
                 record_prefix(output_dir, split),

@@ -7,58 +7,18 @@ files is an error, never a silent truncation.
 Example:
 
 >>> records, dead = read_tsv(["pairs.tsv"])  # doctest: +SKIP
->>> records[0]
-('3 March 1998', '1998-03-03')
+>>> records[0]  # doctest: +SKIP
+{'source': '3 March 1998', 'target': '1998-03-03'}
 """
 
 from __future__ import annotations
 
-import glob
-import gzip
 import logging
-from pathlib import Path
-from typing import Any, Iterator
+
+from components.example_gen import common, tabular
+from components.example_gen.common import DeadLetter, Record, dead_letter, expand, read_lines  # noqa: F401
 
 logger = logging.getLogger(__name__)
-
-Record = tuple[str, str]
-DeadLetter = dict[str, Any]
-
-
-def _open(path: str):
-    return gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
-
-
-def read_lines(path: str) -> list[bytes]:
-    """The raw lines of a plain or .gz file, without their line endings."""
-    if not Path(path).exists():
-        raise ValueError(f"Data file not found. Received: path={path!r}")
-    with _open(path) as f:
-        return [line.rstrip(b"\r\n") for line in f]
-
-
-def _decode(raw: bytes) -> str | None:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
-def dead_letter(reason: str, path: str, line_number: int, raw: bytes) -> DeadLetter:
-    """A JSON-serializable dead-letter entry; undecodable raw bytes are shown with escapes."""
-    return {
-        "reason": reason,
-        "location": f"{path}:{line_number}",
-        "raw": raw.decode("utf-8", errors="backslashreplace"),
-    }
-
-
-def _check_pair(source: str, target: str) -> str | None:
-    if not source.strip():
-        return "empty source"
-    if not target.strip():
-        return "empty target"
-    return None
 
 
 def read_aligned(source_path: str, target_path: str) -> tuple[list[Record], list[DeadLetter]]:
@@ -77,58 +37,35 @@ def read_aligned(source_path: str, target_path: str) -> tuple[list[Record], list
     records: list[Record] = []
     dead: list[DeadLetter] = []
     for number, (raw_source, raw_target) in enumerate(zip(sources, targets), start=1):
-        source, target = _decode(raw_source), _decode(raw_target)
+        source, target = common.decode(raw_source), common.decode(raw_target)
         if source is None:
-            dead.append(dead_letter("undecodable bytes (not UTF-8)", source_path, number, raw_source))
+            dead.append(dead_letter(common.UNDECODABLE, source_path, number, raw_source))
             continue
         if target is None:
-            dead.append(dead_letter("undecodable bytes (not UTF-8)", target_path, number, raw_target))
+            dead.append(dead_letter(common.UNDECODABLE, target_path, number, raw_target))
             continue
-        reason = _check_pair(source, target)
+        record, reason = tabular.make_record([source, target], "translation")
         if reason:
             bad_path, bad_raw = (source_path, raw_source) if "source" in reason else (target_path, raw_target)
             dead.append(dead_letter(reason, bad_path, number, bad_raw))
             continue
-        records.append((source, target))
+        records.append(record)
     return records, dead
 
 
-def _tsv_rows(path: str) -> Iterator[tuple[int, bytes]]:
-    yield from enumerate(read_lines(path), start=1)
-
-
-def read_tsv(paths: list[str]) -> tuple[list[Record], list[DeadLetter]]:
-    """Reads `source<TAB>target` rows from each file in `paths`."""
+def read_tsv(paths: list[str], source_field: str = "0", target_field: str = "1") -> tuple[list[Record], list[DeadLetter]]:
+    """Reads `source<TAB>target` rows (or the named/indexed columns) from each file in `paths`."""
     records: list[Record] = []
     dead: list[DeadLetter] = []
     for path in paths:
-        for number, raw in _tsv_rows(path):
-            text = _decode(raw)
-            if text is None:
-                dead.append(dead_letter("undecodable bytes (not UTF-8)", path, number, raw))
-                continue
-            columns = text.split("\t")
-            if len(columns) != 2:
-                dead.append(dead_letter(f"expected 2 tab-separated columns, got {len(columns)}", path, number, raw))
-                continue
-            reason = _check_pair(*columns)
-            if reason:
-                dead.append(dead_letter(reason, path, number, raw))
-                continue
-            records.append((columns[0], columns[1]))
+        got = tabular.read_delimited(path, (source_field, target_field), "translation", "tsv")
+        records.extend(got[0])
+        dead.extend(got[1])
     return records, dead
 
 
 def is_tsv(path: str) -> bool:
-    return path.endswith(".tsv") or path.endswith(".tsv.gz")
-
-
-def expand(pattern: str) -> list[str]:
-    """Sorted paths matching `pattern` (a path or glob); an error when none match."""
-    paths = sorted(glob.glob(pattern))
-    if not paths:
-        raise ValueError(f"No data files match. Received: data.source={pattern!r}")
-    return paths
+    return common.strip_gz(path).endswith(".tsv")
 
 
 def read_parallel(source: str, target_source: str = "", fmt: str = "auto") -> tuple[list[Record], list[DeadLetter]]:
@@ -153,3 +90,4 @@ def read_parallel(source: str, target_source: str = "", fmt: str = "auto") -> tu
         )
     logger.info("Read %d records and %d dead letters from %s", len(records), len(dead), source)
     return records, dead
+

@@ -8,7 +8,16 @@ train split, encodes every split and writes, inside `ctx.output_dir`:
     vocab/source.txt, vocab/target.txt        one token per line, line number = id
     manifest.json                             the contract read by trainer and serving
 
-See `graph.py` for the (single) Beam pipeline.
+Other tasks (and any task with `transform.tokenizer=wordpiece`) go through
+`task_graph.py`, which writes per task:
+
+    classification   token_ids (truncated to max_source_length), label_id + raw text/label;
+                     vocab/text.txt, vocab/labels.txt (sorted label names; unseen -> -1)
+    tagging          token_ids (one per word), tag_ids + raw tokens/tags;
+                     vocab/tokens.txt, vocab/tags.txt ([PAD]=0, [UNK]=1 for unseen tags)
+    language_model   token_ids of the whole text (not truncated) + raw text; vocab/text.txt
+
+See `graph.py` (translation) and `task_graph.py` for the (single) Beam pipeline.
 
 Example:
 
@@ -31,7 +40,9 @@ import tensorflow as tf
 from components import schema
 from components.beam_utils import make_pipeline
 from components.transform.graph import STATS_JSON, VOCAB_JSON, build_transform
-from components.transform.vocab import SIDES, build_vocabulary, fingerprint, write_vocab_file
+from components.transform.task_fns import LABEL_FIELDS, TEXT_FIELDS
+from components.transform.task_graph import build_task_transform
+from components.transform.vocab import build_vocabulary, fingerprint, write_vocab_file
 from pipeline.config import Config
 from pipeline.step import StepContext
 from serving.text_processor import TokenizerSpec
@@ -47,12 +58,44 @@ FEATURES: dict[str, str] = {
     schema.RAW_TARGET: "bytes: the raw target string as example_gen wrote it",
 }
 
-__all__ = ["FEATURES", "build_vocabulary", "run", "spec_from_config"]
+TASK_FEATURES: dict[str, dict[str, str]] = {
+    "translation": FEATURES,
+    "classification": {
+        schema.TOKEN_IDS: "int64 list: text token ids, truncated to max_source_length",
+        schema.LABEL_ID: f"int64: index into vocab/labels.txt; {schema.UNSEEN_LABEL_ID} for a label unseen in train",
+        schema.RAW_TEXT: "bytes: the raw text as example_gen wrote it",
+        schema.RAW_LABEL: "bytes: the raw label as example_gen wrote it",
+    },
+    "tagging": {
+        schema.TOKEN_IDS: "int64 list: one id per word (each word normalized, never split)",
+        schema.TAG_IDS: "int64 list: one per word, index into vocab/tags.txt ([PAD]=0, [UNK]=1 for unseen tags)",
+        schema.RAW_TOKENS: "bytes list: the raw words as example_gen wrote them",
+        schema.RAW_TAGS: "bytes list: the raw tags as example_gen wrote them",
+    },
+    "language_model": {
+        schema.TOKEN_IDS: "int64 list: token ids of the whole text, not truncated (the trainer windows it)",
+        schema.RAW_TEXT: "bytes: the raw text as example_gen wrote it",
+    },
+}
+
+__all__ = ["FEATURES", "TASK_FEATURES", "build_vocabulary", "run", "spec_from_config"]
 
 
 def spec_from_config(config: Config) -> TokenizerSpec:
     t = config.transform
-    return TokenizerSpec(kind=t.tokenizer, lowercase=t.lowercase, normalization=t.normalization)
+    return TokenizerSpec(
+        kind=t.tokenizer, lowercase=t.lowercase, normalization=t.normalization, word_split=t.word_split
+    )
+
+
+def uses_task_graph(config: Config) -> bool:
+    """Translation with char/word keeps the original graph (its outputs must not change)."""
+    return config.task != "translation" or config.transform.tokenizer == "wordpiece"
+
+
+def vocab_names(task: str) -> list[str]:
+    """Vocabulary names of a task, token vocabularies first: vocab/<name>.txt."""
+    return [f.side for f in TEXT_FIELDS[task]] + [f.vocab for f in LABEL_FIELDS[task]]
 
 
 def find_split_globs(raw_dir: Path) -> dict[str, str]:
@@ -65,27 +108,45 @@ def find_split_globs(raw_dir: Path) -> dict[str, str]:
 
 def build_manifest(config: Config, spec: TokenizerSpec, vocabs: dict[str, list[str]], stats: dict) -> dict[str, Any]:
     """The manifest.json contents (exactly the documented keys)."""
+    label_fields = LABEL_FIELDS[config.task]
     splits = {}
     for split in schema.SPLITS:
-        count, tokens, oov = stats.get(split, (0, 0, 0))
+        count, tokens, oov, *unseen = stats.get(split, (0, 0, 0, 0))
         splits[split] = {
             "pattern": f"{split}/{schema.RECORD_PATTERN}",
             "count": count,
             "oov_rate": oov / tokens if tokens else 0.0,
         }
-    return {
+        for field in label_fields:  # one label field per task: the unseen count is its own
+            splits[split][f"unseen_{field.vocab}"] = unseen[0] if unseen else 0
+    manifest = {
         "task": config.task,
         "tokenizer": spec.to_dict(),
         "vocab": {
-            side: {"file": f"{schema.VOCAB_DIR}/{side}.txt", "size": len(vocabs[side])} for side in SIDES
+            name: {"file": f"{schema.VOCAB_DIR}/{name}.txt", "size": len(vocabs[name])}
+            for name in vocab_names(config.task)
         },
         "reserved": dict(schema.RESERVED_IDS),
-        "features": FEATURES,
+        "features": TASK_FEATURES[config.task],
         "max_source_length": config.transform.max_source_length,
         "max_target_length": config.transform.max_target_length,
         "splits": splits,
         "fingerprint": fingerprint(vocabs, spec.to_dict()),
     }
+    for field in label_fields:
+        manifest[field.vocab] = list(vocabs[field.vocab])  # "labels" / "tags": id -> name
+    return manifest
+
+
+def check_task(config: Config) -> None:
+    """Errors a user can fix, raised before any Beam work."""
+    if config.task not in TEXT_FIELDS:
+        raise ValueError(f"transform supports tasks {list(TEXT_FIELDS)}. Received: task={config.task!r}")
+    if config.task == "tagging" and config.transform.tokenizer != "word":
+        raise ValueError(
+            "tagging keeps one token per pre-tokenized word, so it needs transform.tokenizer=word. "
+            f"Received: transform.tokenizer={config.transform.tokenizer!r}"
+        )
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
@@ -93,24 +154,32 @@ def run(ctx: StepContext) -> dict[str, Any]:
     start = time.perf_counter()
     if UPSTREAM not in ctx.inputs:
         raise ValueError(f"transform needs the '{UPSTREAM}' artifact. Received inputs: {sorted(ctx.inputs)}")
+    check_task(ctx.config)
     spec = spec_from_config(ctx.config)
     globs = find_split_globs(Path(ctx.inputs[UPSTREAM]))
     output_dir, work_dir = Path(ctx.output_dir), Path(ctx.output_dir) / WORK_DIR
     with make_pipeline(ctx.beam_args) as pipeline:
-        build_transform(pipeline, globs, output_dir, work_dir, ctx.config.transform, spec)
+        if uses_task_graph(ctx.config):
+            build_task_transform(pipeline, ctx.config.task, globs, output_dir, work_dir, ctx.config.transform, spec)
+        else:
+            build_transform(pipeline, globs, output_dir, work_dir, ctx.config.transform, spec)
     vocabs = json.loads((work_dir / VOCAB_JSON).read_text())
     stats = json.loads((work_dir / STATS_JSON).read_text())
     shutil.rmtree(work_dir)
     (output_dir / schema.VOCAB_DIR).mkdir(exist_ok=True)
-    for side in SIDES:
-        write_vocab_file(output_dir / schema.VOCAB_DIR / f"{side}.txt", vocabs[side])
+    for name in vocab_names(ctx.config.task):
+        write_vocab_file(output_dir / schema.VOCAB_DIR / f"{name}.txt", vocabs[name])
     manifest = build_manifest(ctx.config, spec, vocabs, stats)
     (output_dir / schema.MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     counts = {split: info["count"] for split, info in manifest["splits"].items()}
-    vocab_sizes = {side: manifest["vocab"][side]["size"] for side in SIDES}
+    vocab_sizes = {name: info["size"] for name, info in manifest["vocab"].items()}
+    oov_rates = {split: info["oov_rate"] for split, info in manifest["splits"].items()}
+    outputs = {"vocab_sizes": vocab_sizes, "counts": counts, "oov_rates": oov_rates}
+    for field in LABEL_FIELDS[ctx.config.task]:
+        key = f"unseen_{field.vocab}"
+        outputs[key] = {split: info[key] for split, info in manifest["splits"].items()}
     logger.info(
         "transform: counts %s, vocab sizes %s, oov %s, in %.1fs",
-        counts, vocab_sizes, {s: round(i["oov_rate"], 4) for s, i in manifest["splits"].items()},
-        time.perf_counter() - start,
+        counts, vocab_sizes, {s: round(r, 4) for s, r in oov_rates.items()}, time.perf_counter() - start,
     )
-    return {"vocab_sizes": vocab_sizes, "counts": counts}
+    return outputs

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from components import schema
 
 SIDES: tuple[str, ...] = ("source", "target")
+MAX_WORDPIECE_LENGTH = 100  # longest word (in characters) the WordPiece learner looks inside
 
 
 def build_vocabulary(counts: Iterable[tuple[str, int]], max_size: int, min_count: int) -> list[str]:
@@ -68,3 +69,57 @@ def fingerprint(vocabs: Mapping[str, Sequence[str]], spec: Mapping[str, Any]) ->
     """A stable hash of the vocabulary contents and the tokenizer spec."""
     blob = json.dumps({"vocab": {k: list(v) for k, v in vocabs.items()}, "tokenizer": spec}, sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def learn_wordpiece_vocabulary(word_counts: Iterable[tuple[str, int]], vocab_size: int) -> list[str]:
+    """WordPiece vocabulary learned from word counts by tensorflow-text's learner.
+
+    Reserved tokens come first with their fixed ids, then every character seen
+    in the words (as a word start and as a "##" suffix: so text made of seen
+    characters never becomes [UNK], which can make the vocabulary exceed
+    `vocab_size` for scripts with many characters), then learned subwords.
+
+    Example:
+
+    >>> learn_wordpiece_vocabulary([("low", 5), ("lower", 2)], 20)[:6]
+    ['[PAD]', '[UNK]', '[START]', '[END]', 'e', 'l']
+    """
+    from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
+
+    if vocab_size < len(schema.RESERVED_TOKENS):
+        raise ValueError(
+            f"transform.wordpiece_vocab_size must be at least {len(schema.RESERVED_TOKENS)} (the reserved tokens). "
+            f"Received: transform.wordpiece_vocab_size={vocab_size}"
+        )
+    reserved = set(schema.RESERVED_TOKENS)
+    counts = sorted((w, n) for w, n in word_counts if w and w not in reserved)
+    if not counts:
+        return list(schema.RESERVED_TOKENS)
+    chars = {c for word, _ in counts for c in word}
+    vocab = learner.learn(
+        counts,
+        vocab_size=vocab_size,
+        reserved_tokens=list(schema.RESERVED_TOKENS),
+        upper_thresh=None,
+        lower_thresh=1,
+        max_input_tokens=-1,
+        max_token_length=MAX_WORDPIECE_LENGTH,
+        max_unique_chars=len(chars),
+    )
+    # The learner skips words longer than MAX_WORDPIECE_LENGTH: keep their characters too.
+    known = set(vocab)
+    missing = sorted(c for c in chars if c not in known) + sorted(
+        "##" + c for c in chars if "##" + c not in known
+    )
+    return list(vocab) + missing
+
+
+def label_vocabulary(values: Iterable[str]) -> list[str]:
+    """Classification labels: the sorted label names seen in train (id = position)."""
+    return sorted(set(values))
+
+
+def tag_vocabulary(values: Iterable[str]) -> list[str]:
+    """Tagging tags: [PAD]=0 (padding, ignored by the loss), [UNK]=1 (unseen tags), then sorted tags."""
+    reserved = schema.TAG_RESERVED_TOKENS
+    return list(reserved) + sorted(set(values) - set(reserved))

@@ -51,7 +51,7 @@ def test_aligned_files(tmp_path):
     with gzip.open(tmp_path / "tgt.txt.gz", "wt") as f:
         f.write("eins\nzwei\ndrei\n")
     records, dead = parallel.read_parallel(str(tmp_path / "src.txt"), str(tmp_path / "tgt.txt.gz"))
-    assert records == [("one", "eins"), ("two", "zwei"), ("three", "drei")]
+    assert records == [{"source": s, "target": t} for s, t in [("one", "eins"), ("two", "zwei"), ("three", "drei")]]
     assert dead == []
 
 
@@ -68,7 +68,7 @@ def test_malformed_tsv_rows_are_dead_lettered_with_locations(tmp_path):
     path = tmp_path / "pairs.tsv"
     path.write_bytes(b"good\tgut\nno tab here\na\tb\tc\n\tleer\nempty target\t \nbad \xff bytes\tx\nfine\tok\n")
     records, dead = parallel.read_parallel(str(path))
-    assert records == [("good", "gut"), ("fine", "ok")]
+    assert records == [{"source": "good", "target": "gut"}, {"source": "fine", "target": "ok"}]
     by_line = {d["location"]: d["reason"] for d in dead}
     assert by_line == {
         f"{path}:2": "expected 2 tab-separated columns, got 1",
@@ -101,6 +101,7 @@ def test_run_writes_splits_counts_and_empty_dead_letter(tmp_path):
     from components.example_gen.dates import generate_dates
     expected = generate_dates(200, 3)
     assert sorted(sum(written.values(), [])) == sorted(expected)
+    assert set(counts) == {*schema.SPLITS, "dead_letter"}  # translation: no token/character counts
     for split, rows in written.items():
         assert all(split_for(src, 0.2, 0.1) == split for src, _ in rows)
     assert json.dumps(outputs)  # serializable
@@ -123,3 +124,61 @@ def test_run_dead_letters_and_bad_fraction(tmp_path):
     strict.output_dir.mkdir()
     with pytest.raises(ValueError, match=r"1 of 21 rows .* data.max_bad_fraction=0.01"):
         example_gen.run(strict)
+
+
+def test_100_good_rows_and_3_malformed(tmp_path):
+    rows = [json.dumps({"text": f"review number {i}", "label": "pos" if i % 2 else "neg"}) for i in range(100)]
+    rows.insert(10, "{broken json")
+    rows.insert(50, json.dumps({"text": "no label here"}))
+    rows.insert(90, json.dumps({"text": "", "label": "pos"}))
+    path = tmp_path / "reviews.jsonl.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("\n".join(rows) + "\n")
+    base = ["task=classification", f"data.source={path}", "data.max_bad_fraction=0.05"]
+    ok = make_ctx(tmp_path, base)
+    outputs = example_gen.run(ok)
+    assert sum(outputs["counts"][s] for s in schema.SPLITS) == 100 and outputs["dead_letter"] == 3
+    assert outputs["counts"]["dead_letter"] == {"invalid JSON": 1, "missing label": 1, "empty text": 1}
+    lines = [json.loads(line) for f in (ok.output_dir / schema.DEAD_LETTER_DIR).iterdir()
+             for line in f.read_text().splitlines()]
+    assert {d["location"]: d["reason"] for d in lines} == {
+        f"{path}:11": "invalid JSON", f"{path}:51": "missing label", f"{path}:91": "empty text"}
+
+    strict = StepContext(load_config(None, base + ["data.max_bad_fraction=0.01"]), {}, tmp_path / "strict", tmp_path)
+    strict.output_dir.mkdir()
+    with pytest.raises(ValueError, match=r"3 of 103 rows .* data.max_bad_fraction=0.01"):
+        example_gen.run(strict)
+
+
+def read_features(artifact: Path, split: str) -> list[dict]:
+    files = tf.io.gfile.glob(schema.split_glob(artifact, split))
+    out = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        f = tf.train.Example.FromString(record.numpy()).features.feature
+        out.append({k: [v.decode() for v in f[k].bytes_list.value] for k in f})
+    return out
+
+
+def test_run_tagging_writes_lists_and_token_counts(tmp_path):
+    path = tmp_path / "train.conll"
+    sentences = [[(f"w{i}", "O"), (f"x{i}", "B-PER")] for i in range(30)]
+    path.write_text("\n\n".join("\n".join(f"{w} NN {t}" for w, t in s) for s in sentences) + "\n")
+    ctx = make_ctx(tmp_path, ["task=tagging", f"data.source={path}", "data.eval_fraction=0.3"])
+    outputs = example_gen.run(ctx)
+    counts = outputs["counts"]
+    assert sum(counts[s] for s in schema.SPLITS) == 30
+    assert counts["tokens"] == {s: 2 * counts[s] for s in schema.SPLITS}
+    train = read_features(ctx.output_dir, "train")
+    assert len(train) == counts["train"]
+    assert all(len(r["tokens"]) == 2 and r["tags"] == ["O", "B-PER"] for r in train)
+    for split in schema.SPLITS:
+        assert all(split_for(" ".join(r["tokens"]), 0.3, 0.1) == split for r in read_features(ctx.output_dir, split))
+
+
+def test_run_language_model_counts_characters(tmp_path):
+    path = tmp_path / "book.txt"
+    path.write_text("".join(f"line {i}\n" for i in range(50)))
+    ctx = make_ctx(tmp_path, ["task=language_model", f"data.source={path}"])
+    counts = example_gen.run(ctx)["counts"]
+    assert sum(counts["characters"].values()) == sum(len(f"line {i}") for i in range(50))
+    assert read_features(ctx.output_dir, "train")[0].keys() == {"text"}

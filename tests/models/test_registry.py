@@ -14,4 +14,5 @@ def test_build_known_family():
 def test_unknown_family_lists_available():
     with pytest.raises(ValueError) as info:
         build_model("transformer_xl")
-    assert str(info.value) == "Unknown model 'transformer_xl'. Available: ['rnn_attention']"
+    assert str(info.value) == f"Unknown model 'transformer_xl'. Available: {available_models()}"
+    assert {"rnn_attention", "rnn_classifier", "rnn_tagger"} <= set(available_models())

@@ -1,0 +1,232 @@
+"""Throughput and peak memory of example_gen + transform, against a plain Python loop.
+
+Runs `components.example_gen.run` then `components.transform.run` (with a
+`StepContext` from `pipeline.config.load_config(None, overrides)`) on the
+in-process FnApiRunner and with `--direct_running_mode=multi_processing
+--direct_num_workers=2`, and a single-process reference that does the same
+work in plain Python: read the records, NFKC-normalize + lowercase + collapse
+whitespace + split (chars or words), count the vocabulary on train, encode
+every split and write gzip TFRecords with `tf.io.TFRecordWriter`.
+
+Each mode runs in a fresh subprocess; its peak RSS is the largest sum of RSS
+over the process tree (psutil, polled every 50 ms), so the multi-processing
+SDK workers count too. "MB" is the UTF-8 size of the records' text fields.
+
+    python benchmarks/transform_throughput.py --data builtin:dates?n=20000
+    python benchmarks/transform_throughput.py --data /work/shared/data/multi30k/train.de.gz \\
+        --set data.target_source=/work/shared/data/multi30k/train.en.gz --set transform.tokenizer=word
+    python benchmarks/transform_throughput.py --data /work/shared/data/imdb/train.jsonl.gz \\
+        --task classification --set transform.tokenizer=word
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+MODES = {
+    "in_process": [],
+    "multi_processing_2": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+    "python_loop": None,
+}
+_WHITESPACE = re.compile(r"\s+")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="data.source: a path, glob or builtin:... URI")
+    parser.add_argument("--format", help="data.format (default: from the extension)")
+    parser.add_argument("--task", help="config task, e.g. translation or classification")
+    parser.add_argument("--limit", type=int, help="data.num_examples (read at most N records)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more config overrides")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {list(MODES)}")
+    parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one mode and print its JSON
+    return parser.parse_args(argv)
+
+
+def overrides_from(args: argparse.Namespace) -> list[str]:
+    overrides = []
+    if args.task:
+        overrides.append(f"task={args.task}")
+    overrides.append(f"data.source={args.data}")
+    if args.format:
+        overrides.append(f"data.format={args.format}")
+    if args.limit:
+        overrides.append(f"data.num_examples={args.limit}")
+    return overrides + list(args.set)
+
+
+def record_texts(record: Any) -> list[str]:
+    """The text fields of a record as example_gen returns it (a tuple or a dict keyed by feature)."""
+    values = [v for k, v in record.items() if k != "label"] if isinstance(record, dict) else record
+    out = []
+    for value in values:
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, (list, tuple)):  # pre-tokenized fields (tagging)
+            out.append(" ".join(v for v in value if isinstance(v, str)))
+    return out
+
+
+def python_tokenize(text: str, kind: str, lowercase: bool, normalization: str) -> list[str]:
+    """Plain-Python twin of serving.text_processor.tokenize for char and whitespace-word tokenizers."""
+    if normalization != "none":
+        text = unicodedata.normalize(normalization, text)
+    if lowercase:
+        text = text.lower()
+    text = _WHITESPACE.sub(" ", text).strip()
+    return list(text) if kind == "char" else text.split()
+
+
+def python_loop(config, output_dir: Path) -> dict[str, Any]:
+    """The single-process reference: read, tokenize, count train vocab, encode, write gzip TFRecords."""
+    import tensorflow as tf
+
+    from components import schema
+    from components.example_gen.sources import load_source
+    from components.example_gen.split import split_for
+
+    t = config.transform
+    records, _ = load_source(config.data, task=config.task)
+    tokenized = []
+    counts: list[collections.Counter] = []
+    for record in records:
+        texts = record_texts(record)
+        tokens = [python_tokenize(x, t.tokenizer, t.lowercase, t.normalization) for x in texts]
+        split = split_for(texts[0], config.data.eval_fraction, config.data.test_fraction)
+        tokenized.append((split, texts, tokens))
+        if split == "train":
+            while len(counts) < len(tokens):
+                counts.append(collections.Counter())
+            for counter, toks in zip(counts, tokens):
+                counter.update(toks)
+    reserved = list(schema.RESERVED_TOKENS)
+    vocabs = []
+    for counter in counts:
+        words = [w for w, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])) if n >= t.min_count]
+        words = [w for w in words if w not in reserved][: t.max_vocab_size - len(reserved)]
+        vocabs.append({w: i for i, w in enumerate(reserved + words)})
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    writers = {}
+    for split in schema.SPLITS:
+        (output_dir / split).mkdir(parents=True)
+        writers[split] = tf.io.TFRecordWriter(str(output_dir / split / "data-00000-of-00001.tfrecord.gz"), options)
+    for split, texts, tokens in tokenized:
+        feature = {}
+        for i, (text, toks) in enumerate(zip(texts, tokens)):
+            ids = [vocabs[i].get(w, schema.UNK_ID) for w in toks][: t.max_source_length] if i < len(vocabs) else []
+            feature[f"text_{i}"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")]))
+            feature[f"ids_{i}"] = tf.train.Feature(int64_list=tf.train.Int64List(value=ids))
+        writers[split].write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    for writer in writers.values():
+        writer.close()
+    return {"records": len(records), "vocab_sizes": [len(v) for v in vocabs]}
+
+
+def run_worker(args: argparse.Namespace) -> dict[str, Any]:
+    """Runs one mode in this process; returns its timings."""
+    from pipeline.config import load_config
+
+    config = load_config(None, overrides_from(args))
+    from components.example_gen.sources import load_source
+
+    records, _ = load_source(config.data, task=config.task)  # for the byte count only, outside the timing
+    text_bytes = sum(len(x.encode("utf-8")) for r in records for x in record_texts(r))
+    del records
+    root = Path(tempfile.mkdtemp(prefix="transform_bench_"))
+    start = time.perf_counter()
+    if args.worker == "python_loop":
+        out = python_loop(config, root / "python_loop")
+        num_records, detail = out["records"], {"vocab_sizes": out["vocab_sizes"]}
+        example_gen_s = None
+    else:
+        import components.example_gen as example_gen
+        import components.transform as transform
+        from pipeline.step import StepContext
+
+        beam_args = MODES[args.worker]
+        raw, encoded = root / "example_gen", root / "transform"
+        raw.mkdir()
+        encoded.mkdir()
+        example_gen.run(StepContext(config, {}, raw, root, beam_args))
+        example_gen_s = time.perf_counter() - start
+        outputs = transform.run(StepContext(config, {"example_gen": raw}, encoded, root, beam_args))
+        num_records, detail = sum(outputs["counts"].values()), {"vocab_sizes": outputs["vocab_sizes"]}
+    seconds = time.perf_counter() - start
+    subprocess.run(["rm", "-rf", str(root)], check=False)
+    return {"mode": args.worker, "records": num_records, "text_mb": text_bytes / 1e6, "seconds": seconds,
+            "example_gen_s": example_gen_s, **detail}
+
+
+def run_mode(mode: str, argv: list[str]) -> dict[str, Any]:
+    """Runs `mode` in a subprocess, polling the RSS of its whole process tree."""
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, __file__, *argv, "--worker", mode], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    peak, done = [0], threading.Event()
+
+    def poll() -> None:
+        parent = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                total = sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)])
+                peak[0] = max(peak[0], total)
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    stdout, _ = proc.communicate()
+    done.set()
+    thread.join()
+    if proc.returncode:
+        raise RuntimeError(f"Mode {mode!r} failed with exit code {proc.returncode}. Rerun with --worker {mode}.")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["peak_rss_mb"] = peak[0] / 2**20
+    return result
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(run_worker(args)))
+        return
+    modes = [m.strip() for m in args.modes.split(",")]
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown:
+        raise ValueError(f"Unknown modes {unknown}. Available: {list(MODES)}")
+    results = [run_mode(mode, argv) for mode in modes]
+    reference = next((r for r in results if r["mode"] == "python_loop"), None)
+    print(f"data: {args.data}  overrides: {overrides_from(args)}")
+    print(f"{'mode':<20}{'records':>9}{'seconds':>9}{'rec/s':>9}{'MB/s':>8}{'peak RSS MB':>13}{'vs loop':>9}")
+    for r in results:
+        r["records_per_s"] = r["records"] / r["seconds"]
+        r["mb_per_s"] = r["text_mb"] / r["seconds"]
+        r["vs_python_loop"] = reference["seconds"] / r["seconds"] if reference else None
+        ratio = f"{r['vs_python_loop']:.2f}x" if reference else "-"
+        print(f"{r['mode']:<20}{r['records']:>9}{r['seconds']:>9.1f}{r['records_per_s']:>9.0f}"
+              f"{r['mb_per_s']:>8.2f}{r['peak_rss_mb']:>13.0f}{ratio:>9}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

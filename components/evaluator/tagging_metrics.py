@@ -1,0 +1,192 @@
+"""Tagging metrics: token accuracy (POS and NER) and entity-level precision/recall/F1 (NER).
+
+Entities are read the way conlleval (and seqeval's default, non-strict mode)
+reads them, so IOB1, IOB2, IOE1/2 and IOBES tags all work and ill-formed
+sequences are repaired the same way: an `I-X` after `O` or after a tag of
+another type starts a new entity, a change of type ends the current one, and
+a sentence end closes whatever is open. An entity counts as correct only if
+its type, start and end all match a gold entity.
+
+Padding: positions whose gold tag is `[PAD]` are dropped from both sequences,
+and a predicted sequence longer than its gold one is cut to the gold length.
+The reserved tags `[PAD]`/`[UNK]` predicted at a real position are wrong for
+token accuracy and read as `O` for entities.
+
+Example:
+
+>>> gold = [["B-PER", "I-PER", "O", "B-LOC"]]
+>>> pred = [["B-PER", "I-PER", "O", "B-ORG"]]
+>>> token_accuracy(gold, pred)
+0.75
+>>> get_entities(["O", "I-PER", "I-PER", "B-LOC", "I-ORG"])
+[('PER', 1, 2), ('LOC', 3, 3), ('ORG', 4, 4)]
+>>> entity_prf(gold, pred)["overall"]["f1"]
+0.5
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Sequence
+
+from components import schema
+
+# The reserved tags of vocab/tags.txt; never part of an entity.
+RESERVED_TAGS: frozenset[str] = frozenset({schema.PAD, schema.UNK})
+# Chunk prefixes conlleval understands: IOB1/IOB2 (B, I), IOE (E), IOBES (S).
+ENTITY_PREFIXES: tuple[str, ...] = ("B-", "I-", "E-", "S-")
+
+
+def _split_tag(tag: str) -> tuple[str, str]:
+    """(prefix letter, type) as conlleval splits it: "B-PER" -> ("B", "PER"), "O" -> ("O", "_")."""
+    return tag[:1], tag[1:].split("-", maxsplit=1)[-1] or "_"
+
+
+def _ends_chunk(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
+    """conlleval's endOfChunk: does the chunk open at the previous token end before this one?"""
+    if prev_tag in ("E", "S"):
+        return True
+    if prev_tag in ("B", "I") and tag in ("B", "S", "O"):
+        return True
+    return prev_tag not in ("O", ".") and prev_type != type_
+
+
+def _starts_chunk(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
+    """conlleval's startOfChunk: does a chunk start at this token?"""
+    if tag in ("B", "S"):
+        return True
+    if prev_tag in ("E", "S", "O") and tag in ("E", "I"):
+        return True
+    return tag not in ("O", ".") and prev_type != type_
+
+
+def get_entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """The (type, first, last) entities of one sentence, inclusive positions, in order."""
+    entities = []
+    prev_tag, prev_type, begin = "O", "_", 0
+    for i, label in enumerate([*tags, "O"]):  # the trailing O closes a chunk at the sentence end
+        tag, type_ = _split_tag(label)
+        if _ends_chunk(prev_tag, tag, prev_type, type_):
+            entities.append((prev_type, begin, i - 1))
+        if _starts_chunk(prev_tag, tag, prev_type, type_):
+            begin = i
+        prev_tag, prev_type = tag, type_
+    return entities
+
+
+def _strip_padding(
+    gold_seqs: Sequence[Sequence[str]], pred_seqs: Sequence[Sequence[str]]
+) -> list[tuple[list[str], list[str]]]:
+    """(gold, pred) pairs with gold [PAD] positions dropped and pred cut to the gold length."""
+    if len(gold_seqs) != len(pred_seqs):
+        raise ValueError(
+            "gold_seqs and pred_seqs must hold the same number of sentences. "
+            f"Received: len(gold_seqs)={len(gold_seqs)}, len(pred_seqs)={len(pred_seqs)}"
+        )
+    pairs = []
+    for n, (gold, pred) in enumerate(zip(gold_seqs, pred_seqs)):
+        if isinstance(gold, str) or isinstance(pred, str):
+            raise TypeError(
+                "gold_seqs and pred_seqs must be lists of tag lists, not lists of strings. "
+                f"Received: sentence {n}: gold={gold!r}, pred={pred!r}"
+            )
+        if len(pred) < len(gold):
+            raise ValueError(
+                "Each predicted sentence needs a tag for every gold token. "
+                f"Received: sentence {n} with len(gold)={len(gold)}, len(pred)={len(pred)}"
+            )
+        kept = [(g, p) for g, p in zip(gold, pred) if g != schema.PAD]
+        pairs.append(([g for g, _ in kept], [p for _, p in kept]))
+    return pairs
+
+
+def token_accuracy(gold_seqs: Sequence[Sequence[str]], pred_seqs: Sequence[Sequence[str]]) -> float:
+    """Fraction of non-padding tokens tagged correctly, over all sentences (0.0 when empty)."""
+    pairs = _strip_padding(gold_seqs, pred_seqs)
+    total = sum(len(gold) for gold, _ in pairs)
+    correct = sum(g == p for gold, pred in pairs for g, p in zip(gold, pred))
+    return correct / total if total else 0.0
+
+
+def _prf(correct: int, predicted: int, support: int) -> dict[str, float]:
+    # Same operations as seqeval, so the floats agree bit for bit.
+    precision = correct / predicted if predicted else 0.0
+    recall = correct / support if support else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+def entity_prf(
+    gold_seqs: Sequence[Sequence[str]], pred_seqs: Sequence[Sequence[str]]
+) -> dict[str, Any]:
+    """Entity-level precision, recall and F1, overall (micro) and per entity type.
+
+    Returns:
+        {"overall": {"precision", "recall", "f1", "support"},
+        "per_type": {type: {...same keys}}}, types sorted; `support` counts
+        gold entities. Undefined ratios are 0.0, like seqeval's default.
+    """
+    gold_entities: dict[str, set] = defaultdict(set)
+    pred_entities: dict[str, set] = defaultdict(set)
+    for n, (gold, pred) in enumerate(_strip_padding(gold_seqs, pred_seqs)):
+        pred = ["O" if p in RESERVED_TAGS else p for p in pred]
+        for type_, first, last in get_entities(gold):
+            gold_entities[type_].add((n, first, last))
+        for type_, first, last in get_entities(pred):
+            pred_entities[type_].add((n, first, last))
+    per_type = {}
+    for type_ in sorted(set(gold_entities) | set(pred_entities)):
+        gold, pred = gold_entities[type_], pred_entities[type_]
+        per_type[type_] = _prf(len(gold & pred), len(pred), len(gold))
+    overall = _prf(
+        sum(len(gold_entities[t] & pred_entities[t]) for t in per_type),
+        sum(len(pred_entities[t]) for t in per_type),
+        sum(len(gold_entities[t]) for t in per_type),
+    )
+    return {"overall": overall, "per_type": per_type}
+
+
+def looks_like_bio(gold_seqs: Sequence[Sequence[str]]) -> bool:
+    """True when every gold tag is `O` (or padding) or carries a B-/I-/E-/S- prefix, and one does."""
+    tags = {tag for seq in gold_seqs for tag in seq} - RESERVED_TAGS
+    prefixed = {tag for tag in tags if tag.startswith(ENTITY_PREFIXES)}
+    return bool(prefixed) and tags - prefixed <= {"O"}
+
+
+def compute_tagging_metrics(
+    gold: Sequence[Sequence[str]],
+    pred: Sequence[Sequence[str]],
+    entity_level: bool | None = None,
+) -> dict[str, Any]:
+    """All tagging metrics for one split, JSON-serializable.
+
+    Args:
+        gold: gold tag sequences, one list of tag strings per sentence.
+        pred: predicted tag sequences, aligned with `gold`.
+        entity_level: add entity precision/recall/F1. None (default) decides
+            from the gold tags (`looks_like_bio`); True requires BIO-style
+            tags; False gives token accuracy only (e.g. POS tagging).
+
+    Returns:
+        {"num_sentences", "num_tokens", "token_accuracy"} and, with entities,
+        "entity_precision", "entity_recall", "entity_f1", "entity_support"
+        (overall, micro-averaged) and "entity_per_type": {type: {...}}.
+    """
+    bio = looks_like_bio(gold)
+    if entity_level and not bio:
+        others = sorted({t for s in gold for t in s} - RESERVED_TAGS - {"O"})[:5]
+        raise ValueError(
+            "entity_level=True needs BIO-style gold tags (O, B-X, I-X, E-X, S-X). "
+            f"Received tags such as {others}. Pass entity_level=False for token accuracy only."
+        )
+    pairs = _strip_padding(gold, pred)
+    metrics: dict[str, Any] = {
+        "num_sentences": len(pairs),
+        "num_tokens": sum(len(g) for g, _ in pairs),
+        "token_accuracy": token_accuracy(gold, pred),
+    }
+    if entity_level or (entity_level is None and bio):
+        scores = entity_prf(gold, pred)
+        metrics.update({f"entity_{key}": value for key, value in scores["overall"].items()})
+        metrics["entity_per_type"] = scores["per_type"]
+    return metrics

@@ -1,0 +1,61 @@
+"""CoNLL-U treebanks (plain or .gz) for tagging: FORM with UPOS or XPOS per word.
+
+Comment lines (`#`) are skipped, multiword-token ranges (`1-2`) and empty
+nodes (`3.1`) are skipped, a blank line ends a sentence. A sentence with a
+row that does not have 10 TAB-separated columns is dead-lettered whole.
+
+Example:
+
+>>> from pipeline.config import DataConfig
+>>> records, dead = read_conllu(["en_ewt-ud-train.conllu.gz"], DataConfig())  # doctest: +SKIP
+>>> records[0]["tags"][:3]  # doctest: +SKIP
+['PROPN', 'PUNCT', 'PROPN']
+"""
+
+from __future__ import annotations
+
+from components import schema
+from components.example_gen import common
+from components.example_gen.common import DeadLetter, Record
+from components.example_gen.conll import sentences
+
+NUM_COLUMNS = 10
+FORM, UPOS, XPOS = 1, 3, 4
+
+
+def _sentence(path: str, block, tag_index: int) -> tuple[Record | None, DeadLetter | None]:
+    tokens: list[str] = []
+    tags: list[str] = []
+    raw_block = b"\n".join(raw for _, raw in block)
+    for number, raw in block:
+        text = common.decode(raw)
+        if text is None:
+            return None, common.dead_letter(common.UNDECODABLE, path, number, raw_block)
+        if text.startswith("#"):
+            continue
+        columns = text.split("\t")
+        if len(columns) != NUM_COLUMNS:
+            reason = common.TAG_MISMATCH if len(columns) <= tag_index else common.WRONG_COLUMNS
+            return None, common.dead_letter(reason, path, number, raw_block)
+        if not columns[0].isdigit():  # "1-2" multiword range, "3.1" empty node
+            continue
+        tokens.append(columns[FORM])
+        tags.append(columns[tag_index])
+    if not tokens:
+        return None, None
+    return {schema.RAW_TOKENS: tokens, schema.RAW_TAGS: tags}, None
+
+
+def read_conllu(paths: list[str], data) -> tuple[list[Record], list[DeadLetter]]:
+    """Records `{"tokens": [...], "tags": [...]}`, tags from `data.conllu_tag` (upos | xpos)."""
+    tag_index = UPOS if data.conllu_tag == "upos" else XPOS
+    records: list[Record] = []
+    dead: list[DeadLetter] = []
+    for path in paths:
+        for _, block in sentences(path):
+            record, bad = _sentence(path, block, tag_index)
+            if bad:
+                dead.append(bad)
+            elif record:
+                records.append(record)
+    return records, dead

@@ -1,0 +1,127 @@
+"""The task-aware transform Beam graph: read -> pre-tokenize -> vocab (train) -> [wordpiece] -> encode -> write.
+
+Used for classification, tagging and language_model, and for any task with
+`transform.tokenizer=wordpiece` (translation with char/word keeps `graph.py`,
+whose outputs must not change). Like `graph.py` it is ONE pipeline: the
+vocabularies are a singleton side input computed from train; for WordPiece the
+train word counts feed tensorflow-text's learner, and the learned vocabulary
+both splits words into pieces and maps pieces to ids.
+
+Example:
+
+>>> with make_pipeline([]) as p:  # doctest: +SKIP
+...     build_task_transform(p, "classification", {"train": glob}, out_dir, work_dir, cfg.transform, spec)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import apache_beam as beam
+
+from components.transform.graph import GZIP, STATS_JSON, VOCAB_JSON, _write_json
+from components.transform.task_fns import (
+    LABEL_FIELDS,
+    TEXT_FIELDS,
+    EncodeTaskFn,
+    PreTokenizeBatchFn,
+    WordpieceBatchFn,
+    parse_task_example,
+    vocab_items,
+)
+from components.transform.vocab import build_vocabulary, label_vocabulary, learn_wordpiece_vocabulary, tag_vocabulary
+from pipeline.config import TransformConfig
+from serving.text_processor import TokenizerSpec
+
+
+def build_task_vocabularies(
+    counts: Iterable[tuple[tuple[str, str], int]], task: str, config: TransformConfig, tokenizer: str
+) -> dict[str, list[str]]:
+    """((vocab name, token), n) pairs -> {vocab name: tokens} for the task's text sides and labels."""
+    per_vocab: dict[str, list[tuple[str, int]]] = {}
+    for (name, token), n in counts:
+        per_vocab.setdefault(name, []).append((token, n))
+    vocabs: dict[str, list[str]] = {}
+    for field in TEXT_FIELDS[task]:
+        items = per_vocab.get(field.side, [])
+        if tokenizer == "wordpiece" and not field.pretokenized:
+            vocabs[field.side] = learn_wordpiece_vocabulary(items, config.wordpiece_vocab_size)
+        else:
+            vocabs[field.side] = build_vocabulary(items, config.max_vocab_size, config.min_count)
+    for field in LABEL_FIELDS[task]:
+        values = [value for value, _ in per_vocab.get(field.vocab, [])]
+        vocabs[field.vocab] = tag_vocabulary(values) if field.is_list else label_vocabulary(values)
+    return vocabs
+
+
+def sum_task_stats(values: Iterable[tuple[int, int, int, int]]) -> tuple[int, ...]:
+    """Element-wise sum of (examples, tokens, oov, unseen) tuples."""
+    totals = [0, 0, 0, 0]
+    for value in values:
+        for i, v in enumerate(value):
+            totals[i] += v
+    return tuple(totals)
+
+
+def build_task_transform(
+    pipeline: beam.Pipeline,
+    task: str,
+    split_globs: Mapping[str, str],
+    output_dir: Path,
+    work_dir: Path,
+    config: TransformConfig,
+    spec: TokenizerSpec,
+) -> None:
+    """Adds the task's transform graph to `pipeline`; `split_globs` must contain "train"."""
+    text_fields, label_fields = TEXT_FIELDS[task], LABEL_FIELDS[task]
+    max_lengths: dict[str, Any] = {"max_source_length": config.max_source_length,
+                                   "max_target_length": config.max_target_length}
+    rows = {}
+    for split, pattern in split_globs.items():
+        rows[split] = (
+            pipeline
+            | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern, compression_type=GZIP)
+            | f"Parse[{split}]" >> beam.Map(parse_task_example, task)
+            | f"Batch[{split}]" >> beam.BatchElements(min_batch_size=1, max_batch_size=config.batch_size)
+            | f"PreTokenize[{split}]" >> beam.ParDo(PreTokenizeBatchFn(spec.to_dict(), text_fields))
+        )
+    vocab = (
+        rows["train"]
+        | "VocabItems" >> beam.FlatMap(vocab_items, label_fields)
+        | "CountTokens" >> beam.CombinePerKey(sum)
+        | "CollectCounts" >> beam.combiners.ToList()
+        | "BuildVocab" >> beam.Map(build_task_vocabularies, task, config, spec.kind)
+    )
+    _write_json(vocab, work_dir / VOCAB_JSON, "Vocab")
+    stats = []
+    for split, split_rows in rows.items():
+        if spec.kind == "wordpiece":
+            split_rows = (
+                split_rows
+                | f"BatchWords[{split}]" >> beam.BatchElements(min_batch_size=1, max_batch_size=config.batch_size)
+                | f"WordPiece[{split}]" >> beam.ParDo(
+                    WordpieceBatchFn(spec.to_dict(), text_fields), vocab=beam.pvalue.AsSingleton(vocab))
+            )
+        encoded = split_rows | f"Encode[{split}]" >> beam.ParDo(
+            EncodeTaskFn(text_fields, label_fields, max_lengths), vocab=beam.pvalue.AsSingleton(vocab)
+        )
+        _ = (
+            encoded
+            | f"Example[{split}]" >> beam.Map(lambda e: e["example"])
+            | f"Write[{split}]" >> beam.io.WriteToTFRecord(
+                str(output_dir / split / "data"),
+                file_name_suffix=".tfrecord.gz",
+                num_shards=config.num_shards,
+                compression_type=GZIP,
+            )
+        )
+        stats.append(encoded | f"Stats[{split}]" >> beam.Map(
+            lambda e, s=split: (s, (1, e["tokens"], e["oov"], e["unseen"]))))
+    split_stats = (
+        stats
+        | "FlattenStats" >> beam.Flatten()
+        | "SumStats" >> beam.CombinePerKey(sum_task_stats)
+        | "CollectStats" >> beam.combiners.ToDict()
+    )
+    _write_json(split_stats, work_dir / STATS_JSON, "Stats")

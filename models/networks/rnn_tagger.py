@@ -1,0 +1,282 @@
+"""(Bi)LSTM sequence tagger with a softmax or CRF output (BiLSTM-CRF)."""
+
+import keras
+from keras import ops
+
+from models.layers.char_word_encoder import CharWordEncoder
+from models.layers.crf import CRF
+
+_CELLS = ("gru", "lstm")
+_OUTPUTS = ("softmax", "crf")
+
+
+@keras.saving.register_keras_serializable(package="seqlab")
+class RNNTagger(keras.Model):
+    """Token tagger: embeddings [+ char CNN] -> (Bi)RNN stack -> per-token scores.
+
+    `Embedding(mask_zero=True)` of the word ids, concatenated with a
+    `CharWordEncoder` of the character ids when `char_vocab_size > 0`, then
+    `num_layers` (bidirectional) LSTM/GRU layers with cuDNN-eligible defaults
+    (dropout between layers, never recurrent dropout), then
+    `Dense(num_tags, dtype="float32")` scores. With `output="crf"` the scores
+    are the emissions of a `CRF` layer (float32 whatever the policy).
+
+    Training: `call` returns the float32 scores `(batch, time, num_tags)` —
+    softmax logits or CRF emissions. Compile with **no loss** and `compute_loss`
+    supplies the tagging loss, averaged over real (non-padding) tokens:
+
+    - `"softmax"`: sparse cross-entropy from logits, positions whose word id
+      or gold tag id is 0 (`[PAD]`) ignored;
+    - `"crf"`: CRF negative log-likelihood of the gold sequence (summed over
+      sequences, divided by the number of real tokens).
+
+    `sample_weight` of shape `(batch,)` (and, for softmax, `(batch, time)`)
+    weights it. If a loss *is* given to `compile`, Keras uses that instead.
+    Tag ids are what `predict_tags` returns (argmax or Viterbi, 0 at padding);
+    `model.predict` returns the scores.
+
+    Args:
+        vocab_size: int, word vocabulary size (id 0 is `[PAD]`).
+        num_tags: int, number of tags (id 0 is the `[PAD]` tag).
+        embed_dim: int, word embedding size.
+        units: int, recurrent size of each direction.
+        cell: `"lstm"` or `"gru"`.
+        num_layers: int, number of stacked recurrent layers.
+        bidirectional: bool.
+        dropout: float in [0, 1), on the features, between layers and before
+            the output layer.
+        output: `"softmax"` or `"crf"` (stored as `output_type`, since
+            `keras.Model.output` is a read-only property).
+        char_vocab_size: int, character vocabulary size; 0 disables the
+            character encoder (then inputs are word ids only).
+        char_embed_dim: int, character embedding size.
+        char_filters: int, size of the character-level word features.
+        tag_names: optional list of `num_tags` tag names (`["[PAD]", "O",
+            "B-PER", ...]`), needed for `bio_constraints`.
+        bio_constraints: bool, forbid invalid BIO transitions in the CRF.
+        **kwargs: standard `keras.Model` arguments (`name`, `dtype`).
+
+    Call arguments:
+        inputs: word ids `(batch, time)`, or, with a character encoder, a
+            tuple `(word_ids (batch, time), char_ids (batch, time, chars))`;
+            ints right-padded with 0.
+        training: bool.
+
+    Returns:
+        float32 scores `(batch, time, num_tags)`.
+
+    Example:
+
+    >>> model = RNNTagger(50, 5, embed_dim=8, units=8, output="crf")
+    >>> words = np.array([[4, 7, 9, 0], [3, 0, 0, 0]])
+    >>> model(words).shape
+    (2, 4, 5)
+    >>> model.compile(optimizer="adam")  # no loss: the CRF NLL is used
+    >>> model.predict_tags(words).shape
+    (2, 4)
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        num_tags,
+        embed_dim=64,
+        units=128,
+        cell="lstm",
+        num_layers=1,
+        bidirectional=True,
+        dropout=0.0,
+        output="softmax",
+        char_vocab_size=0,
+        char_embed_dim=16,
+        char_filters=32,
+        tag_names=None,
+        bio_constraints=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self._validate(cell, num_layers, dropout, output, num_tags, tag_names, bio_constraints)
+        self.vocab_size = vocab_size
+        self.num_tags = num_tags
+        self.embed_dim = embed_dim
+        self.units = units
+        self.cell = cell
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        # `keras.Model.output` is a read-only property, hence the attribute name.
+        self.output_type = output
+        self.char_vocab_size = char_vocab_size
+        self.char_embed_dim = char_embed_dim
+        self.char_filters = char_filters
+        self.tag_names = None if tag_names is None else list(tag_names)
+        self.bio_constraints = bio_constraints
+        policy = self.dtype_policy
+
+        self.word_embedding = keras.layers.Embedding(
+            vocab_size, embed_dim, mask_zero=True, dtype=policy, name="word_embedding"
+        )
+        self.char_encoder = None
+        if char_vocab_size > 0:
+            self.char_encoder = CharWordEncoder(
+                char_vocab_size, embed_dim=char_embed_dim, filters=char_filters,
+                dtype=policy, name="char_encoder",
+            )
+        rnn_class = keras.layers.LSTM if cell == "lstm" else keras.layers.GRU
+        rnn_kwargs = {"unit_forget_bias": True} if cell == "lstm" else {}
+        self.rnns = []
+        for i in range(num_layers):
+            rnn = rnn_class(
+                units, return_sequences=True, recurrent_initializer="orthogonal",
+                dtype=policy, name=f"{cell}_{i}", **rnn_kwargs,
+            )
+            if bidirectional:
+                rnn = keras.layers.Bidirectional(rnn, dtype=policy, name=f"bidirectional_{i}")
+            self.rnns.append(rnn)
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy, name="dropout")
+        self.scores_dense = keras.layers.Dense(num_tags, dtype="float32", name="tag_scores")
+        self.crf = None
+        if output == "crf":
+            self.crf = CRF(
+                num_tags, bio_constraints=self.tag_names if bio_constraints else None,
+                dtype="float32", name="crf",
+            )
+
+    @staticmethod
+    def _validate(cell, num_layers, dropout, output, num_tags, tag_names, bio_constraints):
+        if cell not in _CELLS:
+            raise ValueError(f"Expected `cell` to be one of {list(_CELLS)}. Received: cell={cell!r}")
+        if output not in _OUTPUTS:
+            raise ValueError(
+                f"Expected `output` to be one of {list(_OUTPUTS)}. Received: output={output!r}"
+            )
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(
+                f"Expected `num_layers` to be an int >= 1. Received: num_layers={num_layers!r}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"Expected `dropout` in [0, 1). Received: dropout={dropout!r}")
+        if tag_names is not None and len(tag_names) != num_tags:
+            raise ValueError(
+                f"Expected one tag name per tag id ({num_tags}). "
+                f"Received: tag_names={tag_names!r}"
+            )
+        if bio_constraints and (output != "crf" or tag_names is None):
+            raise ValueError(
+                "BIO constraints need `output='crf'` and `tag_names`. Received: "
+                f"bio_constraints={bio_constraints!r}, output={output!r}, "
+                f"tag_names={tag_names!r}"
+            )
+
+    def _split_inputs(self, inputs, shapes=False):
+        if self.char_encoder is None:
+            return inputs, None
+        pair = isinstance(inputs, (tuple, list)) and len(inputs) == 2
+        if shapes:  # a pair of shapes, not a single (batch, time) shape
+            pair = pair and all(isinstance(s, (tuple, list)) for s in inputs)
+        if not pair:
+            raise ValueError(
+                "With a character encoder (char_vocab_size > 0) the inputs must be "
+                f"a tuple (word_ids, char_ids). Received: inputs={inputs!r}"
+            )
+        return inputs[0], inputs[1]
+
+    def build(self, input_shape):
+        word_shape, char_shape = self._split_inputs(input_shape, shapes=True)
+        batch, time = word_shape[0], word_shape[1]
+        self.word_embedding.build(word_shape)
+        features = self.embed_dim
+        if char_shape is not None:
+            self.char_encoder.build(char_shape)
+            features += self.char_filters
+        rnn_dim = self.units * (2 if self.bidirectional else 1)
+        for rnn in self.rnns:
+            rnn.build((batch, time, features))
+            features = rnn_dim
+        self.scores_dense.build((batch, time, rnn_dim))
+        if self.crf is not None:
+            self.crf.build((batch, time, self.num_tags))
+        self.built = True
+
+    def call(self, inputs, training=False):
+        word_ids, char_ids = self._split_inputs(inputs)
+        mask = ops.not_equal(word_ids, 0)  # (batch, time)
+        x = self.word_embedding(word_ids)  # (batch, time, embed_dim)
+        if char_ids is not None:
+            chars = self.char_encoder(char_ids)  # (batch, time, char_filters)
+            x = ops.concatenate([x, ops.cast(chars, x.dtype)], axis=-1)
+        x = self.dropout_layer(x, training=training)
+        for rnn in self.rnns:
+            x = rnn(x, mask=mask, training=training)  # (batch, time, rnn_dim)
+            x = self.dropout_layer(x, training=training)
+        return self.scores_dense(x)  # (batch, time, num_tags) float32
+
+    def predict_tags(self, inputs):
+        """Best tag ids `(batch, time)` int32, 0 at padding (argmax or Viterbi)."""
+        word_ids, _ = self._split_inputs(inputs)
+        mask = ops.not_equal(word_ids, 0)  # (batch, time)
+        scores = self(inputs, training=False)  # (batch, time, num_tags)
+        if self.crf is not None:
+            return self.crf(scores, mask=mask)
+        tags = ops.cast(ops.argmax(scores, axis=-1), "int32")
+        return tags * ops.cast(mask, "int32")
+
+    def tagging_loss(self, inputs, tags, scores, sample_weight=None):
+        """Mean per-token tagging loss (see the class docstring), float32 scalar."""
+        word_ids, _ = self._split_inputs(inputs)
+        tags = ops.cast(tags, "int32")
+        mask = ops.not_equal(word_ids, 0)  # (batch, time)
+        scores = ops.cast(scores, "float32")
+        if self.crf is not None:
+            per_example = -self.crf.log_likelihood(scores, tags, mask)  # (batch,)
+        else:
+            mask = ops.logical_and(mask, ops.not_equal(tags, 0))
+            per_token = ops.sparse_categorical_crossentropy(
+                ops.where(mask, tags, 0), scores, from_logits=True
+            )  # (batch, time)
+        mask_f = ops.cast(mask, "float32")
+        if sample_weight is not None:
+            sample_weight = ops.cast(sample_weight, "float32")
+            if len(sample_weight.shape) == 1:
+                sample_weight = ops.expand_dims(sample_weight, 1)  # (batch, 1)
+            if self.crf is not None:
+                per_example = per_example * sample_weight[:, 0]
+            mask_f = mask_f * sample_weight
+        tokens = ops.maximum(ops.sum(ops.cast(mask, "float32")), 1.0)
+        if self.crf is not None:
+            return ops.sum(per_example) / tokens
+        return ops.sum(per_token * mask_f) / tokens
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if self.loss is not None or y is None:  # a loss given to `compile` wins
+            return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        loss = self.tagging_loss(x, y, y_pred, sample_weight)
+        for extra in self.losses:  # e.g. regularizers
+            loss = loss + ops.cast(ops.sum(extra), "float32")
+        return loss
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocab_size": self.vocab_size,
+                "num_tags": self.num_tags,
+                "embed_dim": self.embed_dim,
+                "units": self.units,
+                "cell": self.cell,
+                "num_layers": self.num_layers,
+                "bidirectional": self.bidirectional,
+                "dropout": self.dropout,
+                "output": self.output_type,
+                "char_vocab_size": self.char_vocab_size,
+                "char_embed_dim": self.char_embed_dim,
+                "char_filters": self.char_filters,
+                "tag_names": self.tag_names,
+                "bio_constraints": self.bio_constraints,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
