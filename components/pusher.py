@@ -98,14 +98,12 @@ def run(ctx: StepContext) -> dict[str, Any]:
     if not model_name or model_name.startswith(".") or "/" in model_name:
         raise ValueError(f"push.model_name must be a plain directory name. Received: {model_name!r}")
     from components.evaluator.evaluate import load_trained_model
-    from serving.export import export_translation_model
+    from serving.export import export_model
 
     model = load_trained_model(ctx.inputs["trainer"])
     serving_dir = Path(ctx.root) / SERVING_DIR
     export_dir, version = publish(
-        lambda tmp: export_translation_model(
-            model, ctx.inputs["transform"], tmp, cfg.eval.max_decode_length, model_name=model_name
-        ),
+        lambda tmp: export_model(cfg, model, ctx.inputs["transform"], tmp, model_name=model_name),
         serving_dir,
         model_name,
     )

@@ -8,12 +8,14 @@ from models.networks.rnn_classifier import RNNClassifier
 from models.networks.rnn_seq2seq import AttentionSeq2Seq
 from models.networks.rnn_tagger import RNNTagger
 from models.networks.transformer_classifier import TransformerClassifier
+from models.networks.transformer_tagger import TransformerTagger
 
 _MODELS: dict[str, Callable[..., keras.Model]] = {
     "rnn_attention": AttentionSeq2Seq,
     "rnn_classifier": RNNClassifier,
     "rnn_tagger": RNNTagger,
     "transformer_classifier": TransformerClassifier,
+    "transformer_tagger": TransformerTagger,
 }
 
 

@@ -48,6 +48,9 @@ class DataConfig:
     `tfds:<name>[/<config>]`. For two aligned files give `source` and
     `target_source`; a two-column TSV needs only `source`.
 
+    With `eval_source` (e.g. CoNLL-2003 `eng.testa`) every eval example comes
+    from that source and `source` feeds only train and test.
+
     `format` is `auto` (from the extension: .txt, .tsv, .csv, .jsonl, .conllu,
     each optionally .gz) or one of FORMATS. The `*_field` keys name JSON keys
     or header columns; for header-less TSV/CSV give column indices as
@@ -56,6 +59,7 @@ class DataConfig:
 
     source: str = "builtin:dates"
     target_source: str = ""
+    eval_source: str = ""  # a separate eval set (path, glob or tfds:); then eval_fraction is not used
     format: str = "auto"
     num_examples: int = 20000
     seed: int = 1234
@@ -79,7 +83,7 @@ class TransformConfig:
     """Normalization, tokenization and vocabulary settings."""
 
     tokenizer: str = "char"  # char | word | wordpiece
-    word_split: str = "whitespace"  # whitespace | unicode_script (word, wordpiece)
+    word_split: str = "whitespace"  # whitespace | unicode_script | punctuation (word, wordpiece; tagging: serving only)
     wordpiece_vocab_size: int = 8000  # target size of the learned WordPiece vocabulary
     lowercase: bool = True
     normalization: str = "NFKC"  # NFC | NFKC | NFD | NFKD | none
@@ -93,16 +97,29 @@ class TransformConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Model family and its hyperparameters."""
+    """Model family and its hyperparameters.
 
-    family: str = "rnn_attention"
-    cell: str = "gru"  # gru | lstm
+    Families (models.registry): `rnn_attention` (translation), `rnn_classifier`,
+    `transformer_classifier` (classification), `rnn_tagger`, `transformer_tagger`
+    (tagging). Each reads the keys that apply to it; see `components/trainer/model_builder.py`.
+    """
+
+    family: str = "auto"  # auto: the task's default (DEFAULT_FAMILIES)
+    cell: str = "gru"  # gru | lstm | simple (SimpleRNN; classifiers only)
     embed_dim: int = 32
     units: int = 128
-    encoder_layers: int = 1
+    encoder_layers: int = 1  # recurrent layers (encoder, classifier, tagger) or Transformer blocks
     bidirectional: bool = True
-    attention_units: int = 64
+    attention_units: int = 64  # Bahdanau attention (translation) and attention pooling
     dropout: float = 0.0
+    pooling: str = "auto"  # classifiers: auto | last | bidirectional_last | mean | max | attention | cls
+    output: str = "softmax"  # taggers: softmax | crf
+    bio_constraints: bool = False  # CRF taggers: forbid O -> I-X and B-X -> I-Y transitions
+    char_filters: int = 0  # taggers: size of the character-CNN word features (0: no character encoder)
+    char_embed_dim: int = 16
+    num_heads: int = 4  # Transformer families
+    ff_dim: int = 128
+    positions: str = "sinusoidal"  # sinusoidal | learned
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +136,7 @@ class TrainConfig:
     bucket_boundaries: tuple = (12, 18, 24, 32)
     seed: int = 42
     strategy: str = "auto"  # auto | default | mirrored | multi_worker
+    max_minutes: float = 0.0  # training time budget: stop after the batch that crosses it (0: none)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +144,8 @@ class EvalConfig:
     """Decoding and blessing."""
 
     max_decode_length: int = 16
-    bless_metric: str = "exact_match"
+    bless_metric: str = "auto"  # auto: exact_match (translation), accuracy (classification),
+    #                             entity_f1 (BIO tagging) or token_accuracy (other tagging)
     bless_threshold: float = 0.9
     num_attention_plots: int = 3
     batch_size: int = 256
@@ -164,6 +183,32 @@ class Config:
 
 
 TASKS = schema.TASKS
+DEFAULT_FAMILIES: dict[str, str] = {
+    "translation": "rnn_attention", "classification": "rnn_classifier", "tagging": "rnn_tagger",
+}
+
+
+def model_family(cfg: "Config") -> str:
+    """`model.family`, with "auto" resolved to the task's default family."""
+    if cfg.model.family == "auto":
+        return DEFAULT_FAMILIES.get(cfg.task, "auto")
+    return cfg.model.family
+
+
+# Metrics the evaluator can bless on, per task ("auto": the task's primary metric).
+BLESS_METRICS: dict[str, tuple[str, ...]] = {
+    "translation": ("auto", "exact_match", "cer", "bleu", "chrf"),
+    "classification": ("auto", "accuracy", "macro_f1"),
+    "tagging": ("auto", "token_accuracy", "entity_f1", "entity_precision", "entity_recall"),
+}
+# model.family -> the task it serves (models.registry holds the classes).
+MODEL_FAMILIES: dict[str, str] = {
+    "rnn_attention": "translation",
+    "rnn_classifier": "classification",
+    "transformer_classifier": "classification",
+    "rnn_tagger": "tagging",
+    "transformer_tagger": "tagging",
+}
 FORMATS = ("auto", "text", "tsv", "csv", "jsonl", "conll", "conllu", "parallel")
 CHOICES: dict[str, tuple[str, ...]] = {
     "task": TASKS,
@@ -171,9 +216,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.conllu_tag": ("upos", "xpos"),
     "data.text_unit": ("file", "line", "paragraph"),
     "transform.tokenizer": ("char", "word", "wordpiece"),
-    "transform.word_split": ("whitespace", "unicode_script"),
+    "transform.word_split": ("whitespace", "unicode_script", "punctuation"),
     "transform.normalization": ("NFC", "NFKC", "NFD", "NFKD", "none"),
-    "model.cell": ("gru", "lstm"),
+    "model.cell": ("gru", "lstm", "simple"),
+    "model.pooling": ("auto", "last", "bidirectional_last", "mean", "max", "attention", "cls"),
+    "model.output": ("softmax", "crf"),
+    "model.positions": ("sinusoidal", "learned"),
     "train.precision": ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
     "train.strategy": ("auto", "default", "mirrored", "multi_worker"),
 }
@@ -333,6 +381,35 @@ def validate(cfg: Config) -> Config:
             raise ValueError(
                 f"Config key '{key}' must be one of {list(choices)}. Received: {key}={flat[key]!r}"
             )
+    if cfg.model.family == "auto" and cfg.task in DEFAULT_FAMILIES:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, family=DEFAULT_FAMILIES[cfg.task]))
+    family_task = MODEL_FAMILIES.get(cfg.model.family, "" if cfg.model.family == "auto" else None)
+    if family_task is None:
+        match = difflib.get_close_matches(cfg.model.family, list(MODEL_FAMILIES), n=1)
+        hint = f" Did you mean '{match[0]}'?" if match else ""
+        raise ValueError(
+            f"Unknown model.family {cfg.model.family!r}.{hint} Available: {sorted(MODEL_FAMILIES)}"
+        )
+    if family_task and family_task != cfg.task and cfg.task in MODEL_FAMILIES.values():
+        fits = sorted(f for f, t in MODEL_FAMILIES.items() if t == cfg.task)
+        raise ValueError(
+            f"model.family={cfg.model.family!r} is a {family_task} model, but task={cfg.task!r}. "
+            f"Families for {cfg.task}: {fits}"
+        )
+    transformer = cfg.model.family.startswith("transformer")
+    if cfg.model.pooling != "auto" and (cfg.model.pooling in ("cls",)) != transformer and \
+            not (transformer and cfg.model.pooling == "mean"):
+        allowed = ["auto", "cls", "mean"] if transformer else [p for p in CHOICES["model.pooling"] if p != "cls"]
+        raise ValueError(
+            f"model.pooling={cfg.model.pooling!r} does not apply to model.family={cfg.model.family!r}. "
+            f"Use one of {allowed}"
+        )
+    metrics = BLESS_METRICS.get(cfg.task, ("auto",))
+    if cfg.eval.bless_metric not in metrics:
+        raise ValueError(
+            f"eval.bless_metric must be one of {list(metrics)} for task={cfg.task!r}. "
+            f"Received: eval.bless_metric={cfg.eval.bless_metric!r}"
+        )
     fractions = cfg.data.eval_fraction + cfg.data.test_fraction
     if not (0 <= cfg.data.eval_fraction < 1 and 0 <= cfg.data.test_fraction < 1 and fractions < 1):
         raise ValueError(

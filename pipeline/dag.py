@@ -22,7 +22,7 @@ import json
 from components.schema import TASKS
 from pipeline.config import Config
 
-SEQ2SEQ_ONLY = ("translation",)  # model steps of the other tasks come with their issues
+MODEL_TASKS = ("translation", "classification", "tagging")  # language_model comes with its issue
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,11 +54,11 @@ STEPS: tuple[Step, ...] = (
     Step("statistics", "components.statistics", (), ("example_gen",)),
     Step("transform", "components.transform", ("transform",), ("example_gen",)),
     Step("trainer", "components.trainer", ("model", "train"), ("transform",), resumable=True,
-         tasks=SEQ2SEQ_ONLY),
+         tasks=MODEL_TASKS),
     Step("evaluator", "components.evaluator", ("eval",), ("transform", "trainer"),
-         tasks=SEQ2SEQ_ONLY),
+         tasks=MODEL_TASKS),
     Step("pusher", "components.pusher", ("push", "eval"), ("transform", "trainer", "evaluator"),
-         tasks=SEQ2SEQ_ONLY),
+         tasks=MODEL_TASKS),
 )
 STEP_NAMES: tuple[str, ...] = tuple(s.name for s in STEPS)
 

@@ -1,13 +1,14 @@
-"""Export a trained translation model as a self-contained SavedModel.
+"""Export a trained model as a self-contained SavedModel with a raw-string signature.
 
-The `serving_default` signature takes raw strings and runs the whole pipeline
-in the graph: normalize + tokenize + vocab lookup (source `TextProcessor`),
-right padding with [PAD]=0, greedy decoding, and detokenization (target
-`TextProcessor`). Vocab files travel as SavedModel assets (`assets/`).
+`serving_default` takes raw strings and runs the whole pipeline in the graph
+with the transform's own normalize/tokenize code and vocab files (SavedModel
+assets). Per task (`export_model` dispatches):
 
-    inputs:  text         string  [batch]
-    outputs: translation  string  [batch]
-             score        float32 [batch]  (sum of token log-probabilities)
+    translation     text string [batch] -> translation string [batch], score float32 [batch]
+                    (greedy decoding in the graph; score = sum of token log-probabilities)
+    classification  text string [batch] -> label string [batch], probabilities float32 [batch, classes]
+    tagging         text string [batch] -> tokens string [batch, T], tags string [batch, T],
+                    length int32 [batch]  (words split as in `split_raw_words`, padded with "")
 
 Example:
 
@@ -58,6 +59,52 @@ def make_serving_fn(model: keras.Model, source_processor, target_processor, max_
     return serve
 
 
+def _padded_ids(processor, ragged_ids) -> tf.Tensor:
+    """Ragged ids -> dense int32 (batch, T), right-padded with [PAD]; at least one column."""
+    ids = ragged_ids.to_tensor(default_value=schema.PAD_ID)
+    ids = tf.pad(ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(ids)[1])]])
+    return tf.cast(ids, tf.int32)
+
+
+def make_classification_fn(model: keras.Model, processor, labels: Sequence[str]):
+    """text -> {label, probabilities} (softmax in float32)."""
+    label_names = tf.constant(list(labels), dtype=tf.string)
+
+    def serve(text):
+        ids = _padded_ids(processor, processor.encode(text))  # (batch, T)
+        probabilities = tf.nn.softmax(tf.cast(model(ids, training=False), tf.float32), axis=-1)
+        return {
+            "label": tf.gather(label_names, tf.argmax(probabilities, axis=-1)),  # (batch,)
+            "probabilities": probabilities,  # (batch, classes)
+        }
+
+    return serve
+
+
+def make_tagging_fn(model: keras.Model, processor, tags: Sequence[str], char_ids: bool):
+    """text -> {tokens, tags, length}: raw words, one tag per word."""
+    from components.trainer.task_input import MAX_TAGGING_LENGTH
+    from serving.text_processor import split_raw_words, word_char_ids
+
+    tag_names = tf.constant(list(tags), dtype=tf.string)
+
+    def serve(text):
+        words = split_raw_words(text, processor.spec)[:, :MAX_TAGGING_LENGTH]  # ragged (batch, T)
+        ids = _padded_ids(processor, processor.encode_words(words))  # (batch, T), one id per word
+        dense_words = words.to_tensor(default_value="", shape=tf.shape(ids, out_type=tf.int64))  # (batch, T)
+        inputs = (ids, word_char_ids(dense_words, processor.spec)) if char_ids else ids
+        predicted = model.predict_tags(inputs)  # (batch, T) int32, 0 at padding
+        length = tf.cast(words.row_lengths(), tf.int32)
+        real = tf.sequence_mask(length, tf.shape(ids)[1])
+        return {
+            "tokens": dense_words,
+            "tags": tf.where(real, tf.gather(tag_names, predicted), ""),
+            "length": length,
+        }
+
+    return serve
+
+
 def _varint(value: int) -> bytes:
     out = bytearray()
     while True:
@@ -101,6 +148,41 @@ def write_warmup(export_dir: str | Path, texts: Sequence[str] = DEFAULT_WARMUP_T
     return path
 
 
+def _write_archive(export_dir: Path, serve_fn, tracked: Sequence, warmup_texts: Sequence[str],
+                   model_name: str) -> Path:
+    archive = keras.export.ExportArchive()
+    for obj in tracked:
+        archive.track(obj)
+    archive.add_endpoint(SIGNATURE, serve_fn, input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
+    archive.write_out(str(export_dir), verbose=False)
+    if warmup_texts:
+        write_warmup(export_dir, warmup_texts, model_name)
+    logger.info("Exported SavedModel to %s", export_dir)
+    return Path(export_dir)
+
+
+def export_model(config, model: keras.Model, transform_dir: str | Path, export_dir: str | Path,
+                 model_name: str = "", warmup_texts: Sequence[str] = DEFAULT_WARMUP_TEXTS) -> Path:
+    """Exports `model` with the `serving_default` of `config.task` (see module docstring)."""
+    import json
+
+    from serving.text_processor import TextProcessor
+
+    if config.task == "translation":
+        return export_translation_model(model, transform_dir, export_dir, config.eval.max_decode_length,
+                                        model_name=model_name, warmup_texts=warmup_texts)
+    manifest = json.loads((Path(transform_dir) / schema.MANIFEST).read_text())
+    if config.task == "classification":
+        processor = TextProcessor.from_manifest(transform_dir, "text")
+        serve = make_classification_fn(model, processor, manifest["labels"])
+    elif config.task == "tagging":
+        processor = TextProcessor.from_manifest(transform_dir, "tokens")
+        serve = make_tagging_fn(model, processor, manifest["tags"], char_ids=config.model.char_filters > 0)
+    else:
+        raise ValueError(f"No export for task={config.task!r} yet. Exportable: translation, classification, tagging")
+    return _write_archive(Path(export_dir), serve, [model, processor], warmup_texts, model_name)
+
+
 def export_translation_model(
     model: keras.Model,
     transform_dir: str | Path,
@@ -124,20 +206,7 @@ def export_translation_model(
     """
     from serving.text_processor import TextProcessor
 
-    export_dir = Path(export_dir)
     source = TextProcessor.from_manifest(transform_dir, "source")
     target = TextProcessor.from_manifest(transform_dir, "target")
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(source)
-    archive.track(target)
-    archive.add_endpoint(
-        SIGNATURE,
-        make_serving_fn(model, source, target, max_decode_length),
-        input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)],
-    )
-    archive.write_out(str(export_dir), verbose=False)
-    if warmup_texts:
-        write_warmup(export_dir, warmup_texts, model_name)
-    logger.info("Exported SavedModel to %s", export_dir)
-    return export_dir
+    serve = make_serving_fn(model, source, target, max_decode_length)
+    return _write_archive(Path(export_dir), serve, [model, source, target], warmup_texts, model_name)

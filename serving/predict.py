@@ -1,4 +1,4 @@
-"""Run an exported translation SavedModel on raw strings.
+"""Run an exported SavedModel (any task) on raw strings.
 
 Example:
 
@@ -23,18 +23,34 @@ def load(export_dir: str | Path):
     return tf.saved_model.load(str(path))
 
 
+def _plain(value: Any) -> Any:
+    """A numpy value of one example -> JSON-friendly Python (bytes decoded)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def predict(export_dir: str | Path, texts: Sequence[str]) -> list[dict[str, Any]]:
-    """Translates `texts`; one dict per input with `text`, `translation`, `score`."""
+    """Runs `serving_default` on `texts`; one dict per input: `text` plus every output of the signature.
+
+    Tagging outputs are cut to each sentence's `length` (no padding).
+    """
     import tensorflow as tf
 
     texts = list(texts)
     if not texts:
         return []
     fn = load(export_dir).signatures["serving_default"]
-    out = fn(text=tf.constant(texts, dtype=tf.string))
-    translations = [t.decode("utf-8") for t in out["translation"].numpy()]
-    scores = [float(s) for s in out["score"].numpy()]
-    return [
-        {"text": text, "translation": translation, "score": score}
-        for text, translation, score in zip(texts, translations, scores)
-    ]
+    out = {name: tensor.numpy() for name, tensor in fn(text=tf.constant(texts, dtype=tf.string)).items()}
+    rows = []
+    for i, text in enumerate(texts):
+        row = {"text": text, **{name: _plain(values[i]) for name, values in sorted(out.items())}}
+        if "length" in row:
+            for name in ("tokens", "tags"):
+                row[name] = row[name][: row["length"]]
+        rows.append(row)
+    return rows

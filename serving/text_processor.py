@@ -35,11 +35,14 @@ from components import schema
 logger = logging.getLogger(__name__)
 
 TOKENIZER_KINDS: tuple[str, ...] = ("char", "word", "wordpiece")
-WORD_SPLITS: tuple[str, ...] = ("whitespace", "unicode_script")
+WORD_SPLITS: tuple[str, ...] = ("whitespace", "unicode_script", "punctuation")
+_PUNCTUATION_RE = r"[\p{P}]"  # "punctuation" split: every punctuation mark is a word of its own
 SUFFIX_INDICATOR = "##"  # WordPiece marks a subword that continues the previous one
 MAX_BYTES_PER_WORD = 100  # WordPiece maps longer words to [UNK]
 NORMALIZATIONS: tuple[str, ...] = ("NFC", "NFKC", "NFD", "NFKD", "none")
 SIDES: tuple[str, ...] = ("source", "target")
+CHAR_VOCAB_SIZE = 256  # taggers' character encoder: ids 1..255 (see word_char_ids), 0 = padding
+MAX_WORD_CHARS = 16  # characters per word seen by the character encoder
 LABEL_VOCABS: tuple[str, ...] = ("labels", "tags")  # manifest vocab entries that are not token vocabularies
 
 # ASCII whitespace (RE2's \s), vertical tab, NEL and every Unicode separator
@@ -56,9 +59,10 @@ class TokenizerSpec:
         kind: "char" (Unicode code points, spaces kept), "word" or "wordpiece".
         lowercase: lowercase after Unicode normalization.
         normalization: a Unicode normal form ("NFC", "NFKC", ...) or "none".
-        word_split: how "word" and "wordpiece" find words: "whitespace" or
+        word_split: how "word" and "wordpiece" find words: "whitespace",
             "unicode_script" (splits where the Unicode script changes and
-            around punctuation; drops whitespace). Left out of `to_dict()`
+            around punctuation; drops whitespace) or "punctuation" (whitespace,
+            and every punctuation mark is a word of its own: "3," -> "3", ","). Left out of `to_dict()`
             while it is the default, so older specs read back unchanged.
 
     Example:
@@ -128,15 +132,58 @@ def split_words(texts: tf.Tensor, spec: TokenizerSpec) -> tf.RaggedTensor:
     >>> split_words(tf.constant(["Hi, you!"]), TokenizerSpec(word_split="unicode_script")).to_list()
     [[b'hi', b',', b'you', b'!']]
     """
-    texts = normalize(texts, spec)
-    if spec.word_split == "unicode_script":
+    return _split(normalize(texts, spec), spec.word_split)
+
+
+def _split(texts: tf.Tensor, word_split: str) -> tf.RaggedTensor:
+    """Whitespace-collapsed strings -> words by `word_split`."""
+    if word_split == "unicode_script":
         return tf_text.UnicodeScriptTokenizer().tokenize(texts)
+    if word_split == "punctuation":
+        return tf_text.regex_split(texts, r"\s+|" + _PUNCTUATION_RE, keep_delim_regex_pattern=_PUNCTUATION_RE)
     return tf.strings.split(texts)
 
 
 def normalize_words(words: tf.RaggedTensor, spec: TokenizerSpec) -> tf.RaggedTensor:
     """Pre-tokenized words (ragged (batch, words)) -> each word normalized; one token per word."""
     return tf.ragged.map_flat_values(normalize, words, spec)
+
+
+def split_raw_words(texts: tf.Tensor, spec: TokenizerSpec) -> tf.RaggedTensor:
+    """Raw strings -> their words, NOT normalized: (batch,) -> ragged (batch, words).
+
+    The tagging serving path: users see their own words back next to the tags;
+    each word is then normalized alone (`normalize_words`), as the transform
+    normalized the pre-tokenized training words.
+
+    Example:
+
+    >>> split_raw_words(tf.constant(["EU rejects  German"]), TokenizerSpec(kind="word")).to_list()
+    [[b'EU', b'rejects', b'German']]
+    """
+    texts = tf.strings.regex_replace(tf.convert_to_tensor(texts, dtype=tf.string), _WHITESPACE_RE, " ")
+    return _split(tf.strings.strip(texts), spec.word_split)
+
+
+def word_char_ids(words: tf.Tensor, spec: TokenizerSpec, max_chars: int = MAX_WORD_CHARS) -> tf.Tensor:
+    """Dense words (batch, time) -> character ids (batch, time, max_chars) int32, 0 = padding.
+
+    Each word is normalized like the word itself (`spec`), then its code points
+    are mapped without a vocabulary: code point c -> min(c, CHAR_VOCAB_SIZE - 2) + 1
+    (so Latin-1 keeps distinct ids and everything above shares the last one).
+    Words longer than `max_chars` are cut; "" (padding) gives all zeros.
+
+    Example:
+
+    >>> word_char_ids(tf.constant([["Ab", ""]]), TokenizerSpec(kind="word", lowercase=False), 3).numpy().tolist()
+    [[[66, 99, 0], [0, 0, 0]]]
+    """
+    words = tf.convert_to_tensor(words, dtype=tf.string)
+    flat = normalize(tf.reshape(words, [-1]), spec)  # (batch * time,)
+    points = tf.strings.unicode_decode(flat, "UTF-8", errors="replace")
+    points = points.to_tensor(default_value=-1, shape=[None, max_chars])  # (batch * time, max_chars)
+    ids = tf.where(points < 0, 0, tf.minimum(points, CHAR_VOCAB_SIZE - 2) + 1)
+    return tf.reshape(ids, tf.concat([tf.shape(words), [max_chars]], axis=0))
 
 
 def tokenize(texts: tf.Tensor, spec: TokenizerSpec) -> tf.RaggedTensor:
@@ -316,8 +363,8 @@ class TextProcessor(tf.Module):
 
         `side` is "source" | "target" (translation), "text" (classification,
         language_model) or "tokens" (tagging). The target side truncates to
-        `max_target_length - 1`, leaving room for [END]; classification and
-        tagging inputs to `max_source_length`; language_model does not truncate.
+        `max_target_length - 1`, leaving room for [END]; classification
+        inputs to `max_source_length`; tagging and language_model do not truncate.
         """
         transform_dir = Path(transform_dir)
         manifest = json.loads((transform_dir / schema.MANIFEST).read_text())
@@ -328,8 +375,8 @@ class TextProcessor(tf.Module):
         vocab_file = transform_dir / manifest["vocab"][side]["file"]
         if side == "target":
             max_length = manifest["max_target_length"] - 1
-        elif manifest.get("task") == "language_model":
-            max_length = None
+        elif manifest.get("task") in ("language_model", "tagging"):
+            max_length = None  # the transform keeps every word of a sentence / the whole text
         else:
             max_length = manifest["max_source_length"]
         logger.info("TextProcessor(%s): %s, vocab %s", side, spec, vocab_file)

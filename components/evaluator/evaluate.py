@@ -1,4 +1,7 @@
-"""The evaluator step: greedy-decode the eval/test splits, score, plot, bless.
+"""The evaluator step: predict the eval/test splits, score, plot, bless.
+
+Translation is greedy-decoded here; classification and tagging go through
+`evaluate_tasks.py` (confusion matrix PNG, entity-level F1).
 
 `run(ctx)` reads `model.keras` from `ctx.inputs["trainer"]` and the encoded
 splits from `ctx.inputs["transform"]`, and writes into `ctx.output_dir`:
@@ -27,6 +30,7 @@ import tensorflow as tf
 
 from components import schema
 from components.evaluator import metrics as metrics_lib
+from components.evaluator.evaluate_tasks import bless_metric, evaluate_split
 from components.evaluator.plots import plot_attention
 from components.trainer import input as train_input
 from pipeline.step import StepContext
@@ -114,7 +118,7 @@ def _write_tsv(path: Path, result: dict[str, Any]) -> None:
 
 def run(ctx: StepContext) -> dict[str, Any]:
     """Evaluates the trained model; see the module docstring for what is written."""
-    from serving.text_processor import TextProcessor, TokenizerSpec, normalize
+    from serving.text_processor import TokenizerSpec
 
     cfg = ctx.config
     out = Path(ctx.output_dir)
@@ -125,13 +129,40 @@ def run(ctx: StepContext) -> dict[str, Any]:
               manifest["splits"][s].get("count", 1) > 0]
     if BLESS_SPLIT not in splits:
         raise ValueError(f"The transform artifact has no '{BLESS_SPLIT}' split. Received: {splits}")
-    if cfg.eval.bless_metric not in ("exact_match", "cer", "bleu", "chrf"):
-        raise ValueError(
-            "eval.bless_metric must be one of ['exact_match', 'cer', 'bleu', 'chrf']. "
-            f"Received: eval.bless_metric={cfg.eval.bless_metric!r}"
-        )
-
     model = load_trained_model(ctx.inputs["trainer"])
+    if cfg.task == "translation":
+        all_metrics = _evaluate_translation(cfg, model, transform_dir, manifest, spec, splits, out)
+    else:
+        all_metrics = {split: evaluate_split(model, transform_dir, manifest, cfg, split, out,
+                                             plots=split == BLESS_SPLIT) for split in splits}
+        for split, values in all_metrics.items():
+            logger.info("Metrics on %s: %s", split, {k: v for k, v in values.items() if not isinstance(v, (dict, list))})
+
+    (out / METRICS_FILE).write_text(json.dumps(all_metrics, indent=2))
+    metric = bless_metric(cfg, all_metrics[BLESS_SPLIT])
+    if metric not in all_metrics[BLESS_SPLIT] or not isinstance(all_metrics[BLESS_SPLIT][metric], (int, float)):
+        scalars = sorted(k for k, v in all_metrics[BLESS_SPLIT].items() if isinstance(v, (int, float)))
+        raise ValueError(f"eval.bless_metric must be one of {['auto'] + scalars} for task={cfg.task!r}. "
+                         f"Received: eval.bless_metric={cfg.eval.bless_metric!r}")
+    value = all_metrics[BLESS_SPLIT][metric]
+    blessed = metrics_lib.is_blessed(metric, value, cfg.eval.bless_threshold)
+    blessing = {"blessed": bool(blessed), "metric": metric, "value": value,
+                "threshold": cfg.eval.bless_threshold, "split": BLESS_SPLIT}
+    (out / BLESSING_FILE).write_text(json.dumps(blessing, indent=2))
+    logger.info("Blessing: %s", blessing)
+    return {"metrics": _scalars(all_metrics), "blessed": bool(blessed)}
+
+
+def _scalars(all_metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """The numeric metrics per split (summary.json); per-class tables stay in metrics.json."""
+    return {split: {k: v for k, v in values.items() if isinstance(v, (int, float))}
+            for split, values in all_metrics.items()}
+
+
+def _evaluate_translation(cfg, model, transform_dir: Path, manifest, spec, splits, out: Path):
+    """Greedy-decodes each split, scores it, plots the first attention maps."""
+    from serving.text_processor import TextProcessor, normalize
+
     target_processor = TextProcessor.from_manifest(transform_dir, "target")
     decode_fn = make_decode_fn(model, target_processor, cfg.eval.max_decode_length)
     source_vocab = read_vocab(transform_dir / manifest["vocab"]["source"]["file"])
@@ -158,11 +189,4 @@ def run(ctx: StepContext) -> dict[str, Any]:
                 title=f"{result['sources'][i]} -> {result['predictions'][i]}",
             )
 
-    (out / METRICS_FILE).write_text(json.dumps(all_metrics, indent=2))
-    value = all_metrics[BLESS_SPLIT][cfg.eval.bless_metric]
-    blessed = metrics_lib.is_blessed(cfg.eval.bless_metric, value, cfg.eval.bless_threshold)
-    blessing = {"blessed": bool(blessed), "metric": cfg.eval.bless_metric, "value": value,
-                "threshold": cfg.eval.bless_threshold, "split": BLESS_SPLIT}
-    (out / BLESSING_FILE).write_text(json.dumps(blessing, indent=2))
-    logger.info("Blessing: %s", blessing)
-    return {"metrics": all_metrics, "blessed": bool(blessed)}
+    return all_metrics

@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import logging
 import time
@@ -28,7 +29,7 @@ from typing import Any
 
 from components import schema
 from components.beam_utils import make_pipeline
-from components.example_gen.beam_write import split_key, write_examples
+from components.example_gen.beam_write import FORCED_SPLIT, record_split, write_examples
 from components.example_gen.dates import FORMATS, format_date, generate_dates
 from components.example_gen.parallel import read_parallel
 from components.example_gen.sources import BUILTINS, load_source
@@ -51,7 +52,7 @@ def count_splits(records: list[dict[str, Any]], eval_fraction: float, test_fract
     counts: collections.Counter = collections.Counter()
     sizes: collections.Counter = collections.Counter()
     for record in records:
-        split = split_for(split_key(record, task), eval_fraction, test_fraction)
+        split = record_split(record, eval_fraction, test_fraction, task)
         counts[split] += 1
         if task == "tagging":
             sizes[split] += len(record[schema.RAW_TOKENS])
@@ -79,12 +80,18 @@ def run(ctx: StepContext) -> dict[str, Any]:
     start = time.perf_counter()
     data, task = ctx.config.data, ctx.config.task
     records, dead = load_source(data, task)
-    counts: dict[str, Any] = count_splits(records, data.eval_fraction, data.test_fraction, task)
+    eval_fraction = data.eval_fraction
+    if data.eval_source:  # a separate eval set (e.g. CoNLL eng.testa): the source feeds train and test only
+        eval_records, eval_dead = load_source(dataclasses.replace(data, source=data.eval_source), task)
+        records += [{**record, FORCED_SPLIT: "eval"} for record in eval_records]
+        dead += eval_dead
+        eval_fraction = 0.0
+    counts: dict[str, Any] = count_splits(records, eval_fraction, data.test_fraction, task)
     by_reason = dict(collections.Counter(d["reason"] for d in dead))
     counts["dead_letter"] = by_reason
     output_dir = ctx.output_dir
     with make_pipeline(ctx.beam_args) as pipeline:
-        write_examples(pipeline, records, dead, output_dir, data.eval_fraction, data.test_fraction, counts, task)
+        write_examples(pipeline, records, dead, output_dir, eval_fraction, data.test_fraction, counts, task)
     (output_dir / COUNTS_FILE).write_text(json.dumps(counts, indent=2, sort_keys=True))
     logger.info(
         "example_gen: %s, %d dead letters, in %.1fs",

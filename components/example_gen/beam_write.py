@@ -19,6 +19,13 @@ from components import schema
 from components.example_gen.split import split_for
 
 SHARD_SIZE = 50_000  # examples per output shard
+FORCED_SPLIT = "_split"  # a record holding this key goes to that split (data.eval_source); never written
+
+
+def record_split(record: dict[str, Any], eval_fraction: float, test_fraction: float, task: str) -> str:
+    """The record's split: its FORCED_SPLIT if it has one, else the hash split of its `split_key`."""
+    forced = record.get(FORCED_SPLIT)
+    return forced if forced else split_for(split_key(record, task), eval_fraction, test_fraction)
 
 
 def split_key(record: dict[str, Any], task: str) -> str:
@@ -31,6 +38,8 @@ def to_example(record: dict[str, Any]) -> bytes:
     """A serialized raw tf.Example: scalars as one-element bytes lists, LIST_FEATURES as bytes lists."""
     feature = {}
     for name, value in record.items():
+        if name == FORCED_SPLIT:
+            continue
         values = value if name in schema.LIST_FEATURES else [value]
         feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode("utf-8") for v in values]))
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
@@ -54,7 +63,7 @@ class _SplitIndex:
         self.task = task
 
     def __call__(self, record: dict[str, Any], num_partitions: int) -> int:
-        split = split_for(split_key(record, self.task), self.eval_fraction, self.test_fraction)
+        split = record_split(record, self.eval_fraction, self.test_fraction, self.task)
         return schema.SPLITS.index(split)
 
 

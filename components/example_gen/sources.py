@@ -1,7 +1,14 @@
 """Source URI -> in-memory records and dead letters, for the configured task.
 
 `builtin:<name>[?key=value&...]` calls a built-in generator (query params
-override `data.num_examples` via `n` and `data.seed` via `seed`);
+override `data.num_examples` via `n` and `data.seed` via `seed`; some take
+more, listed in `BUILTIN_PARAMS`). Each feeds one task:
+
+    dates           translation     human-readable dates -> ISO 8601, nine surface forms
+    temporal_order  classification  Hochreiter & Schmidhuber's long-range task; `length` (default 100)
+    date_tags       tagging         date words tagged B-DAY/B-MONTH/B-YEAR/B-WEEKDAY/O
+    date_validity   classification  "valid" vs impossible dates such as 31 February, half each
+
 `tfds:<name>[/<config>]` reads a prepared TFDS dataset; anything else is a
 path or glob read by the reader that `data.format` names, or, for `auto`,
 the one the extension names (`.gz` is looked through):
@@ -17,25 +24,43 @@ Example:
 >>> records, dead = load_source(DataConfig(source="builtin:dates?n=3&seed=7"))
 >>> len(records), sorted(records[0]), dead
 (3, ['source', 'target'], [])
+>>> records, _ = load_source(DataConfig(source="builtin:temporal_order?n=2&length=20"), "classification")
+>>> len(records[0]["text"].split())
+20
 """
 
 from __future__ import annotations
 
 import logging
 import urllib.parse
-from typing import Callable
+from typing import Any, Callable
 
 from components import schema
-from components.example_gen import common, conll, conllu, dates, parallel, tabular, text, tfds_source
+from components.example_gen import common, conll, conllu, dates, dates_tasks, parallel, tabular, text, tfds_source
+from components.example_gen import temporal_order
 from pipeline.config import DataConfig
 
 logger = logging.getLogger(__name__)
 
-BUILTINS: dict[str, Callable[[int, int], list[tuple[str, str]]]] = {
-    "dates": dates.generate_dates,
+
+def _date_pairs(n: int, seed: int) -> list[dict[str, str]]:
+    return [{schema.RAW_SOURCE: s, schema.RAW_TARGET: t} for s, t in dates.generate_dates(n, seed)]
+
+
+# name -> generator(n, seed, **extra params) returning records keyed by RAW_FEATURES[BUILTIN_TASKS[name]]
+BUILTINS: dict[str, Callable[..., list[dict[str, Any]]]] = {
+    "dates": _date_pairs,
+    "temporal_order": temporal_order.generate_temporal_order,
+    "date_tags": dates_tasks.generate_date_tags,
+    "date_validity": dates_tasks.generate_date_validity,
 }
-BUILTIN_TASKS: dict[str, str] = {"dates": "translation"}
-_BUILTIN_PARAMS = ("n", "seed")
+BUILTIN_TASKS: dict[str, str] = {
+    "dates": "translation", "temporal_order": "classification", "date_tags": "tagging",
+    "date_validity": "classification",
+}
+# name -> its query params beyond n and seed, with their types
+BUILTIN_PARAMS: dict[str, dict[str, type]] = {"temporal_order": {"length": int}}
+_COMMON_PARAMS = ("n", "seed")
 EXTENSIONS: dict[str, str] = {
     "txt": "text", "tsv": "tsv", "csv": "csv", "jsonl": "jsonl", "conll": "conll", "conllu": "conllu",
 }
@@ -48,22 +73,58 @@ FORMAT_TASKS: dict[str, tuple[str, ...]] = {
 }
 
 
-def parse_builtin(uri: str, default_n: int, default_seed: int) -> tuple[str, int, int]:
-    """`builtin:dates?n=500&seed=7` -> ("dates", 500, 7); absent params take the defaults."""
+def _split_builtin(uri: str) -> tuple[str, dict[str, str]]:
+    """`builtin:name?k=v` -> (name, {k: v}), with the name and parameter names checked."""
     parsed = urllib.parse.urlsplit(uri)
     name = parsed.path
-    params = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
-    unknown = sorted(set(params) - set(_BUILTIN_PARAMS))
-    if unknown:
-        raise ValueError(f"Unknown builtin source parameters {unknown}. Valid: {list(_BUILTIN_PARAMS)}. Received: {uri!r}")
     if name not in BUILTINS:
         raise ValueError(f"Unknown builtin source '{name}'. Available: {sorted(BUILTINS)}. Received: data.source={uri!r}")
+    params = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
+    valid = [*_COMMON_PARAMS, *BUILTIN_PARAMS.get(name, {})]
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"Unknown builtin source parameters {unknown} for builtin:{name}. Valid: {valid}. Received: {uri!r}"
+        )
+    return name, params
+
+
+def parse_builtin(uri: str, default_n: int, default_seed: int) -> tuple[str, int, int]:
+    """`builtin:dates?n=500&seed=7` -> ("dates", 500, 7); absent params take the defaults.
+
+    Extra parameters (`BUILTIN_PARAMS`) are checked here and returned by `builtin_params`.
+    """
+    name, params = _split_builtin(uri)
     try:
         n = int(params.get("n", default_n))
         seed = int(params.get("seed", default_seed))
     except ValueError:
         raise ValueError(f"Builtin source parameters n and seed must be integers. Received: {uri!r}") from None
+    builtin_params(uri)
     return name, n, seed
+
+
+def builtin_params(uri: str) -> dict[str, Any]:
+    """The parameters beyond n and seed that `uri` sets, converted to their types.
+
+    Example:
+
+    >>> builtin_params("builtin:temporal_order?n=2000&length=50&seed=3")
+    {'length': 50}
+    """
+    name, params = _split_builtin(uri)
+    types = BUILTIN_PARAMS.get(name, {})
+    out = {}
+    for key, kind in types.items():
+        if key in params:
+            try:
+                out[key] = kind(params[key])
+            except ValueError:
+                raise ValueError(
+                    f"Builtin source parameter {key} of builtin:{name} must be {kind.__name__}. "
+                    f"Received: {key}={params[key]!r} in {uri!r}"
+                ) from None
+    return out
 
 
 def file_format(data: DataConfig, task: str) -> str:
@@ -109,9 +170,15 @@ def load_source(data: DataConfig, task: str = "translation") -> tuple[list[dict]
     if data.source.startswith("builtin:"):
         name, n, seed = parse_builtin(data.source, data.num_examples, data.seed)
         if BUILTIN_TASKS[name] != task:
-            raise ValueError(f"builtin:{name} feeds task={BUILTIN_TASKS[name]!r}. Received: task={task!r}")
-        logger.info("Generating %d examples with builtin:%s (seed=%d)", n, name, seed)
-        return [{schema.RAW_SOURCE: s, schema.RAW_TARGET: t} for s, t in BUILTINS[name](n, seed)], []
+            same_task = sorted(b for b, t in BUILTIN_TASKS.items() if t == task)
+            raise ValueError(
+                f"builtin:{name} feeds task={BUILTIN_TASKS[name]!r}. Received: task={task!r}. Set "
+                f"task={BUILTIN_TASKS[name]!r}, or use a builtin that feeds {task!r}: {same_task}"
+            )
+        extra = builtin_params(data.source)
+        logger.info("Generating %d examples with builtin:%s (seed=%d%s)", n, name, seed,
+                    "".join(f", {k}={v}" for k, v in extra.items()))
+        return BUILTINS[name](n, seed, **extra), []
     if data.source.startswith("tfds:"):
         return tfds_source.read_tfds(data.source, data, task)
     return read_files(data, task)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import dataclasses
 import json
 import logging
 import math
@@ -31,8 +30,10 @@ from keras import ops
 
 from components import schema
 from components.trainer import input as train_input
+from components.trainer.model_builder import build_compiled_model, uses_char_ids
 from components.trainer.precision import set_precision
 from components.trainer.strategy import make_strategy
+from components.trainer.task_input import make_task_dataset
 from pipeline.step import StepContext
 
 logger = logging.getLogger(__name__)
@@ -92,36 +93,33 @@ class _EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training after the batch that crosses `minutes` of wall time (0: never).
+
+    The epoch in progress still runs its validation, so early stopping and the
+    best-weights restore see it like any other epoch.
+    """
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.seconds = minutes * 60.0
+        self._start = None
+        self.stopped_early = False
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds > 0 and time.perf_counter() - self._start > self.seconds:
+            self.model.stop_training = True
+            self.stopped_early = True
+
+
 def read_manifest(transform_dir: Path) -> dict[str, Any]:
     path = Path(transform_dir) / schema.MANIFEST
     if not path.exists():
         raise ValueError(f"Transform manifest not found. Received: {path}. Run the transform step first.")
     return json.loads(path.read_text())
-
-
-def build_compiled_model(config, manifest: dict[str, Any]) -> keras.Model:
-    """The registry model for `config.model`, compiled with `config.train`."""
-    from models.registry import build_model
-
-    hparams = dataclasses.asdict(config.model)
-    family = hparams.pop("family")
-    model = build_model(
-        family,
-        source_vocab_size=int(manifest["vocab"]["source"]["size"]),
-        target_vocab_size=int(manifest["vocab"]["target"]["size"]),
-        **hparams,
-    )
-    # Build before fit: BackupAndRestore needs the variables to restore into.
-    dummy = ops.ones((1, 2), dtype="int32")
-    model((dummy, dummy))
-    model.compile(
-        optimizer=keras.optimizers.Adam(
-            learning_rate=config.train.learning_rate, clipnorm=config.train.clipnorm
-        ),
-        loss=make_loss(),
-        metrics=[MaskedAccuracy()],
-    )
-    return model
 
 
 def _read_csv_history(path: Path) -> dict[str, list[float]]:
@@ -182,6 +180,29 @@ def make_callbacks(out: Path, extra: list) -> list:
     return callbacks
 
 
+def make_datasets(cfg, transform_dir: Path, manifest: dict[str, Any]):
+    """(train, eval) datasets of `(x, y)` batches for the configured task."""
+    t = cfg.train
+    if cfg.task == "translation":
+        return (
+            train_input.make_dataset(transform_dir, "train", t.batch_size, t.bucket_boundaries,
+                                     training=True, seed=t.seed, shuffle_buffer=t.shuffle_buffer),
+            train_input.make_dataset(transform_dir, "eval", t.batch_size, t.bucket_boundaries),
+        )
+    char_ids_fn = None
+    if uses_char_ids(cfg):
+        from serving.text_processor import TokenizerSpec, word_char_ids
+
+        spec = TokenizerSpec.from_dict(manifest["tokenizer"])
+        char_ids_fn = lambda words: word_char_ids(words, spec)  # noqa: E731
+    kwargs = dict(bucket_boundaries=t.bucket_boundaries, char_ids_fn=char_ids_fn)
+    return (
+        make_task_dataset(transform_dir, cfg.task, "train", t.batch_size, training=True, seed=t.seed,
+                          shuffle_buffer=t.shuffle_buffer, **kwargs),
+        make_task_dataset(transform_dir, cfg.task, "eval", t.batch_size, **kwargs),
+    )
+
+
 def run(ctx: StepContext) -> dict[str, Any]:
     """Trains the model; see the module docstring for what is written."""
     cfg = ctx.config
@@ -193,13 +214,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     keras.utils.set_random_seed(cfg.train.seed)
     strategy = make_strategy(cfg.train.strategy)
 
-    train_ds = train_input.make_dataset(
-        transform_dir, "train", cfg.train.batch_size, cfg.train.bucket_boundaries,
-        training=True, seed=cfg.train.seed, shuffle_buffer=cfg.train.shuffle_buffer,
-    )
-    eval_ds = train_input.make_dataset(
-        transform_dir, "eval", cfg.train.batch_size, cfg.train.bucket_boundaries
-    )
+    train_ds, eval_ds = make_datasets(cfg, transform_dir, manifest)
     with strategy.scope():
         model = build_compiled_model(cfg, manifest)
 
@@ -208,7 +223,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
         monitor="val_loss", patience=cfg.train.patience, restore_best_weights=True
     )
     csv_path = out / "logs" / "history.csv"
-    callbacks = make_callbacks(out, [timer, early])
+    budget = TimeBudget(cfg.train.max_minutes)
+    callbacks = make_callbacks(out, [timer, early, budget])
     verbose = 1 if sys.stderr.isatty() else 2
     logger.info("Training %s for up to %d epochs", cfg.model.family, cfg.train.epochs)
     with warnings.catch_warnings():
@@ -231,6 +247,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
         "precision": policy,
         "params": int(model.count_params()),
         "seconds_per_epoch": round(sum(timer.seconds) / max(len(timer.seconds), 1), 3),
+        "train_minutes": round(sum(timer.seconds) / 60.0, 2),
+        "stopped_by_time_budget": budget.stopped_early,
     }
     logger.info("Trainer outputs: %s", outputs)
     return outputs

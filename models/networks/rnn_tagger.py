@@ -5,13 +5,14 @@ from keras import ops
 
 from models.layers.char_word_encoder import CharWordEncoder
 from models.layers.crf import CRF
+from models.networks.tagging_head import TaggingHead
 
 _CELLS = ("gru", "lstm")
 _OUTPUTS = ("softmax", "crf")
 
 
 @keras.saving.register_keras_serializable(package="seqlab")
-class RNNTagger(keras.Model):
+class RNNTagger(TaggingHead, keras.Model):
     """Token tagger: embeddings [+ char CNN] -> (Bi)RNN stack -> per-token scores.
 
     `Embedding(mask_zero=True)` of the word ids, concatenated with a
@@ -168,19 +169,6 @@ class RNNTagger(keras.Model):
                 f"tag_names={tag_names!r}"
             )
 
-    def _split_inputs(self, inputs, shapes=False):
-        if self.char_encoder is None:
-            return inputs, None
-        pair = isinstance(inputs, (tuple, list)) and len(inputs) == 2
-        if shapes:  # a pair of shapes, not a single (batch, time) shape
-            pair = pair and all(isinstance(s, (tuple, list)) for s in inputs)
-        if not pair:
-            raise ValueError(
-                "With a character encoder (char_vocab_size > 0) the inputs must be "
-                f"a tuple (word_ids, char_ids). Received: inputs={inputs!r}"
-            )
-        return inputs[0], inputs[1]
-
     def build(self, input_shape):
         word_shape, char_shape = self._split_inputs(input_shape, shapes=True)
         batch, time = word_shape[0], word_shape[1]
@@ -210,50 +198,6 @@ class RNNTagger(keras.Model):
             x = rnn(x, mask=mask, training=training)  # (batch, time, rnn_dim)
             x = self.dropout_layer(x, training=training)
         return self.scores_dense(x)  # (batch, time, num_tags) float32
-
-    def predict_tags(self, inputs):
-        """Best tag ids `(batch, time)` int32, 0 at padding (argmax or Viterbi)."""
-        word_ids, _ = self._split_inputs(inputs)
-        mask = ops.not_equal(word_ids, 0)  # (batch, time)
-        scores = self(inputs, training=False)  # (batch, time, num_tags)
-        if self.crf is not None:
-            return self.crf(scores, mask=mask)
-        tags = ops.cast(ops.argmax(scores, axis=-1), "int32")
-        return tags * ops.cast(mask, "int32")
-
-    def tagging_loss(self, inputs, tags, scores, sample_weight=None):
-        """Mean per-token tagging loss (see the class docstring), float32 scalar."""
-        word_ids, _ = self._split_inputs(inputs)
-        tags = ops.cast(tags, "int32")
-        mask = ops.not_equal(word_ids, 0)  # (batch, time)
-        scores = ops.cast(scores, "float32")
-        if self.crf is not None:
-            per_example = -self.crf.log_likelihood(scores, tags, mask)  # (batch,)
-        else:
-            mask = ops.logical_and(mask, ops.not_equal(tags, 0))
-            per_token = ops.sparse_categorical_crossentropy(
-                ops.where(mask, tags, 0), scores, from_logits=True
-            )  # (batch, time)
-        mask_f = ops.cast(mask, "float32")
-        if sample_weight is not None:
-            sample_weight = ops.cast(sample_weight, "float32")
-            if len(sample_weight.shape) == 1:
-                sample_weight = ops.expand_dims(sample_weight, 1)  # (batch, 1)
-            if self.crf is not None:
-                per_example = per_example * sample_weight[:, 0]
-            mask_f = mask_f * sample_weight
-        tokens = ops.maximum(ops.sum(ops.cast(mask, "float32")), 1.0)
-        if self.crf is not None:
-            return ops.sum(per_example) / tokens
-        return ops.sum(per_token * mask_f) / tokens
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if self.loss is not None or y is None:  # a loss given to `compile` wins
-            return super().compute_loss(x, y, y_pred, sample_weight, training=training)
-        loss = self.tagging_loss(x, y, y_pred, sample_weight)
-        for extra in self.losses:  # e.g. regularizers
-            loss = loss + ops.cast(ops.sum(extra), "float32")
-        return loss
 
     def get_config(self):
         config = super().get_config()

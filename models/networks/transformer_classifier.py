@@ -39,6 +39,10 @@ class TransformerClassifier(keras.Model):
         pooling: `"cls"` or `"mean"`.
         dropout: float in [0, 1).
         cls_id: int, id of `[CLS]` (used by `prepend_cls`; `pooling="cls"`).
+        add_cls: bool, `call` prepends `cls_id` itself (with `pooling="cls"`),
+            so callers pass plain token ids. The pipeline's trainer uses this
+            with `cls_id = vocab_size - 1`: a `[CLS]` row owned by the model,
+            outside the transform's vocabulary.
         **kwargs: standard `keras.Model` arguments (`name`, `dtype`).
 
     Call arguments:
@@ -71,6 +75,7 @@ class TransformerClassifier(keras.Model):
         pooling="cls",
         dropout=0.1,
         cls_id=4,
+        add_cls=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -103,6 +108,7 @@ class TransformerClassifier(keras.Model):
         self.pooling = pooling
         self.dropout = dropout
         self.cls_id = cls_id
+        self.add_cls = add_cls
         policy = self.dtype_policy
 
         self.token_embedding = keras.layers.Embedding(
@@ -143,6 +149,8 @@ class TransformerClassifier(keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
+        if self.add_cls and self.pooling == "cls":
+            inputs = self.prepend_cls(inputs)  # (batch, time + 1)
         mask = ops.not_equal(inputs, 0)  # (batch, time)
         x = self.token_embedding(inputs)  # (batch, time, embed_dim)
         x = self.position_embedding(x)
@@ -171,6 +179,7 @@ class TransformerClassifier(keras.Model):
                 "pooling": self.pooling,
                 "dropout": self.dropout,
                 "cls_id": self.cls_id,
+                "add_cls": self.add_cls,
             }
         )
         return config

@@ -1,0 +1,112 @@
+"""config.model + the transform manifest -> a built, compiled Keras model of the configured family.
+
+Each family reads the `ModelConfig` keys that apply to it (`model_kwargs`);
+vocabulary, label and tag sizes come from the manifest, so a model always fits
+the artifact it trains on. Losses and metrics per task:
+
+    translation      cross-entropy ignoring [PAD] targets, MaskedAccuracy
+    classification   sparse cross-entropy from float32 logits, accuracy
+    tagging          the model's own loss (softmax CE or CRF NLL per real token), MaskedAccuracy
+                     (argmax of the scores; for a CRF these are the emissions, not Viterbi)
+
+Example:
+
+>>> model = build_compiled_model(load_config(["temporal_order"]), manifest)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from components.trainer.task_input import MAX_TAGGING_LENGTH
+from pipeline.config import model_family
+from serving.text_processor import CHAR_VOCAB_SIZE, MAX_WORD_CHARS
+
+
+def _vocab_size(manifest: dict[str, Any], name: str) -> int:
+    return int(manifest["vocab"][name]["size"])
+
+
+def model_kwargs(config, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments of `config.model.family` for this manifest."""
+    m = config.model
+    family = model_family(config)
+    if family == "rnn_attention":
+        return dict(
+            source_vocab_size=_vocab_size(manifest, "source"), target_vocab_size=_vocab_size(manifest, "target"),
+            embed_dim=m.embed_dim, units=m.units, cell=m.cell, encoder_layers=m.encoder_layers,
+            bidirectional=m.bidirectional, attention_units=m.attention_units, dropout=m.dropout,
+        )
+    if family == "rnn_classifier":
+        pooling = m.pooling if m.pooling != "auto" else ("bidirectional_last" if m.bidirectional else "last")
+        return dict(
+            vocab_size=_vocab_size(manifest, "text"), num_classes=len(manifest["labels"]),
+            embed_dim=m.embed_dim, units=m.units, cell=m.cell, num_layers=m.encoder_layers,
+            bidirectional=m.bidirectional, pooling=pooling, dropout=m.dropout, attention_units=m.attention_units,
+        )
+    if family == "transformer_classifier":
+        vocab = _vocab_size(manifest, "text")
+        return dict(  # [CLS] is an extra embedding row owned by the model, prepended in call()
+            vocab_size=vocab + 1, num_classes=len(manifest["labels"]), embed_dim=m.embed_dim,
+            num_heads=m.num_heads, ff_dim=m.ff_dim, num_layers=m.encoder_layers,
+            max_length=int(manifest["max_source_length"]) + 1, positions=m.positions,
+            pooling="cls" if m.pooling == "auto" else m.pooling, dropout=m.dropout, cls_id=vocab, add_cls=True,
+        )
+    if family in ("rnn_tagger", "transformer_tagger"):
+        tags = list(manifest["tags"])
+        common = dict(
+            vocab_size=_vocab_size(manifest, "tokens"), num_tags=len(tags), embed_dim=m.embed_dim,
+            dropout=m.dropout, output=m.output, tag_names=tags, bio_constraints=m.bio_constraints,
+            char_vocab_size=CHAR_VOCAB_SIZE if m.char_filters > 0 else 0,
+            char_embed_dim=m.char_embed_dim, char_filters=max(m.char_filters, 1),
+        )
+        if family == "rnn_tagger":
+            return dict(common, units=m.units, cell=m.cell, num_layers=m.encoder_layers, bidirectional=m.bidirectional)
+        return dict(common, num_heads=m.num_heads, ff_dim=m.ff_dim, num_layers=m.encoder_layers,
+                    max_length=MAX_TAGGING_LENGTH, positions=m.positions)
+    raise ValueError(f"No model builder for model.family={family!r}")
+
+
+def uses_char_ids(config) -> bool:
+    """Tagging families with a character encoder take (word_ids, char_ids)."""
+    return config.task == "tagging" and config.model.char_filters > 0
+
+
+def dummy_inputs(config):
+    """A tiny batch in the family's input structure, to build the variables before fit."""
+    ids = ops.ones((1, 2), dtype="int32")
+    if config.task == "translation":
+        return (ids, ids)
+    if uses_char_ids(config):
+        return (ids, ops.ones((1, 2, MAX_WORD_CHARS), dtype="int32"))
+    return ids
+
+
+def compile_args(config) -> dict[str, Any]:
+    """`loss` and `metrics` for `model.compile` (see module docstring)."""
+    from components.trainer.train import MaskedAccuracy, make_loss
+
+    if config.task == "translation":
+        return {"loss": make_loss(), "metrics": [MaskedAccuracy()]}
+    if config.task == "classification":
+        return {
+            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        }
+    return {"loss": None, "metrics": [MaskedAccuracy()]}  # taggers' compute_loss supplies the loss
+
+
+def build_compiled_model(config, manifest: dict[str, Any]) -> keras.Model:
+    """The registry model for `config.model`, built and compiled with `config.train`."""
+    from models.registry import build_model
+
+    model = build_model(model_family(config), **model_kwargs(config, manifest))
+    model(dummy_inputs(config))  # BackupAndRestore needs the variables to restore into
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.train.learning_rate, clipnorm=config.train.clipnorm),
+        **compile_args(config),
+    )
+    return model

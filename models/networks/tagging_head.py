@@ -1,0 +1,84 @@
+"""The tagging loss and decoding shared by the tagger families (softmax or CRF output).
+
+A tagger model mixes in `TaggingHead` and sets `self.crf` (a `CRF` layer or
+None) and `self.char_encoder` (a `CharWordEncoder` or None: then the inputs are
+`(word_ids, char_ids)`); non-zero word ids are real tokens. `call` must return float32 scores
+`(batch, time, num_tags)`: softmax logits or CRF emissions.
+
+Example:
+
+>>> class MyTagger(TaggingHead, keras.Model): ...  # doctest: +SKIP
+"""
+
+from keras import ops
+
+
+class TaggingHead:
+    """Mixin: `predict_tags`, `tagging_loss` and the `compute_loss` that uses it."""
+
+    crf = None
+    char_encoder = None
+
+    def _split_inputs(self, inputs, shapes=False):
+        """`word_ids` or `(word_ids, char_ids)` -> (word_ids, char_ids or None)."""
+        if self.char_encoder is None:
+            return inputs, None
+        pair = isinstance(inputs, (tuple, list)) and len(inputs) == 2
+        if shapes:  # a pair of shapes, not a single (batch, time) shape
+            pair = pair and all(isinstance(s, (tuple, list)) for s in inputs)
+        if not pair:
+            raise ValueError(
+                "With a character encoder (char_vocab_size > 0) the inputs must be "
+                f"a tuple (word_ids, char_ids). Received: inputs={inputs!r}"
+            )
+        return inputs[0], inputs[1]
+
+    def _word_ids(self, inputs):
+        return self._split_inputs(inputs)[0]
+
+    def predict_tags(self, inputs):
+        """Best tag ids `(batch, time)` int32, 0 at padding (argmax or Viterbi)."""
+        mask = ops.not_equal(self._word_ids(inputs), 0)  # (batch, time)
+        scores = self(inputs, training=False)  # (batch, time, num_tags)
+        if self.crf is not None:
+            return self.crf(scores, mask=mask)
+        tags = ops.cast(ops.argmax(scores, axis=-1), "int32")
+        return tags * ops.cast(mask, "int32")
+
+    def tagging_loss(self, inputs, tags, scores, sample_weight=None):
+        """Mean per-token tagging loss, float32 scalar.
+
+        Softmax: sparse cross-entropy from logits, positions whose word id or
+        gold tag id is 0 (`[PAD]`) ignored. CRF: negative log-likelihood of the
+        gold sequences (forward algorithm), summed, divided by the real tokens.
+        """
+        tags = ops.cast(tags, "int32")
+        mask = ops.not_equal(self._word_ids(inputs), 0)  # (batch, time)
+        scores = ops.cast(scores, "float32")
+        if self.crf is not None:
+            per_example = -self.crf.log_likelihood(scores, tags, mask)  # (batch,)
+        else:
+            mask = ops.logical_and(mask, ops.not_equal(tags, 0))
+            per_token = ops.sparse_categorical_crossentropy(
+                ops.where(mask, tags, 0), scores, from_logits=True
+            )  # (batch, time)
+        mask_f = ops.cast(mask, "float32")
+        if sample_weight is not None:
+            sample_weight = ops.cast(sample_weight, "float32")
+            if len(sample_weight.shape) == 1:
+                sample_weight = ops.expand_dims(sample_weight, 1)  # (batch, 1)
+            if self.crf is not None:
+                per_example = per_example * sample_weight[:, 0]
+            mask_f = mask_f * sample_weight
+        tokens = ops.maximum(ops.sum(ops.cast(mask, "float32")), 1.0)
+        if self.crf is not None:
+            return ops.sum(per_example) / tokens
+        return ops.sum(per_token * mask_f) / tokens
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if self.loss is not None or y is None:  # a loss given to `compile` wins
+            return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        loss = self.tagging_loss(x, y, y_pred, sample_weight)
+        for extra in self.losses:  # e.g. regularizers
+            loss = loss + ops.cast(ops.sum(extra), "float32")
+        return loss

@@ -1,0 +1,159 @@
+"""Transformer-encoder sequence tagger with a softmax or CRF output."""
+
+import keras
+from keras import ops
+
+from models.layers.char_word_encoder import CharWordEncoder
+from models.layers.crf import CRF
+from models.layers.positional_embedding import PositionalEmbedding
+from models.layers.transformer_encoder import TransformerEncoder
+from models.networks.tagging_head import TaggingHead
+
+_OUTPUTS = ("softmax", "crf")
+
+
+@keras.saving.register_keras_serializable(package="seqlab")
+class TransformerTagger(TaggingHead, keras.Model):
+    """Token tagger: embeddings [+ char CNN] + positions -> Transformer encoders -> per-token scores.
+
+    The Transformer-family counterpart of `RNNTagger`, with the same inputs,
+    outputs, loss (`compute_loss`: softmax cross-entropy or CRF NLL per real
+    token) and `predict_tags`. With a character encoder the word features are
+    projected back to `embed_dim` before the positions are added.
+
+    Args:
+        vocab_size: int, word vocabulary size (id 0 is `[PAD]`).
+        num_tags: int, number of tags (id 0 is the `[PAD]` tag).
+        embed_dim: int, model size.
+        num_heads: int, divides `embed_dim`.
+        ff_dim: int, feed-forward hidden size.
+        num_layers: int, number of encoder blocks.
+        max_length: int, longest sentence in tokens.
+        positions: `"sinusoidal"` or `"learned"`.
+        dropout: float in [0, 1).
+        output: `"softmax"` or `"crf"`.
+        char_vocab_size, char_embed_dim, char_filters: the optional character
+            encoder, as in `RNNTagger` (0 disables it).
+        tag_names, bio_constraints: as in `RNNTagger`.
+        **kwargs: standard `keras.Model` arguments.
+
+    Example:
+
+    >>> model = TransformerTagger(50, 5, embed_dim=8, num_heads=2, ff_dim=16, max_length=16)
+    >>> model(np.array([[4, 7, 9, 0], [3, 0, 0, 0]])).shape
+    (2, 4, 5)
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        num_tags,
+        embed_dim=64,
+        num_heads=4,
+        ff_dim=128,
+        num_layers=2,
+        max_length=256,
+        positions="sinusoidal",
+        dropout=0.1,
+        output="softmax",
+        char_vocab_size=0,
+        char_embed_dim=16,
+        char_filters=32,
+        tag_names=None,
+        bio_constraints=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if output not in _OUTPUTS:
+            raise ValueError(f"Expected `output` to be one of {list(_OUTPUTS)}. Received: output={output!r}")
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"Expected `num_layers` to be an int >= 1. Received: num_layers={num_layers!r}")
+        if bio_constraints and (output != "crf" or tag_names is None):
+            raise ValueError(
+                "BIO constraints need `output='crf'` and `tag_names`. Received: "
+                f"bio_constraints={bio_constraints!r}, output={output!r}, tag_names={tag_names!r}"
+            )
+        self.vocab_size = vocab_size
+        self.num_tags = num_tags
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.ff_dim = ff_dim
+        self.num_layers = num_layers
+        self.max_length = max_length
+        self.positions = positions
+        self.dropout = dropout
+        self.output_type = output
+        self.char_vocab_size = char_vocab_size
+        self.char_embed_dim = char_embed_dim
+        self.char_filters = char_filters
+        self.tag_names = None if tag_names is None else list(tag_names)
+        self.bio_constraints = bio_constraints
+        policy = self.dtype_policy
+
+        self.word_embedding = keras.layers.Embedding(
+            vocab_size, embed_dim, mask_zero=True, dtype=policy, name="word_embedding"
+        )
+        self.char_encoder = None
+        self.char_projection = None
+        if char_vocab_size > 0:
+            self.char_encoder = CharWordEncoder(
+                char_vocab_size, embed_dim=char_embed_dim, filters=char_filters, dtype=policy, name="char_encoder"
+            )
+            self.char_projection = keras.layers.Dense(embed_dim, dtype=policy, name="char_projection")
+        self.position_embedding = PositionalEmbedding(max_length, mode=positions, dtype=policy, name="positions")
+        self.encoders = [
+            TransformerEncoder(embed_dim, num_heads, ff_dim, dropout=dropout, dtype=policy, name=f"encoder_{i}")
+            for i in range(num_layers)
+        ]
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy, name="dropout")
+        self.scores_dense = keras.layers.Dense(num_tags, dtype="float32", name="tag_scores")
+        self.crf = None
+        if output == "crf":
+            self.crf = CRF(num_tags, bio_constraints=self.tag_names if bio_constraints else None,
+                           dtype="float32", name="crf")
+
+    def build(self, input_shape):
+        word_shape, char_shape = self._split_inputs(input_shape, shapes=True)
+        batch, time = word_shape[0], word_shape[1]
+        features_shape = (batch, time, self.embed_dim)
+        self.word_embedding.build(word_shape)
+        if char_shape is not None:
+            self.char_encoder.build(char_shape)
+            self.char_projection.build((batch, time, self.embed_dim + self.char_filters))
+        self.position_embedding.build(features_shape)
+        for encoder in self.encoders:
+            encoder.build(features_shape)
+        self.scores_dense.build(features_shape)
+        if self.crf is not None:
+            self.crf.build((batch, time, self.num_tags))
+        self.built = True
+
+    def call(self, inputs, training=False):
+        word_ids, char_ids = self._split_inputs(inputs)
+        mask = ops.not_equal(word_ids, 0)  # (batch, time)
+        x = self.word_embedding(word_ids)  # (batch, time, embed_dim)
+        if char_ids is not None:
+            chars = self.char_encoder(char_ids)  # (batch, time, char_filters)
+            x = self.char_projection(ops.concatenate([x, ops.cast(chars, x.dtype)], axis=-1))
+        x = self.position_embedding(x)
+        x = self.dropout_layer(x, training=training)
+        for encoder in self.encoders:
+            x = encoder(x, mask=mask, training=training)  # (batch, time, embed_dim)
+        x = self.dropout_layer(x, training=training)
+        return self.scores_dense(x)  # (batch, time, num_tags) float32
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "vocab_size": self.vocab_size, "num_tags": self.num_tags, "embed_dim": self.embed_dim,
+            "num_heads": self.num_heads, "ff_dim": self.ff_dim, "num_layers": self.num_layers,
+            "max_length": self.max_length, "positions": self.positions, "dropout": self.dropout,
+            "output": self.output_type, "char_vocab_size": self.char_vocab_size,
+            "char_embed_dim": self.char_embed_dim, "char_filters": self.char_filters,
+            "tag_names": self.tag_names, "bio_constraints": self.bio_constraints,
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,109 @@
+"""The built-in classification and tagging configs, run end to end on small built-in data.
+
+Each config runs every step in-process (example_gen -> ... -> pusher) at a tiny
+size; then ONE fresh Python process loads every exported SavedModel and must
+return the same labels/tags as the trained Keras model gives in this process
+on the same raw strings.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline.config import load_config
+from pipeline.runner import run_pipeline
+
+SMALL = ["data.num_examples=400", "train.epochs=1", "train.batch_size=32", "eval.bless_threshold=0.0",
+         "model.units=16", "model.embed_dim=8"]
+CONFIGS = {
+    "temporal_order": ["data.source=builtin:temporal_order?length=20"],
+    "date_validity": ["model.family=transformer_classifier", "model.pooling=cls", "model.num_heads=2",
+                      "model.ff_dim=16"],
+    "date_tags": ["model.char_filters=8"],
+}
+TEXTS = {
+    "temporal_order": ["B a X b c d Y a b c d a b c d a b c d E", "B Y", "", "z z z"],
+    "date_validity": ["31 February 1998", "March 3, 2024", "", "Tuesday, 29 February 1900"],
+    "date_tags": ["Tuesday, March 3, 1998", "3 mars", "", "03.03.1998"],
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tasks")
+    out = {}
+    for name, extra in CONFIGS.items():
+        config = load_config([name], SMALL + extra)
+        out[name] = (config, run_pipeline(config, root / name))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_config_runs_every_step_and_pushes(runs, name):
+    config, summary = runs[name]
+    assert {s["name"]: s["status"] for s in summary["steps"]} == dict.fromkeys(
+        ["example_gen", "statistics", "transform", "trainer", "evaluator", "pusher"], "ran")
+    primary = "accuracy" if config.task == "classification" else "entity_f1"
+    for split in ("eval", "test"):
+        assert 0.0 <= summary["metrics"][split][primary] <= 1.0
+    assert summary["blessed"] and os.path.isdir(summary["export_dir"])
+    evaluator_dir = next(s["outputs"] for s in summary["steps"] if s["name"] == "evaluator")
+    assert evaluator_dir["blessed"]
+
+
+def _in_process(config, summary, texts):
+    """The trained Keras model on `texts`, encoded by the transform's own TextProcessor."""
+    from components.evaluator.evaluate import load_trained_model
+    from serving.text_processor import TextProcessor, split_raw_words, word_char_ids
+
+    artifacts = os.path.join(os.path.dirname(summary["export_dir"]), "..", "..", "artifacts")
+    transform_dir = next(os.scandir(os.path.join(artifacts, "transform"))).path
+    trainer_dir = next(os.scandir(os.path.join(artifacts, "trainer"))).path
+    manifest = json.loads(open(os.path.join(transform_dir, "manifest.json")).read())
+    model = load_trained_model(trainer_dir)
+    if config.task == "classification":
+        ids = TextProcessor.from_manifest(transform_dir, "text").encode(tf.constant(texts)).to_tensor()
+        ids = tf.pad(ids, [[0, 0], [0, 1]])  # an all-empty batch still has one column
+        logits = model(tf.cast(ids, tf.int32)).numpy()
+        return [manifest["labels"][i] for i in logits.argmax(-1)]
+    processor = TextProcessor.from_manifest(transform_dir, "tokens")
+    words = split_raw_words(tf.constant(texts), processor.spec)
+    ids = tf.cast(tf.pad(processor.encode_words(words).to_tensor(), [[0, 0], [0, 1]]), tf.int32)
+    dense = words.to_tensor(default_value="", shape=tf.shape(ids, out_type=tf.int64))
+    predicted = model.predict_tags((ids, word_char_ids(dense, processor.spec))).numpy()
+    return [[manifest["tags"][t] for t in row[:n]] for row, n in zip(predicted, words.row_lengths().numpy())]
+
+
+@pytest.mark.slow
+def test_exports_agree_with_in_process_models_in_a_fresh_process(runs, tmp_path):
+    exports = {name: summary["export_dir"] for name, (_, summary) in runs.items()}
+    script = textwrap.dedent(f"""
+        import json
+        from serving.predict import predict
+        texts = {TEXTS!r}
+        print(json.dumps({{name: predict(path, texts[name]) for name, path in {exports!r}.items()}}))
+    """)
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fresh = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name, (config, summary) in runs.items():
+        expected = _in_process(config, summary, TEXTS[name])
+        rows = fresh[name]
+        if config.task == "classification":
+            assert [r["label"] for r in rows] == expected
+            probabilities = np.array([r["probabilities"] for r in rows])
+            np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)
+        else:
+            assert [r["tags"] for r in rows] == expected
+            tokens = [["Tuesday", ",", "March", "3", ",", "1998"], ["3", "mars"], [], ["03", ".", "03", ".", "1998"]]
+            assert [r["tokens"] for r in rows] == tokens
+            assert [r["length"] for r in rows] == [len(t) for t in tokens]
