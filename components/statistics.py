@@ -167,6 +167,9 @@ def run(ctx: StepContext) -> dict[str, Any]:
     atomic.write_json(ctx.output_dir / "anomalies.json", anomalies)
     line = summary_line(stats, anomalies, task)
     (logger.warning if anomalies else logger.info)("%s", line)
-    return {"records": {split: s["records"] for split, s in stats.items()},
-            "tokens": {split: s["tokens"] for split, s in stats.items()},
-            "anomalies": len(anomalies)}
+    outputs = {"records": {split: s["records"] for split, s in stats.items()},
+               "tokens": {split: s["tokens"] for split, s in stats.items()},
+               "anomalies": len(anomalies)}
+    if task == "classification":  # the label distribution belongs in summary.json (tag counts stay in stats.json)
+        outputs["labels"] = {split: s.get("labels", {}) for split, s in stats.items()}
+    return outputs

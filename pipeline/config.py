@@ -117,6 +117,7 @@ class ModelConfig:
     bio_constraints: bool = False  # CRF taggers: forbid O -> I-X and B-X -> I-Y transitions
     char_filters: int = 0  # taggers: size of the character-CNN word features (0: no character encoder)
     char_embed_dim: int = 16
+    word_dropout: float = 0.0  # taggers: a training word becomes [UNK] with this probability
     num_heads: int = 4  # Transformer families
     ff_dim: int = 128
     positions: str = "sinusoidal"  # sinusoidal | learned

@@ -51,7 +51,7 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("example_gen", "components.example_gen", ("data",)),
-    Step("statistics", "components.statistics", (), ("example_gen",)),
+    Step("statistics", "components.statistics", (), ("example_gen",), version="2"),
     Step("transform", "components.transform", ("transform",), ("example_gen",)),
     Step("trainer", "components.trainer", ("model", "train"), ("transform",), resumable=True,
          tasks=MODEL_TASKS),

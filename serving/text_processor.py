@@ -168,18 +168,21 @@ def split_raw_words(texts: tf.Tensor, spec: TokenizerSpec) -> tf.RaggedTensor:
 def word_char_ids(words: tf.Tensor, spec: TokenizerSpec, max_chars: int = MAX_WORD_CHARS) -> tf.Tensor:
     """Dense words (batch, time) -> character ids (batch, time, max_chars) int32, 0 = padding.
 
-    Each word is normalized like the word itself (`spec`), then its code points
-    are mapped without a vocabulary: code point c -> min(c, CHAR_VOCAB_SIZE - 2) + 1
+    Each word is Unicode-normalized as `spec` says but keeps its case, even when
+    the word ids are lowercased: the characters carry the capitalization that a
+    lowercased word vocabulary drops (the cue that matters most for names). Its
+    code points are then mapped without a vocabulary: code point c -> min(c, CHAR_VOCAB_SIZE - 2) + 1
     (so Latin-1 keeps distinct ids and everything above shares the last one).
     Words longer than `max_chars` are cut; "" (padding) gives all zeros.
 
     Example:
 
-    >>> word_char_ids(tf.constant([["Ab", ""]]), TokenizerSpec(kind="word", lowercase=False), 3).numpy().tolist()
+    >>> word_char_ids(tf.constant([["Ab", ""]]), TokenizerSpec(kind="word"), 3).numpy().tolist()
     [[[66, 99, 0], [0, 0, 0]]]
     """
     words = tf.convert_to_tensor(words, dtype=tf.string)
-    flat = normalize(tf.reshape(words, [-1]), spec)  # (batch * time,)
+    cased = dataclasses.replace(spec, lowercase=False)
+    flat = normalize(tf.reshape(words, [-1]), cased)  # (batch * time,)
     points = tf.strings.unicode_decode(flat, "UTF-8", errors="replace")
     points = points.to_tensor(default_value=-1, shape=[None, max_chars])  # (batch * time, max_chars)
     ids = tf.where(points < 0, 0, tf.minimum(points, CHAR_VOCAB_SIZE - 2) + 1)

@@ -55,6 +55,8 @@ class RNNTagger(TaggingHead, keras.Model):
         tag_names: optional list of `num_tags` tag names (`["[PAD]", "O",
             "B-PER", ...]`), needed for `bio_constraints`.
         bio_constraints: bool, forbid invalid BIO transitions in the CRF.
+        word_dropout: float in [0, 1), training only: a real word id becomes
+            `[UNK]` with this probability (the characters still see the word).
         **kwargs: standard `keras.Model` arguments (`name`, `dtype`).
 
     Call arguments:
@@ -93,6 +95,7 @@ class RNNTagger(TaggingHead, keras.Model):
         char_filters=32,
         tag_names=None,
         bio_constraints=False,
+        word_dropout=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -112,6 +115,10 @@ class RNNTagger(TaggingHead, keras.Model):
         self.char_filters = char_filters
         self.tag_names = None if tag_names is None else list(tag_names)
         self.bio_constraints = bio_constraints
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"Expected `word_dropout` in [0, 1). Received: word_dropout={word_dropout!r}")
+        self.word_dropout = word_dropout
+        self._word_dropout_seed = keras.random.SeedGenerator(0)
         policy = self.dtype_policy
 
         self.word_embedding = keras.layers.Embedding(
@@ -189,7 +196,7 @@ class RNNTagger(TaggingHead, keras.Model):
     def call(self, inputs, training=False):
         word_ids, char_ids = self._split_inputs(inputs)
         mask = ops.not_equal(word_ids, 0)  # (batch, time)
-        x = self.word_embedding(word_ids)  # (batch, time, embed_dim)
+        x = self.word_embedding(self._drop_words(word_ids, training))  # (batch, time, embed_dim)
         if char_ids is not None:
             chars = self.char_encoder(char_ids)  # (batch, time, char_filters)
             x = ops.concatenate([x, ops.cast(chars, x.dtype)], axis=-1)
@@ -217,6 +224,7 @@ class RNNTagger(TaggingHead, keras.Model):
                 "char_filters": self.char_filters,
                 "tag_names": self.tag_names,
                 "bio_constraints": self.bio_constraints,
+                "word_dropout": self.word_dropout,
             }
         )
         return config

@@ -10,6 +10,7 @@ Example:
 >>> class MyTagger(TaggingHead, keras.Model): ...  # doctest: +SKIP
 """
 
+import keras
 from keras import ops
 
 
@@ -35,6 +36,18 @@ class TaggingHead:
 
     def _word_ids(self, inputs):
         return self._split_inputs(inputs)[0]
+
+    def _drop_words(self, word_ids, training):
+        """Training only: each real word id becomes [UNK] (id 1) with probability `word_dropout`.
+
+        Teaches the model what to do with unknown words: rely on the characters
+        and the context (Kiperwasser & Goldberg 2016; Plank et al. 2016).
+        """
+        rate = getattr(self, "word_dropout", 0.0)
+        if not training or not rate:
+            return word_ids
+        drop = keras.random.uniform(ops.shape(word_ids), seed=self._word_dropout_seed) < rate
+        return ops.where(ops.logical_and(drop, ops.greater(word_ids, 1)), ops.ones_like(word_ids), word_ids)
 
     def predict_tags(self, inputs):
         """Best tag ids `(batch, time)` int32, 0 at padding (argmax or Viterbi)."""

@@ -34,7 +34,7 @@ class TransformerTagger(TaggingHead, keras.Model):
         output: `"softmax"` or `"crf"`.
         char_vocab_size, char_embed_dim, char_filters: the optional character
             encoder, as in `RNNTagger` (0 disables it).
-        tag_names, bio_constraints: as in `RNNTagger`.
+        tag_names, bio_constraints, word_dropout: as in `RNNTagger`.
         **kwargs: standard `keras.Model` arguments.
 
     Example:
@@ -61,6 +61,7 @@ class TransformerTagger(TaggingHead, keras.Model):
         char_filters=32,
         tag_names=None,
         bio_constraints=False,
+        word_dropout=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -88,6 +89,10 @@ class TransformerTagger(TaggingHead, keras.Model):
         self.char_filters = char_filters
         self.tag_names = None if tag_names is None else list(tag_names)
         self.bio_constraints = bio_constraints
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"Expected `word_dropout` in [0, 1). Received: word_dropout={word_dropout!r}")
+        self.word_dropout = word_dropout
+        self._word_dropout_seed = keras.random.SeedGenerator(0)
         policy = self.dtype_policy
 
         self.word_embedding = keras.layers.Embedding(
@@ -131,7 +136,7 @@ class TransformerTagger(TaggingHead, keras.Model):
     def call(self, inputs, training=False):
         word_ids, char_ids = self._split_inputs(inputs)
         mask = ops.not_equal(word_ids, 0)  # (batch, time)
-        x = self.word_embedding(word_ids)  # (batch, time, embed_dim)
+        x = self.word_embedding(self._drop_words(word_ids, training))  # (batch, time, embed_dim)
         if char_ids is not None:
             chars = self.char_encoder(char_ids)  # (batch, time, char_filters)
             x = self.char_projection(ops.concatenate([x, ops.cast(chars, x.dtype)], axis=-1))
@@ -151,6 +156,7 @@ class TransformerTagger(TaggingHead, keras.Model):
             "output": self.output_type, "char_vocab_size": self.char_vocab_size,
             "char_embed_dim": self.char_embed_dim, "char_filters": self.char_filters,
             "tag_names": self.tag_names, "bio_constraints": self.bio_constraints,
+            "word_dropout": self.word_dropout,
         })
         return config
 

@@ -182,3 +182,16 @@ def test_run_language_model_counts_characters(tmp_path):
     counts = example_gen.run(ctx)["counts"]
     assert sum(counts["characters"].values()) == sum(len(f"line {i}") for i in range(50))
     assert read_features(ctx.output_dir, "train")[0].keys() == {"text"}
+
+
+def test_eval_source_feeds_every_eval_example(tmp_path):
+    train, dev = tmp_path / "train.conll", tmp_path / "dev.conll"
+    train.write_text("\n\n".join(f"t{i} NN O\nu{i} NN B-PER" for i in range(40)) + "\n")
+    dev.write_text("\n\n".join(f"d{i} NN B-LOC" for i in range(7)) + "\n")
+    ctx = make_ctx(tmp_path, ["task=tagging", f"data.source={train}", f"data.eval_source={dev}",
+                              "data.format=conll", "data.eval_fraction=0.5", "data.test_fraction=0.2"])
+    counts = example_gen.run(ctx)["counts"]
+    assert counts["eval"] == 7 and counts["train"] + counts["test"] == 40 and counts["test"] > 0
+    assert sorted(r["tokens"][0] for r in read_features(ctx.output_dir, "eval")) == sorted(f"d{i}" for i in range(7))
+    assert all(r["tokens"][0][0] in "tu" for s in ("train", "test") for r in read_features(ctx.output_dir, s))
+    assert all("_split" not in r for r in read_features(ctx.output_dir, "eval"))

@@ -166,6 +166,7 @@ class EmissionsCRF(keras.Model):
         return -keras.ops.mean(self.crf.log_likelihood(y_pred, y, keras.ops.any(x != 0, -1)))
 
 
+@pytest.mark.fit
 def test_fit_reduces_nll_and_trains_transitions():
     keras.utils.set_random_seed(0)
     x = EMISSIONS * MASK[..., None]

@@ -24,6 +24,7 @@ def classification_data(n=32, time=6, seed=0):
     return ids, labels
 
 
+@pytest.mark.fit
 @pytest.mark.parametrize(
     "cell,bidirectional,pooling",
     [("lstm", True, "bidirectional_last"), ("gru", False, "attention")],

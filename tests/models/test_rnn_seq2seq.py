@@ -69,6 +69,7 @@ def test_mixed_precision_logits_are_float32():
         keras.config.set_dtype_policy(original)
 
 
+@pytest.mark.fit
 def test_fit_reduces_loss_on_copy_task():
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

@@ -27,6 +27,7 @@ def tagging_data(n=32, time=6, seed=0):
     return words, chars.astype("int32"), tags
 
 
+@pytest.mark.fit
 @pytest.mark.parametrize(
     "output,chars", [("softmax", False), ("crf", True)]
 )

@@ -14,6 +14,7 @@ def _np(x):
     return keras.ops.convert_to_numpy(x)
 
 
+@pytest.mark.fit
 @pytest.mark.parametrize(
     "positions,pooling", [("sinusoidal", "cls"), ("learned", "mean")]
 )
@@ -90,3 +91,16 @@ def test_registered_family():
 
     model = build_model("transformer_classifier", **SMALL, pooling="mean")
     assert isinstance(model, TransformerClassifier) and model.cls_id == 4
+
+
+def test_add_cls_prepends_inside_call():
+    keras.utils.set_random_seed(3)
+    ids = np.array([[5, 9, 7, 0], [8, 0, 0, 0]])
+    plain = TransformerClassifier(**SMALL)
+    inside = TransformerClassifier(**SMALL, add_cls=True)
+    expected = _np(plain(plain.prepend_cls(ids)))  # builds `plain`
+    inside(ids)
+    inside.set_weights(plain.get_weights())
+    np.testing.assert_allclose(_np(inside(ids)), expected, atol=1e-6)
+    assert TransformerClassifier.from_config(inside.get_config()).add_cls
+

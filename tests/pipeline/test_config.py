@@ -101,3 +101,27 @@ def test_cli_config_prints_effective_config():
         [sys.executable, "-m", "pipeline.cli", "config", "--set", "train.epochs=7"],
         capture_output=True, text=True, check=True)
     assert "epochs: 7" in result.stdout
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["task=classification", "model.family=rnn_tagger"], "is a tagging model, but task='classification'"),
+    (["model.family=rnn_atention"], "Did you mean 'rnn_attention'"),
+    (["task=classification", "model.family=transformer_classifier", "model.pooling=max"], "does not apply"),
+    (["task=classification", "model.pooling=cls"], "does not apply"),
+    (["task=tagging", "eval.bless_metric=exact_match"], "must be one of .*'entity_f1'"),
+])
+def test_model_and_metric_choices_fit_the_task(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(None, overrides)
+
+
+def test_auto_family_follows_the_task():
+    assert load_config(None).model.family == "rnn_attention"
+    assert load_config(None, ["task=classification"]).model.family == "rnn_classifier"
+    assert load_config(None, ["task=tagging"]).model.family == "rnn_tagger"
+
+
+def test_builtin_configs_load_and_fit_their_task():
+    for name in builtin_configs():
+        cfg = load_config([name])
+        assert cfg.name == name

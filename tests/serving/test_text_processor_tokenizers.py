@@ -1,5 +1,6 @@
 """Word splitting, WordPiece and the Tokenizer module; TextProcessor over word and WordPiece vocabularies."""
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -92,3 +93,23 @@ def test_text_processor_wordpiece_saved_model_round_trip(tmp_path):
     loaded = tf.saved_model.load(str(tmp_path / "sm"))
     ids = loaded.encode(tf.constant(["The players replay", "a word"]))
     assert strings(loaded.decode(ids)) == ["the players replay", "a word"]
+
+
+def test_punctuation_split_and_raw_words():
+    from serving.text_processor import split_raw_words
+
+    spec = TokenizerSpec(kind="word", word_split="punctuation")
+    assert split_words(tf.constant(["Tue, 3.3.1998"]), spec).to_list() == [
+        [b"tue", b",", b"3", b".", b"3", b".", b"1998"]]
+    assert split_raw_words(tf.constant(["Tue,  3/3", ""]), spec).to_list() == [[b"Tue", b",", b"3", b"/", b"3"], []]
+    assert split_raw_words(tf.constant([" EU  rejects "]), TokenizerSpec(kind="word")).to_list() == [[b"EU", b"rejects"]]
+
+
+def test_word_char_ids_keep_case_and_pad_with_zeros():
+    from serving.text_processor import CHAR_VOCAB_SIZE, word_char_ids
+
+    ids = word_char_ids(tf.constant([["Ab", "", "\u4e00bcdef"]]), TokenizerSpec(kind="word"), max_chars=4).numpy()
+    assert ids.shape == (1, 3, 4) and ids.dtype == np.int32
+    assert ids[0, 0].tolist() == [ord("A") + 1, ord("b") + 1, 0, 0]  # case kept though spec.lowercase
+    assert (ids[0, 1] == 0).all()
+    assert ids[0, 2].tolist() == [CHAR_VOCAB_SIZE - 1, ord("b") + 1, ord("c") + 1, ord("d") + 1]  # cut at 4

@@ -1,0 +1,92 @@
+"""Quality runs of the classification and tagging configs on the real corpora in ../shared/data.
+
+Runs `seqlab run <config>` for each chosen run (a fresh process each, data read in
+place by path) and prints one table row per run from its summary.json: the eval
+metric, the training minutes and epochs, and the wall time of the whole run.
+
+Example:
+
+    python benchmarks/real_data.py --data /work/shared/data --runs ud_pos,conll_ner --root /tmp/quality
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# run name -> (config, --set overrides with {data} for the data folder, metric to report)
+RUNS: dict[str, tuple[str, list[str], str]] = {
+    "imdb_rnn": ("imdb_rnn", ["data.source={data}/imdb/train.jsonl.gz"], "accuracy"),
+    "imdb_transformer": ("imdb_transformer", ["data.source={data}/imdb/train.jsonl.gz"], "accuracy"),
+    "conll_ner": ("conll_ner", [
+        "data.source={data}/conll2003/eng.train", "data.eval_source={data}/conll2003/eng.testa",
+        "data.format=conll", "data.iob2=true", "data.test_fraction=0"], "entity_f1"),
+    "conll_ner_softmax": ("conll_ner", [
+        "data.source={data}/conll2003/eng.train", "data.eval_source={data}/conll2003/eng.testa",
+        "data.format=conll", "data.iob2=true", "data.test_fraction=0",
+        "model.output=softmax", "model.bio_constraints=false"], "entity_f1"),
+    "conll_ner_transformer": ("conll_ner_transformer", [
+        "data.source={data}/conll2003/eng.train", "data.eval_source={data}/conll2003/eng.testa",
+        "data.format=conll", "data.iob2=true", "data.test_fraction=0"], "entity_f1"),
+    "ud_pos": ("ud_pos", [
+        "data.source={data}/ud_english_ewt/en_ewt-ud-train.conllu.gz",
+        "data.eval_source={data}/ud_english_ewt/en_ewt-ud-dev.conllu", "data.test_fraction=0"], "token_accuracy"),
+    "ud_pos_transformer": ("ud_pos_transformer", [
+        "data.source={data}/ud_english_ewt/en_ewt-ud-train.conllu.gz",
+        "data.eval_source={data}/ud_english_ewt/en_ewt-ud-dev.conllu", "data.test_fraction=0"], "token_accuracy"),
+}
+
+
+def command(name: str, data: str, root: Path, minutes: float, extra: list[str]) -> list[str]:
+    config, overrides, _ = RUNS[name]
+    sets = [o.format(data=data) for o in overrides] + [f"train.max_minutes={minutes}"] + list(extra)
+    return ["seqlab", "run", config, "--root", str(root / name)] + [a for s in sets for a in ("--set", s)]
+
+
+def step_outputs(summary: dict, step: str) -> dict:
+    return next((s.get("outputs") or {} for s in summary["steps"] if s["name"] == step), {})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, from {list(RUNS)}")
+    parser.add_argument("--root", default="/tmp/seqlab_quality")
+    parser.add_argument("--max-minutes", type=float, default=25.0, help="train.max_minutes of every run")
+    parser.add_argument("--set", action="append", default=[], dest="extra", help="more overrides, every run")
+    args = parser.parse_args(argv)
+    rows = []
+    for name in args.runs.split(","):
+        if name not in RUNS:
+            parser.error(f"unknown run {name!r}; choose from {list(RUNS)}")
+        cmd = command(name, args.data, Path(args.root), args.max_minutes, args.extra)
+        print("+", " ".join(cmd), flush=True)
+        start = time.perf_counter()
+        log = Path(args.root) / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w") as f:
+            code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=dict(os.environ)).returncode
+        wall = (time.perf_counter() - start) / 60
+        if code:
+            print(f"{name}: failed (exit {code}); see {log}", file=sys.stderr)
+            continue
+        summary = json.loads((Path(args.root) / name / "summary.json").read_text())
+        trainer = step_outputs(summary, "trainer")
+        metric = RUNS[name][2]
+        rows.append((name, metric, summary["metrics"]["eval"].get(metric), trainer.get("train_minutes"),
+                     trainer.get("epochs_run"), wall))
+        print(f"{name}: eval {metric}={rows[-1][2]:.4f}, training {rows[-1][3]} min, "
+              f"{rows[-1][4]} epochs, whole run {wall:.1f} min", flush=True)
+    print("\n| run | eval metric | value | training min | epochs | whole run min |\n|---|---|---:|---:|---:|---:|")
+    for name, metric, value, minutes, epochs, wall in rows:
+        print(f"| {name} | {metric} | {value:.4f} | {minutes} | {epochs} | {wall:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
