@@ -3,12 +3,9 @@
 import keras
 from keras import ops
 
-from models.layers.char_word_encoder import CharWordEncoder
-from models.layers.crf import CRF
 from models.networks.tagging_head import TaggingHead
 
 _CELLS = ("gru", "lstm")
-_OUTPUTS = ("softmax", "crf")
 
 
 @keras.saving.register_keras_serializable(package="seqlab")
@@ -99,37 +96,14 @@ class RNNTagger(TaggingHead, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self._validate(cell, num_layers, dropout, output, num_tags, tag_names, bio_constraints)
-        self.vocab_size = vocab_size
-        self.num_tags = num_tags
-        self.embed_dim = embed_dim
+        self._validate(cell, num_layers)
+        self._init_head(vocab_size, num_tags, embed_dim, dropout, output, char_vocab_size, char_embed_dim,
+                        char_filters, tag_names, bio_constraints, word_dropout)
         self.units = units
         self.cell = cell
         self.num_layers = num_layers
         self.bidirectional = bidirectional
-        self.dropout = dropout
-        # `keras.Model.output` is a read-only property, hence the attribute name.
-        self.output_type = output
-        self.char_vocab_size = char_vocab_size
-        self.char_embed_dim = char_embed_dim
-        self.char_filters = char_filters
-        self.tag_names = None if tag_names is None else list(tag_names)
-        self.bio_constraints = bio_constraints
-        if not 0.0 <= word_dropout < 1.0:
-            raise ValueError(f"Expected `word_dropout` in [0, 1). Received: word_dropout={word_dropout!r}")
-        self.word_dropout = word_dropout
-        self._word_dropout_seed = keras.random.SeedGenerator(0)
         policy = self.dtype_policy
-
-        self.word_embedding = keras.layers.Embedding(
-            vocab_size, embed_dim, mask_zero=True, dtype=policy, name="word_embedding"
-        )
-        self.char_encoder = None
-        if char_vocab_size > 0:
-            self.char_encoder = CharWordEncoder(
-                char_vocab_size, embed_dim=char_embed_dim, filters=char_filters,
-                dtype=policy, name="char_encoder",
-            )
         rnn_class = keras.layers.LSTM if cell == "lstm" else keras.layers.GRU
         rnn_kwargs = {"unit_forget_bias": True} if cell == "lstm" else {}
         self.rnns = []
@@ -141,39 +115,14 @@ class RNNTagger(TaggingHead, keras.Model):
             if bidirectional:
                 rnn = keras.layers.Bidirectional(rnn, dtype=policy, name=f"bidirectional_{i}")
             self.rnns.append(rnn)
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy, name="dropout")
-        self.scores_dense = keras.layers.Dense(num_tags, dtype="float32", name="tag_scores")
-        self.crf = None
-        if output == "crf":
-            self.crf = CRF(
-                num_tags, bio_constraints=self.tag_names if bio_constraints else None,
-                dtype="float32", name="crf",
-            )
 
     @staticmethod
-    def _validate(cell, num_layers, dropout, output, num_tags, tag_names, bio_constraints):
+    def _validate(cell, num_layers):
         if cell not in _CELLS:
             raise ValueError(f"Expected `cell` to be one of {list(_CELLS)}. Received: cell={cell!r}")
-        if output not in _OUTPUTS:
-            raise ValueError(
-                f"Expected `output` to be one of {list(_OUTPUTS)}. Received: output={output!r}"
-            )
         if not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(
                 f"Expected `num_layers` to be an int >= 1. Received: num_layers={num_layers!r}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"Expected `dropout` in [0, 1). Received: dropout={dropout!r}")
-        if tag_names is not None and len(tag_names) != num_tags:
-            raise ValueError(
-                f"Expected one tag name per tag id ({num_tags}). "
-                f"Received: tag_names={tag_names!r}"
-            )
-        if bio_constraints and (output != "crf" or tag_names is None):
-            raise ValueError(
-                "BIO constraints need `output='crf'` and `tag_names`. Received: "
-                f"bio_constraints={bio_constraints!r}, output={output!r}, "
-                f"tag_names={tag_names!r}"
             )
 
     def build(self, input_shape):
@@ -208,25 +157,9 @@ class RNNTagger(TaggingHead, keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "vocab_size": self.vocab_size,
-                "num_tags": self.num_tags,
-                "embed_dim": self.embed_dim,
-                "units": self.units,
-                "cell": self.cell,
-                "num_layers": self.num_layers,
-                "bidirectional": self.bidirectional,
-                "dropout": self.dropout,
-                "output": self.output_type,
-                "char_vocab_size": self.char_vocab_size,
-                "char_embed_dim": self.char_embed_dim,
-                "char_filters": self.char_filters,
-                "tag_names": self.tag_names,
-                "bio_constraints": self.bio_constraints,
-                "word_dropout": self.word_dropout,
-            }
-        )
+        config.update(self._head_config())
+        config.update({"units": self.units, "cell": self.cell, "num_layers": self.num_layers,
+                       "bidirectional": self.bidirectional})
         return config
 
     @classmethod

@@ -13,12 +13,70 @@ Example:
 import keras
 from keras import ops
 
+from models.layers.char_word_encoder import CharWordEncoder
+from models.layers.crf import CRF
+
+OUTPUTS = ("softmax", "crf")
+
 
 class TaggingHead:
-    """Mixin: `predict_tags`, `tagging_loss` and the `compute_loss` that uses it."""
+    """Mixin: the word/char input layers and the output layers every tagger shares (`_init_head`,
+    `_head_config`), `predict_tags`, `tagging_loss` and the `compute_loss` that uses it."""
 
     crf = None
     char_encoder = None
+
+    def _init_head(self, vocab_size, num_tags, embed_dim, dropout, output, char_vocab_size, char_embed_dim,
+                   char_filters, tag_names, bio_constraints, word_dropout):
+        """Validates and stores the shared arguments; creates `word_embedding`, `char_encoder`
+        (or None), `dropout_layer`, the float32 `scores_dense` and the `crf` (or None)."""
+        if output not in OUTPUTS:
+            raise ValueError(f"Expected `output` to be one of {list(OUTPUTS)}. Received: output={output!r}")
+        for name, rate in (("dropout", dropout), ("word_dropout", word_dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"Expected `{name}` in [0, 1). Received: {name}={rate!r}")
+        if tag_names is not None and len(tag_names) != num_tags:
+            raise ValueError(f"Expected one tag name per tag id ({num_tags}). Received: tag_names={tag_names!r}")
+        if bio_constraints and (output != "crf" or tag_names is None):
+            raise ValueError(
+                "BIO constraints need `output='crf'` and `tag_names`. Received: "
+                f"bio_constraints={bio_constraints!r}, output={output!r}, tag_names={tag_names!r}"
+            )
+        self.vocab_size = vocab_size
+        self.num_tags = num_tags
+        self.embed_dim = embed_dim
+        self.dropout = dropout
+        self.output_type = output  # `keras.Model.output` is a read-only property
+        self.char_vocab_size = char_vocab_size
+        self.char_embed_dim = char_embed_dim
+        self.char_filters = char_filters
+        self.tag_names = None if tag_names is None else list(tag_names)
+        self.bio_constraints = bio_constraints
+        self.word_dropout = word_dropout
+        self._word_dropout_seed = keras.random.SeedGenerator(0)
+        policy = self.dtype_policy
+        self.word_embedding = keras.layers.Embedding(
+            vocab_size, embed_dim, mask_zero=True, dtype=policy, name="word_embedding"
+        )
+        self.char_encoder = None
+        if char_vocab_size > 0:
+            self.char_encoder = CharWordEncoder(
+                char_vocab_size, embed_dim=char_embed_dim, filters=char_filters, dtype=policy, name="char_encoder"
+            )
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy, name="dropout")
+        self.scores_dense = keras.layers.Dense(num_tags, dtype="float32", name="tag_scores")
+        self.crf = None
+        if output == "crf":
+            self.crf = CRF(num_tags, bio_constraints=self.tag_names if bio_constraints else None,
+                           dtype="float32", name="crf")
+
+    def _head_config(self):
+        return {
+            "vocab_size": self.vocab_size, "num_tags": self.num_tags, "embed_dim": self.embed_dim,
+            "dropout": self.dropout, "output": self.output_type, "char_vocab_size": self.char_vocab_size,
+            "char_embed_dim": self.char_embed_dim, "char_filters": self.char_filters,
+            "tag_names": self.tag_names, "bio_constraints": self.bio_constraints, "word_dropout": self.word_dropout,
+        }
 
     def _split_inputs(self, inputs, shapes=False):
         """`word_ids` or `(word_ids, char_ids)` -> (word_ids, char_ids or None)."""

@@ -3,13 +3,10 @@
 import keras
 from keras import ops
 
-from models.layers.char_word_encoder import CharWordEncoder
-from models.layers.crf import CRF
 from models.layers.positional_embedding import PositionalEmbedding
 from models.layers.transformer_encoder import TransformerEncoder
 from models.networks.tagging_head import TaggingHead
 
-_OUTPUTS = ("softmax", "crf")
 
 
 @keras.saving.register_keras_serializable(package="seqlab")
@@ -65,57 +62,24 @@ class TransformerTagger(TaggingHead, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if output not in _OUTPUTS:
-            raise ValueError(f"Expected `output` to be one of {list(_OUTPUTS)}. Received: output={output!r}")
         if not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"Expected `num_layers` to be an int >= 1. Received: num_layers={num_layers!r}")
-        if bio_constraints and (output != "crf" or tag_names is None):
-            raise ValueError(
-                "BIO constraints need `output='crf'` and `tag_names`. Received: "
-                f"bio_constraints={bio_constraints!r}, output={output!r}, tag_names={tag_names!r}"
-            )
-        self.vocab_size = vocab_size
-        self.num_tags = num_tags
-        self.embed_dim = embed_dim
+        self._init_head(vocab_size, num_tags, embed_dim, dropout, output, char_vocab_size, char_embed_dim,
+                        char_filters, tag_names, bio_constraints, word_dropout)
         self.num_heads = num_heads
         self.ff_dim = ff_dim
         self.num_layers = num_layers
         self.max_length = max_length
         self.positions = positions
-        self.dropout = dropout
-        self.output_type = output
-        self.char_vocab_size = char_vocab_size
-        self.char_embed_dim = char_embed_dim
-        self.char_filters = char_filters
-        self.tag_names = None if tag_names is None else list(tag_names)
-        self.bio_constraints = bio_constraints
-        if not 0.0 <= word_dropout < 1.0:
-            raise ValueError(f"Expected `word_dropout` in [0, 1). Received: word_dropout={word_dropout!r}")
-        self.word_dropout = word_dropout
-        self._word_dropout_seed = keras.random.SeedGenerator(0)
         policy = self.dtype_policy
-
-        self.word_embedding = keras.layers.Embedding(
-            vocab_size, embed_dim, mask_zero=True, dtype=policy, name="word_embedding"
-        )
-        self.char_encoder = None
         self.char_projection = None
-        if char_vocab_size > 0:
-            self.char_encoder = CharWordEncoder(
-                char_vocab_size, embed_dim=char_embed_dim, filters=char_filters, dtype=policy, name="char_encoder"
-            )
+        if char_vocab_size > 0:  # word + char features back to the model size
             self.char_projection = keras.layers.Dense(embed_dim, dtype=policy, name="char_projection")
         self.position_embedding = PositionalEmbedding(max_length, mode=positions, dtype=policy, name="positions")
         self.encoders = [
             TransformerEncoder(embed_dim, num_heads, ff_dim, dropout=dropout, dtype=policy, name=f"encoder_{i}")
             for i in range(num_layers)
         ]
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy, name="dropout")
-        self.scores_dense = keras.layers.Dense(num_tags, dtype="float32", name="tag_scores")
-        self.crf = None
-        if output == "crf":
-            self.crf = CRF(num_tags, bio_constraints=self.tag_names if bio_constraints else None,
-                           dtype="float32", name="crf")
 
     def build(self, input_shape):
         word_shape, char_shape = self._split_inputs(input_shape, shapes=True)
@@ -149,15 +113,9 @@ class TransformerTagger(TaggingHead, keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "vocab_size": self.vocab_size, "num_tags": self.num_tags, "embed_dim": self.embed_dim,
-            "num_heads": self.num_heads, "ff_dim": self.ff_dim, "num_layers": self.num_layers,
-            "max_length": self.max_length, "positions": self.positions, "dropout": self.dropout,
-            "output": self.output_type, "char_vocab_size": self.char_vocab_size,
-            "char_embed_dim": self.char_embed_dim, "char_filters": self.char_filters,
-            "tag_names": self.tag_names, "bio_constraints": self.bio_constraints,
-            "word_dropout": self.word_dropout,
-        })
+        config.update(self._head_config())
+        config.update({"num_heads": self.num_heads, "ff_dim": self.ff_dim, "num_layers": self.num_layers,
+                       "max_length": self.max_length, "positions": self.positions})
         return config
 
     @classmethod

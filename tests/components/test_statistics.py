@@ -50,6 +50,8 @@ def test_run_classification_from_jsonl(tmp_path):
     outputs, stats, anomalies = run_both(tmp_path, ["task=classification", f"data.source={path}"])
     assert sum(outputs["records"].values()) == 200
     assert stats["train"]["labels"].keys() == {"neg", "pos"}
+    assert outputs["labels"] == {split: stats[split].get("labels", {}) for split in stats}  # in summary.json
+    assert sum(n for split in outputs["labels"].values() for n in split.values()) == 200
     assert stats["train"]["text_length"]["p50"] > 0
     assert not [a for a in anomalies if a["kind"].startswith("unseen")]
 
