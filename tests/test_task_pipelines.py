@@ -14,7 +14,6 @@ import textwrap
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from pipeline.config import load_config
 from pipeline.runner import run_pipeline
@@ -40,14 +39,14 @@ def runs(tmp_path_factory):
     out = {}
     for name, extra in CONFIGS.items():
         config = load_config([name], SMALL + extra)
-        out[name] = (config, run_pipeline(config, root / name))
+        out[name] = (config, run_pipeline(config, root / name), root / name)
     return out
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_config_runs_every_step_and_pushes(runs, name):
-    config, summary = runs[name]
+    config, summary, _ = runs[name]
     assert {s["name"]: s["status"] for s in summary["steps"]} == dict.fromkeys(
         ["example_gen", "statistics", "transform", "trainer", "evaluator", "pusher"], "ran")
     primary = "accuracy" if config.task == "classification" else "entity_f1"
@@ -58,32 +57,11 @@ def test_config_runs_every_step_and_pushes(runs, name):
     assert evaluator_dir["blessed"]
 
 
-def _in_process(config, summary, texts):
-    """The trained Keras model on `texts`, encoded by the transform's own TextProcessor."""
-    from components.evaluator.evaluate import load_trained_model
-    from serving.text_processor import TextProcessor, split_raw_words, word_char_ids
-
-    artifacts = os.path.join(os.path.dirname(summary["export_dir"]), "..", "..", "artifacts")
-    transform_dir = next(os.scandir(os.path.join(artifacts, "transform"))).path
-    trainer_dir = next(os.scandir(os.path.join(artifacts, "trainer"))).path
-    manifest = json.loads(open(os.path.join(transform_dir, "manifest.json")).read())
-    model = load_trained_model(trainer_dir)
-    if config.task == "classification":
-        ids = TextProcessor.from_manifest(transform_dir, "text").encode(tf.constant(texts)).to_tensor()
-        ids = tf.pad(ids, [[0, 0], [0, 1]])  # an all-empty batch still has one column
-        logits = model(tf.cast(ids, tf.int32)).numpy()
-        return [manifest["labels"][i] for i in logits.argmax(-1)]
-    processor = TextProcessor.from_manifest(transform_dir, "tokens")
-    words = split_raw_words(tf.constant(texts), processor.spec)
-    ids = tf.cast(tf.pad(processor.encode_words(words).to_tensor(), [[0, 0], [0, 1]]), tf.int32)
-    dense = words.to_tensor(default_value="", shape=tf.shape(ids, out_type=tf.int64))
-    predicted = model.predict_tags((ids, word_char_ids(dense, processor.spec))).numpy()
-    return [[manifest["tags"][t] for t in row[:n]] for row, n in zip(predicted, words.row_lengths().numpy())]
-
-
 @pytest.mark.slow
 def test_exports_agree_with_in_process_models_in_a_fresh_process(runs, tmp_path):
-    exports = {name: summary["export_dir"] for name, (_, summary) in runs.items()}
+    from serving.parity import keras_predictions
+
+    exports = {name: summary["export_dir"] for name, (_, summary, _) in runs.items()}
     script = textwrap.dedent(f"""
         import json
         from serving.predict import predict
@@ -95,8 +73,8 @@ def test_exports_agree_with_in_process_models_in_a_fresh_process(runs, tmp_path)
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     fresh = json.loads(proc.stdout.strip().splitlines()[-1])
-    for name, (config, summary) in runs.items():
-        expected = _in_process(config, summary, TEXTS[name])
+    for name, (config, _, run_root) in runs.items():
+        expected = keras_predictions(run_root, TEXTS[name])
         rows = fresh[name]
         if config.task == "classification":
             assert [r["label"] for r in rows] == expected
