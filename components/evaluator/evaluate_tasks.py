@@ -35,7 +35,7 @@ from components.evaluator.classification_metrics import compute_classification_m
 from components.evaluator.plots import plot_confusion_matrix
 from components.evaluator.tagging_metrics import compute_tagging_metrics
 from components.trainer.model_builder import uses_char_ids
-from components.trainer.task_input import make_task_dataset, to_model_inputs
+from components.trainer.task_input import char_ids_fn_for, make_task_dataset, to_model_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -59,15 +59,9 @@ def _strings(values) -> list:
 
 
 def _batches(transform_dir: Path, config, manifest: dict[str, Any], split: str):
-    char_ids_fn = None
-    if uses_char_ids(config):
-        from serving.text_processor import TokenizerSpec, word_char_ids
-
-        spec = TokenizerSpec.from_dict(manifest["tokenizer"])
-        char_ids_fn = lambda words: word_char_ids(words, spec)  # noqa: E731
     return make_task_dataset(transform_dir, config.task, split, config.eval.batch_size,
                              bucket_boundaries=config.train.bucket_boundaries,
-                             char_ids_fn=char_ids_fn, with_raw=True)
+                             char_ids_fn=char_ids_fn_for(uses_char_ids(config), manifest), with_raw=True)
 
 
 def predict_classification(model: keras.Model, transform_dir: Path, config, manifest, split: str):

@@ -58,6 +58,16 @@ def read_task_examples(transform_dir: str | Path, task: str, split: str, with_ra
     return ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
+def char_ids_fn_for(uses_chars: bool, manifest: Mapping[str, Any]):
+    """The `char_ids_fn` of `make_task_dataset` for a tagger with a character encoder (else None)."""
+    if not uses_chars:
+        return None
+    from serving.text_processor import TokenizerSpec, word_char_ids
+
+    spec = TokenizerSpec.from_dict(manifest["tokenizer"])
+    return lambda words: word_char_ids(words, spec)
+
+
 def _pad_values(example: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     return {k: tf.constant("" if v.dtype == tf.string else schema.PAD_ID, v.dtype) for k, v in example.items()}
 

@@ -33,7 +33,7 @@ from components.trainer import input as train_input
 from components.trainer.model_builder import build_compiled_model, uses_char_ids
 from components.trainer.precision import set_precision
 from components.trainer.strategy import make_strategy
-from components.trainer.task_input import make_task_dataset
+from components.trainer.task_input import char_ids_fn_for, make_task_dataset
 from pipeline.step import StepContext
 
 logger = logging.getLogger(__name__)
@@ -189,13 +189,8 @@ def make_datasets(cfg, transform_dir: Path, manifest: dict[str, Any]):
                                      training=True, seed=t.seed, shuffle_buffer=t.shuffle_buffer),
             train_input.make_dataset(transform_dir, "eval", t.batch_size, t.bucket_boundaries),
         )
-    char_ids_fn = None
-    if uses_char_ids(cfg):
-        from serving.text_processor import TokenizerSpec, word_char_ids
-
-        spec = TokenizerSpec.from_dict(manifest["tokenizer"])
-        char_ids_fn = lambda words: word_char_ids(words, spec)  # noqa: E731
-    kwargs = dict(bucket_boundaries=t.bucket_boundaries, char_ids_fn=char_ids_fn)
+    kwargs = dict(bucket_boundaries=t.bucket_boundaries,
+                  char_ids_fn=char_ids_fn_for(uses_char_ids(cfg), manifest))
     return (
         make_task_dataset(transform_dir, cfg.task, "train", t.batch_size, training=True, seed=t.seed,
                           shuffle_buffer=t.shuffle_buffer, **kwargs),
