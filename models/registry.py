@@ -5,6 +5,7 @@ from typing import Callable
 import keras
 
 from models.networks.rnn_classifier import RNNClassifier
+from models.networks.rnn_language_model import RNNLanguageModel
 from models.networks.rnn_seq2seq import AttentionSeq2Seq
 from models.networks.rnn_tagger import RNNTagger
 from models.networks.transformer_classifier import TransformerClassifier
@@ -13,6 +14,7 @@ from models.networks.transformer_tagger import TransformerTagger
 _MODELS: dict[str, Callable[..., keras.Model]] = {
     "rnn_attention": AttentionSeq2Seq,
     "rnn_classifier": RNNClassifier,
+    "rnn_language_model": RNNLanguageModel,
     "rnn_tagger": RNNTagger,
     "transformer_classifier": TransformerClassifier,
     "transformer_tagger": TransformerTagger,

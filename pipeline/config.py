@@ -209,6 +209,7 @@ MODEL_FAMILIES: dict[str, str] = {
     "transformer_classifier": "classification",
     "rnn_tagger": "tagging",
     "transformer_tagger": "tagging",
+    "rnn_language_model": "language_model",  # the trainer's language-model path comes with its issue
 }
 FORMATS = ("auto", "text", "tsv", "csv", "jsonl", "conll", "conllu", "parallel")
 CHOICES: dict[str, tuple[str, ...]] = {
