@@ -5,6 +5,7 @@ from keras import ops
 
 from models.layers.rnn_stack import RNNStack
 from models.layers.sequence_pooling import SequencePooling
+from models.networks.checks import check_choice, check_rate
 
 _POOLINGS = ("last", "bidirectional_last", "mean", "max", "attention")
 
@@ -68,17 +69,13 @@ class RNNClassifier(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if pooling not in _POOLINGS:
-            raise ValueError(
-                f"Expected `pooling` to be one of {list(_POOLINGS)}. Received: pooling={pooling!r}"
-            )
+        check_choice("pooling", pooling, _POOLINGS)
         if pooling == "bidirectional_last" and not bidirectional:
             raise ValueError(
                 "pooling='bidirectional_last' needs a bidirectional RNN. Received: "
                 "bidirectional=False. Use pooling='last' or bidirectional=True."
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"Expected `dropout` in [0, 1). Received: dropout={dropout!r}")
+        check_rate("dropout", dropout)
         self.vocab_size = vocab_size
         self.num_classes = num_classes
         self.embed_dim = embed_dim

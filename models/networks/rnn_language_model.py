@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from models.networks.checks import check_choice, check_positive_int, check_rate
+
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simple": keras.layers.SimpleRNN}
 
 
@@ -41,12 +43,9 @@ class RNNLanguageModel(keras.Model):
 
     def __init__(self, vocab_size, embed_dim=64, units=256, cell="lstm", num_layers=1, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
-        if cell not in _CELLS:
-            raise ValueError(f"Expected `cell` to be one of {list(_CELLS)}. Received: cell={cell!r}")
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"Expected `num_layers` to be an int >= 1. Received: num_layers={num_layers!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"Expected `dropout` in [0, 1). Received: dropout={dropout!r}")
+        check_choice("cell", cell, _CELLS)
+        check_positive_int("num_layers", num_layers)
+        check_rate("dropout", dropout)
         self.vocab_size = vocab_size
         self.embed_dim = embed_dim
         self.units = units

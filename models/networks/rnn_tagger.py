@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from models.networks.checks import check_choice, check_positive_int
 from models.networks.tagging_head import TaggingHead
 
 _CELLS = ("gru", "lstm")
@@ -118,12 +119,8 @@ class RNNTagger(TaggingHead, keras.Model):
 
     @staticmethod
     def _validate(cell, num_layers):
-        if cell not in _CELLS:
-            raise ValueError(f"Expected `cell` to be one of {list(_CELLS)}. Received: cell={cell!r}")
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(
-                f"Expected `num_layers` to be an int >= 1. Received: num_layers={num_layers!r}"
-            )
+        check_choice("cell", cell, _CELLS)
+        check_positive_int("num_layers", num_layers)
 
     def build(self, input_shape):
         word_shape, char_shape = self._split_inputs(input_shape, shapes=True)

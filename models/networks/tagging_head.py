@@ -15,6 +15,7 @@ from keras import ops
 
 from models.layers.char_word_encoder import CharWordEncoder
 from models.layers.crf import CRF
+from models.networks.checks import check_choice, check_rate
 
 OUTPUTS = ("softmax", "crf")
 
@@ -30,11 +31,9 @@ class TaggingHead:
                    char_filters, tag_names, bio_constraints, word_dropout):
         """Validates and stores the shared arguments; creates `word_embedding`, `char_encoder`
         (or None), `dropout_layer`, the float32 `scores_dense` and the `crf` (or None)."""
-        if output not in OUTPUTS:
-            raise ValueError(f"Expected `output` to be one of {list(OUTPUTS)}. Received: output={output!r}")
-        for name, rate in (("dropout", dropout), ("word_dropout", word_dropout)):
-            if not 0.0 <= rate < 1.0:
-                raise ValueError(f"Expected `{name}` in [0, 1). Received: {name}={rate!r}")
+        check_choice("output", output, OUTPUTS)
+        check_rate("dropout", dropout)
+        check_rate("word_dropout", word_dropout)
         if tag_names is not None and len(tag_names) != num_tags:
             raise ValueError(f"Expected one tag name per tag id ({num_tags}). Received: tag_names={tag_names!r}")
         if bio_constraints and (output != "crf" or tag_names is None):

@@ -6,6 +6,7 @@ from keras import ops
 from models.layers.positional_embedding import PositionalEmbedding
 from models.layers.sequence_pooling import SequencePooling
 from models.layers.transformer_encoder import TransformerEncoder
+from models.networks.checks import check_choice, check_positive_int
 
 _POSITIONS = ("sinusoidal", "learned")
 _POOLINGS = ("cls", "mean")
@@ -84,14 +85,8 @@ class TransformerClassifier(keras.Model):
                 f"Expected `positions` to be one of {list(_POSITIONS)}. "
                 f"Received: positions={positions!r}"
             )
-        if pooling not in _POOLINGS:
-            raise ValueError(
-                f"Expected `pooling` to be one of {list(_POOLINGS)}. Received: pooling={pooling!r}"
-            )
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(
-                f"Expected `num_layers` to be an int >= 1. Received: num_layers={num_layers!r}"
-            )
+        check_choice("pooling", pooling, _POOLINGS)
+        check_positive_int("num_layers", num_layers)
         if not isinstance(cls_id, int) or not 0 < cls_id < vocab_size:
             raise ValueError(
                 f"Expected `cls_id` to be a non-padding id in [1, vocab_size={vocab_size}). "

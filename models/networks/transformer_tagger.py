@@ -5,6 +5,7 @@ from keras import ops
 
 from models.layers.positional_embedding import PositionalEmbedding
 from models.layers.transformer_encoder import TransformerEncoder
+from models.networks.checks import check_positive_int
 from models.networks.tagging_head import TaggingHead
 
 
@@ -62,8 +63,7 @@ class TransformerTagger(TaggingHead, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"Expected `num_layers` to be an int >= 1. Received: num_layers={num_layers!r}")
+        check_positive_int("num_layers", num_layers)
         self._init_head(vocab_size, num_tags, embed_dim, dropout, output, char_vocab_size, char_embed_dim,
                         char_filters, tag_names, bio_constraints, word_dropout)
         self.num_heads = num_heads
