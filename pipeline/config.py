@@ -132,6 +132,7 @@ class TrainConfig:
     learning_rate: float = 0.003
     clipnorm: float = 1.0
     patience: int = 2
+    monitor: str = "val_loss"  # early stopping and the restored weights: val_loss (lowest) | val_accuracy (highest)
     precision: str = "auto"  # auto | float32 | mixed_float16 | mixed_bfloat16
     shuffle_buffer: int = 10000
     bucket_boundaries: tuple = (12, 18, 24, 32)
@@ -226,6 +227,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.positions": ("sinusoidal", "learned"),
     "train.precision": ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
     "train.strategy": ("auto", "default", "mirrored", "multi_worker"),
+    "train.monitor": ("val_loss", "val_accuracy"),
 }
 
 

@@ -215,7 +215,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
 
     timer = _EpochTimer()
     early = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=cfg.train.patience, restore_best_weights=True
+        monitor=cfg.train.monitor, mode="min" if cfg.train.monitor == "val_loss" else "max",
+        patience=cfg.train.patience, restore_best_weights=True,
     )
     csv_path = out / "logs" / "history.csv"
     budget = TimeBudget(cfg.train.max_minutes)
@@ -228,7 +229,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         model.fit(train_ds, validation_data=eval_ds, epochs=cfg.train.epochs,
                   callbacks=callbacks, verbose=verbose, shuffle=False)
-    # EarlyStopping(restore_best_weights=True) has put the best val_loss weights back.
+    # EarlyStopping(restore_best_weights=True) has put the best weights (by train.monitor) back.
 
     model.save(out / MODEL_FILE)
     history = _read_csv_history(csv_path)

@@ -109,6 +109,7 @@ def test_cli_config_prints_effective_config():
     (["task=classification", "model.family=transformer_classifier", "model.pooling=max"], "does not apply"),
     (["task=classification", "model.pooling=cls"], "does not apply"),
     (["task=tagging", "eval.bless_metric=exact_match"], "must be one of .*'entity_f1'"),
+    (["train.monitor=val_acc"], "'train.monitor' must be one of \\['val_loss', 'val_accuracy'\\]"),
 ])
 def test_model_and_metric_choices_fit_the_task(overrides, message):
     with pytest.raises(ValueError, match=message):
