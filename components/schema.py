@@ -58,3 +58,4 @@ LABEL_ID = "label_id"  # int64: classification label, index into vocab/labels.tx
 TAG_IDS = "tag_ids"  # int64 list: tagging, one per token, index into vocab/tags.txt ([PAD]=0, [UNK]=1)
 UNSEEN_LABEL_ID = -1  # label_id of an eval/test label never seen in train (not a class: filter or count wrong)
 TAG_RESERVED_TOKENS: tuple[str, ...] = (PAD, UNK)  # head vocab/tags.txt; unseen tags map to UNK_ID
+MAX_TAGGING_LENGTH = 512  # tagging: words per sentence seen by trainer, evaluator and serving (Transformer positions)

@@ -83,13 +83,12 @@ def make_classification_fn(model: keras.Model, processor, labels: Sequence[str])
 
 def make_tagging_fn(model: keras.Model, processor, tags: Sequence[str], char_ids: bool):
     """text -> {tokens, tags, length}: raw words, one tag per word."""
-    from components.trainer.task_input import MAX_TAGGING_LENGTH
     from serving.text_processor import split_raw_words, word_char_ids
 
     tag_names = tf.constant(list(tags), dtype=tf.string)
 
     def serve(text):
-        words = split_raw_words(text, processor.spec)[:, :MAX_TAGGING_LENGTH]  # ragged (batch, T)
+        words = split_raw_words(text, processor.spec)[:, : schema.MAX_TAGGING_LENGTH]  # ragged (batch, T)
         ids = _padded_ids(processor, processor.encode_words(words))  # (batch, T), one id per word
         dense_words = words.to_tensor(default_value="", shape=tf.shape(ids, out_type=tf.int64))  # (batch, T)
         inputs = (ids, word_char_ids(dense_words, processor.spec)) if char_ids else ids

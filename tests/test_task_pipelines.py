@@ -18,7 +18,7 @@ import pytest
 from pipeline.config import load_config
 from pipeline.runner import run_pipeline
 
-SMALL = ["data.num_examples=400", "train.epochs=1", "train.batch_size=32", "eval.bless_threshold=0.0",
+SMALL = ["data.num_examples=240", "train.epochs=1", "train.batch_size=32", "eval.bless_threshold=0.0",
          "model.units=16", "model.embed_dim=8"]
 CONFIGS = {
     "temporal_order": ["data.source=builtin:temporal_order?length=20"],

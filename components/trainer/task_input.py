@@ -27,7 +27,7 @@ import tensorflow as tf
 from components import schema
 from components.trainer.input import AUTOTUNE, list_shards
 
-MAX_TAGGING_LENGTH = 512  # sentences are cut here (the Transformer tagger's position table)
+MAX_TAGGING_LENGTH = schema.MAX_TAGGING_LENGTH  # sentences are cut here (the Transformer tagger's position table)
 
 
 def feature_spec(task: str, with_raw: bool) -> dict[str, Any]:
