@@ -106,3 +106,28 @@ def run_layer_checks(
     finally:
         keras.config.set_dtype_policy(original)
     return eager
+
+
+def assert_model_round_trip(model, inputs, directory, atol=1e-6):
+    """Saves `model` as `.keras`, reloads it, and checks class, config and outputs on `inputs`; returns it."""
+    expected = _flat_numpy(model(inputs))
+    path = os.path.join(str(directory), "model.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert type(restored) is type(model)
+    assert restored.get_config() == model.get_config()
+    for got, want in zip(_flat_numpy(restored(inputs)), expected):
+        np.testing.assert_allclose(got, want, atol=atol)
+    return restored
+
+
+def assert_float32_logits_under_mixed_precision(build_model, inputs):
+    """`build_model()` under `mixed_float16` returns finite float32 outputs; the global policy is restored."""
+    original = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy("mixed_float16")
+        logits = build_model()(inputs)
+        assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+        assert np.all(np.isfinite(keras.ops.convert_to_numpy(logits)))
+    finally:
+        keras.config.set_dtype_policy(original)

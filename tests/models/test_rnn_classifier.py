@@ -1,10 +1,10 @@
-import os
 
 import keras
 import numpy as np
 import pytest
 
 from models.networks.rnn_classifier import RNNClassifier
+from tests.models.layer_checks import assert_float32_logits_under_mixed_precision, assert_model_round_trip
 
 SMALL = dict(vocab_size=12, num_classes=3, embed_dim=8, units=8)
 
@@ -56,26 +56,12 @@ def test_keras_round_trip(tmp_path):
     model = RNNClassifier(
         **SMALL, cell="gru", num_layers=2, pooling="attention", attention_units=4, dropout=0.1
     )
-    logits = _np(model(ids))
-    path = os.path.join(tmp_path, "model.keras")
-    model.save(path)
-    restored = keras.saving.load_model(path)
-    assert isinstance(restored, RNNClassifier)
-    assert restored.get_config() == model.get_config()
-    np.testing.assert_allclose(_np(restored(ids)), logits, atol=1e-6)
+    assert_model_round_trip(model, ids, tmp_path)
 
 
 def test_mixed_precision_logits_are_float32():
     ids, _ = classification_data(n=4)
-    original = keras.config.dtype_policy()
-    try:
-        keras.config.set_dtype_policy("mixed_float16")
-        model = RNNClassifier(**SMALL, pooling="max")
-        logits = model(ids)
-        assert keras.backend.standardize_dtype(logits.dtype) == "float32"
-        assert np.all(np.isfinite(_np(logits)))
-    finally:
-        keras.config.set_dtype_policy(original)
+    assert_float32_logits_under_mixed_precision(lambda: RNNClassifier(**SMALL, pooling="max"), ids)
 
 
 def test_invalid_arguments():

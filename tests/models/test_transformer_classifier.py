@@ -1,10 +1,10 @@
-import os
 
 import keras
 import numpy as np
 import pytest
 
 from models.networks.transformer_classifier import TransformerClassifier
+from tests.models.layer_checks import assert_float32_logits_under_mixed_precision, assert_model_round_trip
 from tests.models.test_rnn_classifier import classification_data
 
 SMALL = dict(vocab_size=12, num_classes=3, embed_dim=8, num_heads=2, ff_dim=16, max_length=10)
@@ -51,26 +51,12 @@ def test_keras_round_trip(tmp_path):
     ids, _ = classification_data(n=4)
     model = TransformerClassifier(**SMALL, positions="learned", cls_id=5)
     ids = _np(model.prepend_cls(ids))
-    logits = _np(model(ids))
-    path = os.path.join(tmp_path, "model.keras")
-    model.save(path)
-    restored = keras.saving.load_model(path)
-    assert isinstance(restored, TransformerClassifier)
-    assert restored.get_config() == model.get_config()
-    np.testing.assert_allclose(_np(restored(ids)), logits, atol=1e-6)
+    assert_model_round_trip(model, ids, tmp_path)
 
 
 def test_mixed_precision_logits_are_float32():
     ids, _ = classification_data(n=4)
-    original = keras.config.dtype_policy()
-    try:
-        keras.config.set_dtype_policy("mixed_float16")
-        model = TransformerClassifier(**SMALL, pooling="mean")
-        logits = model(ids)
-        assert keras.backend.standardize_dtype(logits.dtype) == "float32"
-        assert np.all(np.isfinite(_np(logits)))
-    finally:
-        keras.config.set_dtype_policy(original)
+    assert_float32_logits_under_mixed_precision(lambda: TransformerClassifier(**SMALL, pooling="mean"), ids)
 
 
 def test_invalid_arguments():

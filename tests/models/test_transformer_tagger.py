@@ -1,12 +1,11 @@
 """TransformerTagger: shapes, padding invariance, the shared tagging loss, round trip, registry."""
 
-import os
-
 import keras
 import numpy as np
 import pytest
 
 from models.networks.transformer_tagger import TransformerTagger
+from tests.models.layer_checks import assert_model_round_trip
 from tests.models.test_rnn_tagger import TAG_NAMES, tagging_data
 
 SMALL = dict(vocab_size=12, num_tags=4, embed_dim=8, num_heads=2, ff_dim=16, max_length=16, dropout=0.0)
@@ -42,12 +41,7 @@ def test_keras_round_trip_with_chars_and_constraints(tmp_path):
     words, char_ids, _ = tagging_data(n=4)
     model = TransformerTagger(**SMALL, output="crf", char_vocab_size=10, char_embed_dim=4, char_filters=4,
                               tag_names=TAG_NAMES, bio_constraints=True, positions="learned")
-    scores = _np(model((words, char_ids)))
-    path = os.path.join(tmp_path, "tagger.keras")
-    model.save(path)
-    restored = keras.saving.load_model(path)
-    assert isinstance(restored, TransformerTagger) and restored.get_config() == model.get_config()
-    np.testing.assert_allclose(_np(restored((words, char_ids))), scores, atol=1e-6)
+    assert_model_round_trip(model, (words, char_ids), tmp_path)
     with pytest.raises(ValueError, match="must be a tuple"):
         model(words)
 
