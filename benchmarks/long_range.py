@@ -9,10 +9,20 @@ sequence before the end, so a recurrent net must carry it through `~0.8 L`
 steps. Data: `components.example_gen.temporal_order.temporal_order_arrays`.
 
 For every (cell, length) the model is `Embedding(vocab, --embed-dim)` ->
-`RNNStack(--units, cell, num_layers=1, return_state=True)` (the project's
-defaults: orthogonal recurrent kernel, Glorot input kernel, LSTM forget-gate
-bias 1) -> final hidden state -> `Dense(4)` logits, trained with Adam
-(`--lr`, `clipnorm=1.0`) on softmax cross-entropy.
+`RNNStack(--units, cell, num_layers=1, return_state=True)` -> final hidden
+state -> `Dense(4)` logits, trained with Adam (`--lr`, `clipnorm=1.0`) on
+softmax cross-entropy. The cells (`--cells`, see `CELL_NAMES`):
+
+    simple             SimpleRNN as the lectures' Elman net starts: recurrent
+                       kernel U(-a, a), a = --uniform-init (0.1: spectral radius
+                       ~0.33 at 32 units, a contracting map)
+    simple_orthogonal  SimpleRNN with the project's (and Keras's) default
+                       orthogonal recurrent kernel: norm-preserving at the start
+    gru                GRU, project defaults (orthogonal recurrent kernel)
+    lstm               LSTM, project defaults (orthogonal, forget-gate bias 1)
+    lstm_fb3           LSTM with forget-gate bias 3 (sigma(3) = 0.95 kept per
+                       step at init instead of sigma(1) = 0.73): the
+                       forget-bias lore pushed to a long horizon
 
 Same budget for every cell: `--steps` optimizer steps of `--batch-size` fresh
 sequences each (`--steps * --batch-size` sequences in all), the *same*
@@ -48,14 +58,12 @@ with one dot per seed, chance line; right: `||dL/dh_t||` vs `t` at
 `--plot-length`, log scale, geometric mean over seeds, after training solid and
 at initialization dashed).
 
-    KERAS_BACKEND=jax nice -n 10 python benchmarks/long_range.py \
-        --lengths 20,50,100,200 --cells simple,gru,lstm --seeds 0,1,2 --steps 3000
+    KERAS_BACKEND=jax nice -n 10 python benchmarks/long_range.py --lengths 20,50,100,200 \
+        --cells simple,simple_orthogonal,gru,lstm,lstm_fb3 --seeds 0,1,2 --steps 3000
 
-`--cells simple_uniform` (opt-in) is a SimpleRNN whose recurrent kernel starts
-from U(-0.1, 0.1) instead of orthogonal: the contracting start of the classic
-Elman nets, where the vanishing gradient shows. `--merge a.json,b.json`
-re-tabulates and re-plots the runs of earlier invocations together, with no
-training. Figures measured on the 2-core CPU: `benchmarks/README.md`.
+`--merge a.json,b.json` re-tabulates and re-plots the runs of earlier
+invocations together, with no training. Figures measured on the 2-core CPU:
+`benchmarks/README.md`.
 """
 
 from __future__ import annotations
@@ -84,11 +92,15 @@ from models.layers.rnn_stack import RNNStack  # noqa: E402
 
 NUM_CLASSES = 4
 CHANCE = 1.0 / NUM_CLASSES
-CELL_NAMES = {"simple": "SimpleRNN", "gru": "GRU", "lstm": "LSTM", "simple_uniform": "SimpleRNN-U"}
-# "simple_uniform" (opt-in, not in the default --cells): a SimpleRNN whose recurrent kernel starts
-# from U(-a, a), a = --uniform-init, instead of orthogonal -- the small random start of the classic
-# Elman / BPTT nets. At 32 units and a = 0.1 its spectral radius is about a * sqrt(units / 3) ~ 0.33,
-# a contracting map, so the gradient through the recurrence vanishes geometrically from the start.
+CELL_NAMES = {
+    "simple": "SimpleRNN",  # Elman init: recurrent kernel U(-a, a), a = --uniform-init
+    "simple_orthogonal": "SimpleRNN-O",  # the project's default orthogonal recurrent kernel
+    "gru": "GRU",
+    "lstm": "LSTM",  # forget-gate bias 1 (the project default)
+    "lstm_fb3": "LSTM-F3",  # forget-gate bias 3
+}
+STACK_CELLS = {"simple": "simple", "simple_orthogonal": "simple", "gru": "gru", "lstm": "lstm", "lstm_fb3": "lstm"}
+LSTM_FORGET_BIAS = {"lstm_fb3": 3.0}  # other LSTMs keep the default 1
 UNROLL_TOLERANCE = 1e-5
 
 # Seeds of the data: training chunk k of run seed s uses TRAIN_SEED_BASE + 1000 * s + k (the
@@ -102,15 +114,15 @@ GRAD_SEED_BASE = 700_000
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lengths", default="20,50,100,200", help="comma-separated sequence lengths")
-    parser.add_argument("--cells", default="simple,gru,lstm",
-                        help="comma-separated: simple, gru, lstm, simple_uniform (opt-in, see CELL_NAMES)")
+    parser.add_argument("--cells", default="simple,simple_orthogonal,gru,lstm,lstm_fb3",
+                        help=f"comma-separated, from {list(CELL_NAMES)} (see the module docstring)")
     parser.add_argument("--steps", type=int, default=3000, help="optimizer steps per (cell, length)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (clipnorm 1.0)")
     parser.add_argument("--units", type=int, default=32)
     parser.add_argument("--embed-dim", type=int, default=8)
     parser.add_argument("--uniform-init", type=float, default=0.1,
-                        help="a of the U(-a, a) recurrent kernel of the opt-in cell simple_uniform")
+                        help="a of the U(-a, a) recurrent kernel of the Elman cell `simple`")
     parser.add_argument("--eval-every", type=int, default=250, help="steps between held-out checks")
     parser.add_argument("--eval-size", type=int, default=2000, help="held-out sequences for accuracy")
     parser.add_argument("--check-size", type=int, default=500,
@@ -143,15 +155,19 @@ def build_model(cell, units, embed_dim, vocab_size, length, lr, seed, uniform_in
     keras.utils.set_random_seed(seed)
     ids = keras.Input((length,), dtype="int32", name="ids")
     x = keras.layers.Embedding(vocab_size, embed_dim, name="embedding")(ids)
-    stack_cell = "simple" if cell == "simple_uniform" else cell
-    rnn = RNNStack(units, cell=stack_cell, num_layers=1, return_state=True, name="rnn")
+    rnn = RNNStack(units, cell=STACK_CELLS[cell], num_layers=1, return_state=True, name="rnn")
     _, h, *_ = rnn(x)
     logits = keras.layers.Dense(NUM_CLASSES, name="logits")(h)
     model = keras.Model(ids, logits, name=f"temporal_order_{cell}")
-    if cell == "simple_uniform":
-        kernel = rnn.rnn_layers[0].cell.recurrent_kernel
+    rnn_cell = rnn.rnn_layers[0].cell
+    if cell == "simple":
         rng = np.random.default_rng(seed)
-        kernel.assign(rng.uniform(-uniform_init, uniform_init, kernel.shape).astype("float32"))
+        shape = rnn_cell.recurrent_kernel.shape
+        rnn_cell.recurrent_kernel.assign(rng.uniform(-uniform_init, uniform_init, shape).astype("float32"))
+    if cell in LSTM_FORGET_BIAS:  # Keras LSTM bias layout: [input, forget, cell, output] gates
+        bias = ops.convert_to_numpy(rnn_cell.bias).copy()
+        bias[units:2 * units] = LSTM_FORGET_BIAS[cell]
+        rnn_cell.bias.assign(bias)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=lr, clipnorm=1.0),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -378,14 +394,15 @@ def plot(results, rows, args, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"simple": "tab:red", "gru": "tab:green", "lstm": "tab:blue", "simple_uniform": "tab:orange"}
+    colors = {"simple": "tab:red", "simple_orthogonal": "tab:orange", "gru": "tab:green", "lstm": "tab:blue",
+              "lstm_fb3": "tab:purple"}
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for cell in args.cells:
         cell_rows = [r for r in rows if r["cell"] == cell]
         left.plot([r["length"] for r in cell_rows], [r["accuracy_mean"] for r in cell_rows], "o-",
                   color=colors[cell], label=f"{CELL_NAMES[cell]} (mean)")
         runs = [r for r in results if r["cell"] == cell]
-        offset = {"simple": -0.02, "gru": 0.0, "lstm": 0.02, "simple_uniform": -0.04}[cell]
+        offset = {"simple": -0.04, "simple_orthogonal": -0.02, "gru": 0.0, "lstm": 0.02, "lstm_fb3": 0.04}[cell]
         left.scatter([r["length"] * (1 + offset) for r in runs], [r["accuracy"] for r in runs],
                      color=colors[cell], alpha=0.35, s=14)
     left.axhline(CHANCE, color="gray", linestyle=":", label="chance (0.25)")

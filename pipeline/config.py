@@ -76,6 +76,7 @@ class DataConfig:
     text_unit: str = "line"  # plain text: file | line | paragraph
     tfds_split: str = "train"  # tfds: sources: the TFDS split to read (split again by eval/test_fraction)
     tfds_data_dir: str = ""  # tfds: sources: data_dir ("" = the TFDS default)
+    tfds_eval_split: str = "validation"  # the TFDS split read when data.eval_source is a tfds: URI
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +88,7 @@ class TransformConfig:
     wordpiece_vocab_size: int = 8000  # target size of the learned WordPiece vocabulary
     lowercase: bool = True
     normalization: str = "NFKC"  # NFC | NFKC | NFD | NFKD | none
+    whitespace: str = "collapse"  # collapse | keep (char only: spaces and line breaks kept, for char LMs)
     max_vocab_size: int = 20000
     min_count: int = 1
     max_source_length: int = 64
@@ -121,6 +123,7 @@ class ModelConfig:
     num_heads: int = 4  # Transformer families
     ff_dim: int = 128
     positions: str = "sinusoidal"  # sinusoidal | learned
+    max_length: int = 256  # transformer_language_model: longest context (prompt + generated tokens)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +142,13 @@ class TrainConfig:
     seed: int = 42
     strategy: str = "auto"  # auto | default | mirrored | multi_worker
     max_minutes: float = 0.0  # training time budget: stop after the batch that crosses it (0: none)
+    lr_decay: float = 1.0  # learning rate x lr_decay after every epoch (1: constant)
+    # language_model input: "windows" (length sequence_length, every `stride` tokens, shuffled) or
+    # "stateful" (truncated BPTT: each batch row reads its own contiguous slice of the stream, states
+    # carried from batch to batch and reset every epoch; RNN families only)
+    lm_input: str = "windows"
+    sequence_length: int = 100  # language_model: tokens per window / BPTT chunk
+    stride: int = 0  # language_model windows: tokens between window starts (0: sequence_length)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,6 +161,9 @@ class EvalConfig:
     bless_threshold: float = 0.9
     num_attention_plots: int = 3
     batch_size: int = 256
+    sample_temperatures: tuple = (0.3, 0.7, 1.0)  # language_model: report samples at these temperatures
+    sample_tokens: int = 300  # language_model: tokens per report sample
+    sample_prompt: str = ""  # language_model: the samples' prompt ("": none, the model starts a text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +171,8 @@ class PushConfig:
     """Where and under which name the SavedModel is published."""
 
     model_name: str = "dates"
+    max_new_tokens: int = 200  # language_model serving_default: tokens generated per prompt
+    temperature: float = 0.7  # language_model serving_default: sampling temperature (0: greedy)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,6 +202,7 @@ class Config:
 TASKS = schema.TASKS
 DEFAULT_FAMILIES: dict[str, str] = {
     "translation": "rnn_attention", "classification": "rnn_classifier", "tagging": "rnn_tagger",
+    "language_model": "rnn_language_model",
 }
 
 
@@ -202,6 +218,7 @@ BLESS_METRICS: dict[str, tuple[str, ...]] = {
     "translation": ("auto", "exact_match", "cer", "bleu", "chrf"),
     "classification": ("auto", "accuracy", "macro_f1"),
     "tagging": ("auto", "token_accuracy", "entity_f1", "entity_precision", "entity_recall"),
+    "language_model": ("auto", "nats_per_token", "perplexity"),  # lower is better; bless_threshold is a ceiling
 }
 # model.family -> the task it serves (models.registry holds the classes).
 MODEL_FAMILIES: dict[str, str] = {
@@ -210,7 +227,8 @@ MODEL_FAMILIES: dict[str, str] = {
     "transformer_classifier": "classification",
     "rnn_tagger": "tagging",
     "transformer_tagger": "tagging",
-    "rnn_language_model": "language_model",  # the trainer's language-model path comes with its issue
+    "rnn_language_model": "language_model",
+    "transformer_language_model": "language_model",
 }
 FORMATS = ("auto", "text", "tsv", "csv", "jsonl", "conll", "conllu", "parallel")
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -221,6 +239,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "transform.tokenizer": ("char", "word", "wordpiece"),
     "transform.word_split": ("whitespace", "unicode_script", "punctuation"),
     "transform.normalization": ("NFC", "NFKC", "NFD", "NFKD", "none"),
+    "transform.whitespace": ("collapse", "keep"),
+    "train.lm_input": ("windows", "stateful"),
     "model.cell": ("gru", "lstm", "simple"),
     "model.pooling": ("auto", "last", "bidirectional_last", "mean", "max", "attention", "cls"),
     "model.output": ("softmax", "crf"),
@@ -421,7 +441,20 @@ def validate(cfg: Config) -> Config:
             f"Received: data.eval_fraction={cfg.data.eval_fraction}, "
             f"data.test_fraction={cfg.data.test_fraction}"
         )
-    for key in ("model.units", "model.embed_dim", "train.epochs", "train.batch_size"):
+    if cfg.transform.whitespace == "keep" and cfg.transform.tokenizer != "char":
+        raise ValueError(
+            "transform.whitespace='keep' applies to transform.tokenizer='char' only. "
+            f"Received: transform.tokenizer={cfg.transform.tokenizer!r}"
+        )
+    if cfg.train.lm_input == "stateful" and cfg.task == "language_model" and \
+            not cfg.model.family.startswith("rnn"):
+        raise ValueError(
+            f"train.lm_input='stateful' carries recurrent states; model.family={cfg.model.family!r} has none. "
+            "Use train.lm_input='windows'"
+        )
+    if not 0.0 < cfg.train.lr_decay <= 1.0:
+        raise ValueError(f"train.lr_decay must be in (0, 1]. Received: train.lr_decay={cfg.train.lr_decay}")
+    for key in ("model.units", "model.embed_dim", "train.epochs", "train.batch_size", "train.sequence_length"):
         if flat[key] <= 0:
             raise ValueError(f"Config key '{key}' must be positive. Received: {key}={flat[key]}")
     if not 0.0 <= cfg.model.dropout < 1.0:

@@ -22,7 +22,7 @@ import json
 from components.schema import TASKS
 from pipeline.config import Config
 
-MODEL_TASKS = ("translation", "classification", "tagging")  # language_model comes with its issue
+MODEL_TASKS = ("translation", "classification", "tagging", "language_model")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,8 @@ assets). Per task (`export_model` dispatches):
     classification  text string [batch] -> label string [batch], probabilities float32 [batch, classes]
     tagging         text string [batch] -> tokens string [batch, T], tags string [batch, T],
                     length int32 [batch]  (words split as in `split_raw_words`, padded with "")
+    language_model  prompt string [batch] -> text string [batch], num_tokens int32 [batch]; plus the
+                    `generate` and `score` signatures (`serving/lm_export.py`)
 
 Example:
 
@@ -120,7 +122,8 @@ def _length_delimited(field: int, payload: bytes) -> bytes:
     return _varint((field << 3) | 2) + _varint(len(payload)) + payload
 
 
-def warmup_record(texts: Sequence[str], model_name: str = "", signature: str = SIGNATURE) -> bytes:
+def warmup_record(texts: Sequence[str], model_name: str = "", signature: str = SIGNATURE,
+                  input_name: str = INPUT_NAME) -> bytes:
     """A serialized `tensorflow.serving.PredictionLog` holding one PredictRequest.
 
     Hand-encoded (tensorflow-serving-api is not a dependency); field numbers from
@@ -132,18 +135,18 @@ def warmup_record(texts: Sequence[str], model_name: str = "", signature: str = S
     tensor = tf.make_tensor_proto(list(texts), dtype=tf.string).SerializeToString()
     model_spec = (_length_delimited(1, model_name.encode()) if model_name else b"") + \
         _length_delimited(3, signature.encode())
-    inputs_entry = _length_delimited(1, INPUT_NAME.encode()) + _length_delimited(2, tensor)
+    inputs_entry = _length_delimited(1, input_name.encode()) + _length_delimited(2, tensor)
     request = _length_delimited(1, model_spec) + _length_delimited(2, inputs_entry)
     return _length_delimited(6, _length_delimited(1, request))
 
 
 def write_warmup(export_dir: str | Path, texts: Sequence[str] = DEFAULT_WARMUP_TEXTS,
-                 model_name: str = "") -> Path:
+                 model_name: str = "", input_name: str = INPUT_NAME) -> Path:
     """Writes `assets.extra/tf_serving_warmup_requests` (one batched request)."""
     path = Path(export_dir) / "assets.extra" / WARMUP_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
-        writer.write(warmup_record(texts, model_name))
+        writer.write(warmup_record(texts, model_name, input_name=input_name))
     return path
 
 
@@ -170,6 +173,10 @@ def export_model(config, model: keras.Model, transform_dir: str | Path, export_d
     if config.task == "translation":
         return export_translation_model(model, transform_dir, export_dir, config.eval.max_decode_length,
                                         model_name=model_name, warmup_texts=warmup_texts)
+    if config.task == "language_model":
+        from serving.lm_export import export_language_model
+
+        return export_language_model(config, model, transform_dir, export_dir, model_name=model_name)
     manifest = json.loads((Path(transform_dir) / schema.MANIFEST).read_text())
     if config.task == "classification":
         processor = TextProcessor.from_manifest(transform_dir, "text")
@@ -178,7 +185,7 @@ def export_model(config, model: keras.Model, transform_dir: str | Path, export_d
         processor = TextProcessor.from_manifest(transform_dir, "tokens")
         serve = make_tagging_fn(model, processor, manifest["tags"], char_ids=config.model.char_filters > 0)
     else:
-        raise ValueError(f"No export for task={config.task!r} yet. Exportable: translation, classification, tagging")
+        raise ValueError(f"No export for task={config.task!r}. Exportable: {list(schema.TASKS)}")
     return _write_archive(Path(export_dir), serve, [model, processor], warmup_texts, model_name)
 
 

@@ -35,7 +35,8 @@ def _plain(value: Any) -> Any:
 
 
 def predict(export_dir: str | Path, texts: Sequence[str]) -> list[dict[str, Any]]:
-    """Runs `serving_default` on `texts`; one dict per input: `text` plus every output of the signature.
+    """Runs `serving_default` on `texts`; one dict per input: the input (`text`, or `prompt` for a
+    language model) plus every output of the signature.
 
     Tagging outputs are cut to each sentence's `length` (no padding).
     """
@@ -45,10 +46,11 @@ def predict(export_dir: str | Path, texts: Sequence[str]) -> list[dict[str, Any]
     if not texts:
         return []
     fn = load(export_dir).signatures["serving_default"]
-    out = {name: tensor.numpy() for name, tensor in fn(text=tf.constant(texts, dtype=tf.string)).items()}
+    (input_name,) = fn.structured_input_signature[1]  # "text", or "prompt" (language models)
+    out = {name: tensor.numpy() for name, tensor in fn(**{input_name: tf.constant(texts, dtype=tf.string)}).items()}
     rows = []
     for i, text in enumerate(texts):
-        row = {"text": text, **{name: _plain(values[i]) for name, values in sorted(out.items())}}
+        row = {input_name: text, **{name: _plain(values[i]) for name, values in sorted(out.items())}}
         if "length" in row:
             for name in ("tokens", "tags"):
                 row[name] = row[name][: row["length"]]

@@ -44,6 +44,10 @@ SIDES: tuple[str, ...] = ("source", "target")
 CHAR_VOCAB_SIZE = 256  # taggers' character encoder: ids 1..255 (see word_char_ids), 0 = padding
 MAX_WORD_CHARS = 16  # characters per word seen by the character encoder
 LABEL_VOCABS: tuple[str, ...] = ("labels", "tags")  # manifest vocab entries that are not token vocabularies
+WHITESPACE_MODES: tuple[str, ...] = ("collapse", "keep")
+# whitespace="keep" (char LMs): a line break is the token NEWLINE_TOKEN, so vocab files stay one token per
+# line; detokenize turns it back into "\n". (A literal U+2424 in the input text is read as a line break.)
+NEWLINE_TOKEN = "\u2424"  # ␤ SYMBOL FOR NEWLINE
 
 # ASCII whitespace (RE2's \s), vertical tab, NEL and every Unicode separator
 # (no-break space, line/paragraph separators, ...). Collapsed to one space, so
@@ -64,6 +68,11 @@ class TokenizerSpec:
             around punctuation; drops whitespace) or "punctuation" (whitespace,
             and every punctuation mark is a word of its own: "3," -> "3", ","). Left out of `to_dict()`
             while it is the default, so older specs read back unchanged.
+        whitespace: "collapse" (every whitespace run becomes one space, ends
+            stripped) or "keep" ("char" only: spaces, tabs and line breaks stay
+            as written, "\r\n" and "\r" become "\n", and a line break is the
+            token `NEWLINE_TOKEN`; what character language models need to
+            learn line structure). Left out of `to_dict()` while "collapse".
 
     Example:
 
@@ -75,6 +84,7 @@ class TokenizerSpec:
     lowercase: bool = True
     normalization: str = "NFKC"
     word_split: str = "whitespace"
+    whitespace: str = "collapse"
 
     def __post_init__(self) -> None:
         if self.kind not in TOKENIZER_KINDS:
@@ -91,11 +101,23 @@ class TokenizerSpec:
                 f"TokenizerSpec.word_split must be one of {list(WORD_SPLITS)}. "
                 f"Received: word_split={self.word_split!r}"
             )
+        if self.whitespace not in WHITESPACE_MODES:
+            raise ValueError(
+                f"TokenizerSpec.whitespace must be one of {list(WHITESPACE_MODES)}. "
+                f"Received: whitespace={self.whitespace!r}"
+            )
+        if self.whitespace == "keep" and self.kind != "char":
+            raise ValueError(
+                "TokenizerSpec.whitespace='keep' applies to kind='char' only (words never hold whitespace). "
+                f"Received: kind={self.kind!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
         if values["word_split"] == "whitespace":
             del values["word_split"]
+        if values["whitespace"] == "collapse":
+            del values["whitespace"]
         return values
 
     @classmethod
@@ -110,16 +132,23 @@ class TokenizerSpec:
 def normalize(texts: tf.Tensor, spec: TokenizerSpec) -> tf.Tensor:
     """Unicode-normalizes, optionally lowercases, collapses and strips whitespace.
 
+    With `spec.whitespace == "keep"` whitespace stays as written (line breaks
+    unified to "\n").
+
     Example:
 
     >>> normalize(tf.constant(["  Ｍar\u00a0 3 "]), TokenizerSpec()).numpy().tolist()
     [b'mar 3']
+    >>> normalize(tf.constant(["A:\\r\\n  b"]), TokenizerSpec(lowercase=False, whitespace="keep")).numpy().tolist()
+    [b'A:\\n  b']
     """
     texts = tf.convert_to_tensor(texts, dtype=tf.string)
     if spec.normalization != "none":
         texts = tf_text.normalize_utf8(texts, spec.normalization)
     if spec.lowercase:
         texts = tf.strings.lower(texts, encoding="utf-8")
+    if spec.whitespace == "keep":
+        return tf.strings.regex_replace(texts, "\r\n?", "\n")
     texts = tf.strings.regex_replace(texts, _WHITESPACE_RE, " ")
     return tf.strings.strip(texts)
 
@@ -202,7 +231,10 @@ def tokenize(texts: tf.Tensor, spec: TokenizerSpec) -> tf.RaggedTensor:
     if spec.kind == "wordpiece":
         raise ValueError("kind='wordpiece' needs a vocabulary. Use Tokenizer(spec, vocab).tokenize(texts) instead.")
     if spec.kind == "char":
-        return tf.strings.unicode_split(normalize(texts, spec), "UTF-8", errors="replace")
+        texts = normalize(texts, spec)
+        if spec.whitespace == "keep":
+            texts = tf.strings.regex_replace(texts, "\n", NEWLINE_TOKEN)
+        return tf.strings.unicode_split(texts, "UTF-8", errors="replace")
     return split_words(texts, spec)
 
 
@@ -218,6 +250,8 @@ def detokenize(tokens: tf.RaggedTensor, spec: TokenizerSpec) -> tf.Tensor:
     """
     separator = "" if spec.kind == "char" else " "
     texts = tf.strings.reduce_join(tokens, axis=-1, separator=separator)
+    if spec.whitespace == "keep":
+        texts = tf.strings.regex_replace(texts, NEWLINE_TOKEN, "\n")
     if spec.kind == "wordpiece":
         texts = tf.strings.regex_replace(texts, " " + SUFFIX_INDICATOR, "")
     return texts

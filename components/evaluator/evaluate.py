@@ -1,7 +1,9 @@
 """The evaluator step: predict the eval/test splits, score, plot, bless.
 
 Translation is greedy-decoded here; classification and tagging go through
-`evaluate_tasks.py` (confusion matrix PNG, entity-level F1).
+`evaluate_tasks.py` (confusion matrix PNG, entity-level F1), language models
+through `evaluate_lm.py` (nats per token, perplexity, bits per character,
+samples.txt at several temperatures).
 
 `run(ctx)` reads `model.keras` from `ctx.inputs["trainer"]` and the encoded
 splits from `ctx.inputs["transform"]`, and writes into `ctx.output_dir`:
@@ -132,6 +134,10 @@ def run(ctx: StepContext) -> dict[str, Any]:
     model = load_trained_model(ctx.inputs["trainer"])
     if cfg.task == "translation":
         all_metrics = _evaluate_translation(cfg, model, transform_dir, manifest, spec, splits, out)
+    elif cfg.task == "language_model":
+        from components.evaluator.evaluate_lm import evaluate_language_model
+
+        all_metrics = evaluate_language_model(model, transform_dir, manifest, cfg, splits, out)
     else:
         all_metrics = {split: evaluate_split(model, transform_dir, manifest, cfg, split, out,
                                              plots=split == BLESS_SPLIT) for split in splits}

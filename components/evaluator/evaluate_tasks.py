@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 # Primary metric of each task, for eval.bless_metric=auto (tagging: entity_f1 when present).
 AUTO_BLESS_METRIC: dict[str, str] = {
     "translation": "exact_match", "classification": "accuracy", "tagging": "token_accuracy",
+    "language_model": "nats_per_token",
 }
 
 

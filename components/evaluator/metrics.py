@@ -15,7 +15,7 @@ from typing import Sequence
 import sacrebleu
 
 # Metrics where a smaller value is better (blessing compares the other way).
-LOWER_IS_BETTER: frozenset[str] = frozenset({"cer"})
+LOWER_IS_BETTER: frozenset[str] = frozenset({"cer", "nats_per_token", "perplexity"})
 
 
 def levenshtein(a: Sequence, b: Sequence) -> int:

@@ -8,6 +8,7 @@ more, listed in `BUILTIN_PARAMS`). Each feeds one task:
     temporal_order  classification  Hochreiter & Schmidhuber's long-range task; `length` (default 100)
     date_tags       tagging         date words tagged B-DAY/B-MONTH/B-YEAR/B-WEEKDAY/O
     date_validity   classification  "valid" vs impossible dates such as 31 February, half each
+    dialogue        language_model  short play scenes laid out like Tiny Shakespeare (NAME:, verse lines, blank line)
 
 `tfds:<name>[/<config>]` reads a prepared TFDS dataset; anything else is a
 path or glob read by the reader that `data.format` names, or, for `auto`,
@@ -37,7 +38,7 @@ from typing import Any, Callable
 
 from components import schema
 from components.example_gen import common, conll, conllu, dates, dates_tasks, parallel, tabular, text, tfds_source
-from components.example_gen import temporal_order
+from components.example_gen import dialogue, temporal_order
 from pipeline.config import DataConfig
 
 logger = logging.getLogger(__name__)
@@ -53,10 +54,11 @@ BUILTINS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "temporal_order": temporal_order.generate_temporal_order,
     "date_tags": dates_tasks.generate_date_tags,
     "date_validity": dates_tasks.generate_date_validity,
+    "dialogue": dialogue.generate_dialogue,
 }
 BUILTIN_TASKS: dict[str, str] = {
     "dates": "translation", "temporal_order": "classification", "date_tags": "tagging",
-    "date_validity": "classification",
+    "date_validity": "classification", "dialogue": "language_model",
 }
 # name -> its query params beyond n and seed, with their types
 BUILTIN_PARAMS: dict[str, dict[str, type]] = {"temporal_order": {"length": int}}

@@ -8,6 +8,7 @@ the artifact it trains on. Losses and metrics per task:
     classification   sparse cross-entropy from float32 logits, accuracy
     tagging          the model's own loss (softmax CE or CRF NLL per real token), MaskedAccuracy
                      (argmax of the scores; for a CRF these are the emissions, not Viterbi)
+    language_model   cross-entropy per token (nats) ignoring [PAD], MaskedAccuracy (next-token accuracy)
 
 Example:
 
@@ -67,6 +68,13 @@ def model_kwargs(config, manifest: dict[str, Any]) -> dict[str, Any]:
             return dict(common, units=m.units, cell=m.cell, num_layers=m.encoder_layers, bidirectional=m.bidirectional)
         return dict(common, num_heads=m.num_heads, ff_dim=m.ff_dim, num_layers=m.encoder_layers,
                     max_length=MAX_TAGGING_LENGTH, positions=m.positions)
+    if family == "rnn_language_model":
+        return dict(vocab_size=_vocab_size(manifest, "text"), embed_dim=m.embed_dim, units=m.units, cell=m.cell,
+                    num_layers=m.encoder_layers, dropout=m.dropout)
+    if family == "transformer_language_model":
+        return dict(vocab_size=_vocab_size(manifest, "text"), embed_dim=m.embed_dim, num_heads=m.num_heads,
+                    ff_dim=m.ff_dim, num_layers=m.encoder_layers, max_length=m.max_length,
+                    positions=m.positions, dropout=m.dropout)
     raise ValueError(f"No model builder for model.family={family!r}")
 
 
@@ -89,7 +97,7 @@ def compile_args(config) -> dict[str, Any]:
     """`loss` and `metrics` for `model.compile` (see module docstring)."""
     from components.trainer.train import MaskedAccuracy, make_loss
 
-    if config.task == "translation":
+    if config.task in ("translation", "language_model"):
         return {"loss": make_loss(), "metrics": [MaskedAccuracy()]}
     if config.task == "classification":
         return {
@@ -99,14 +107,24 @@ def compile_args(config) -> dict[str, Any]:
     return {"loss": None, "metrics": [MaskedAccuracy()]}  # taggers' compute_loss supplies the loss
 
 
-def build_compiled_model(config, manifest: dict[str, Any]) -> keras.Model:
-    """The registry model for `config.model`, built and compiled with `config.train`."""
+def build_model_for(config, manifest: dict[str, Any]) -> keras.Model:
+    """The registry model for `config.model`, built (not compiled)."""
     from models.registry import build_model
 
     model = build_model(model_family(config), **model_kwargs(config, manifest))
     model(dummy_inputs(config))  # BackupAndRestore needs the variables to restore into
+    return model
+
+
+def compile_model(model: keras.Model, config) -> keras.Model:
+    """Adam with `train.learning_rate` and gradient clipping by norm (`train.clipnorm`), task loss/metrics."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config.train.learning_rate, clipnorm=config.train.clipnorm),
         **compile_args(config),
     )
     return model
+
+
+def build_compiled_model(config, manifest: dict[str, Any]) -> keras.Model:
+    """The registry model for `config.model`, built and compiled with `config.train`."""
+    return compile_model(build_model_for(config, manifest), config)

@@ -30,7 +30,9 @@ from keras import ops
 
 from components import schema
 from components.trainer import input as train_input
-from components.trainer.model_builder import build_compiled_model, uses_char_ids
+from components.trainer import lm_input
+from components.trainer.model_builder import build_compiled_model, build_model_for, compile_model, uses_char_ids
+from components.trainer.stateful import ResetStates, StatefulLanguageModel
 from components.trainer.precision import set_precision
 from components.trainer.strategy import make_strategy
 from components.trainer.task_input import char_ids_fn_for, make_task_dataset
@@ -198,6 +200,45 @@ def make_datasets(cfg, transform_dir: Path, manifest: dict[str, Any]):
     )
 
 
+def stateful_eval_rows(eval_tokens: int, cfg) -> int:
+    """Rows of the stateful evaluation stream: the training batch size, fewer for a short eval stream."""
+    return max(1, min(cfg.train.batch_size, (eval_tokens - 1) // cfg.train.sequence_length))
+
+
+def make_lm_training(cfg, transform_dir: Path, manifest: dict[str, Any]):
+    """(model to fit, model to save, train dataset, eval dataset, extra callbacks) of a language model.
+
+    `train.lm_input`: "windows" fits the model itself; "stateful" fits a
+    `StatefulLanguageModel` around it (states carried between batches) and
+    saves the plain model inside.
+    """
+    t = cfg.train
+    train_stream = lm_input.read_stream(transform_dir, "train")
+    eval_stream = lm_input.read_stream(transform_dir, "eval")
+    logger.info("Language-model streams: train %d tokens, eval %d tokens; input %s, length %d",
+                len(train_stream), len(eval_stream), t.lm_input, t.sequence_length)
+    lm = build_model_for(cfg, manifest)
+    if t.lm_input == "stateful":
+        rows = stateful_eval_rows(len(eval_stream), cfg)
+        train_ds = lm_input.stateful_dataset(train_stream, t.sequence_length, t.batch_size)
+        eval_ds = lm_input.stateful_dataset(eval_stream, t.sequence_length, rows)
+        wrapper = StatefulLanguageModel(lm, t.batch_size, rows, name="stateful_lm")
+        wrapper(ops.ones((t.batch_size, t.sequence_length), dtype="int32"), training=True)  # builds the state vars
+        return compile_model(wrapper, cfg), lm, train_ds, eval_ds, [ResetStates()]
+    train_ds = lm_input.windows_dataset(train_stream, t.sequence_length, t.batch_size, t.stride,
+                                        training=True, seed=t.seed)
+    eval_ds = lm_input.windows_dataset(eval_stream, t.sequence_length, t.batch_size)
+    return compile_model(lm, cfg), lm, train_ds, eval_ds, []
+
+
+def lr_decay_callback(cfg) -> list:
+    """`train.lr_decay` < 1: learning rate = train.learning_rate * lr_decay ** epoch."""
+    if cfg.train.lr_decay >= 1.0:
+        return []
+    base, decay = cfg.train.learning_rate, cfg.train.lr_decay
+    return [keras.callbacks.LearningRateScheduler(lambda epoch, lr: base * decay ** epoch)]
+
+
 def run(ctx: StepContext) -> dict[str, Any]:
     """Trains the model; see the module docstring for what is written."""
     cfg = ctx.config
@@ -209,9 +250,14 @@ def run(ctx: StepContext) -> dict[str, Any]:
     keras.utils.set_random_seed(cfg.train.seed)
     strategy = make_strategy(cfg.train.strategy)
 
-    train_ds, eval_ds = make_datasets(cfg, transform_dir, manifest)
-    with strategy.scope():
-        model = build_compiled_model(cfg, manifest)
+    extra: list = []
+    if cfg.task == "language_model":
+        with strategy.scope():
+            model, saved_model, train_ds, eval_ds, extra = make_lm_training(cfg, transform_dir, manifest)
+    else:
+        train_ds, eval_ds = make_datasets(cfg, transform_dir, manifest)
+        with strategy.scope():
+            model = saved_model = build_compiled_model(cfg, manifest)
 
     timer = _EpochTimer()
     early = keras.callbacks.EarlyStopping(
@@ -220,7 +266,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     )
     csv_path = out / "logs" / "history.csv"
     budget = TimeBudget(cfg.train.max_minutes)
-    callbacks = make_callbacks(out, [timer, early, budget])
+    callbacks = make_callbacks(out, [*extra, timer, early, budget, *lr_decay_callback(cfg)])
     verbose = 1 if sys.stderr.isatty() else 2
     logger.info("Training %s for up to %d epochs", cfg.model.family, cfg.train.epochs)
     with warnings.catch_warnings():
@@ -231,7 +277,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
                   callbacks=callbacks, verbose=verbose, shuffle=False)
     # EarlyStopping(restore_best_weights=True) has put the best weights (by train.monitor) back.
 
-    model.save(out / MODEL_FILE)
+    saved_model.save(out / MODEL_FILE)
     history = _read_csv_history(csv_path)
     (out / HISTORY_FILE).write_text(json.dumps(history, indent=2))
     plot_learning_curves(history, out / CURVES_FILE)
@@ -241,7 +287,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         "epochs_run": len(history["epoch"]),
         "best_val_loss": min(val_losses) if val_losses else None,
         "precision": policy,
-        "params": int(model.count_params()),
+        "params": int(saved_model.count_params()),
         "seconds_per_epoch": round(sum(timer.seconds) / max(len(timer.seconds), 1), 3),
         "train_minutes": round(sum(timer.seconds) / 60.0, 2),
         "stopped_by_time_budget": budget.stopped_early,

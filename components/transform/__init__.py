@@ -84,7 +84,8 @@ __all__ = ["FEATURES", "TASK_FEATURES", "build_vocabulary", "run", "spec_from_co
 def spec_from_config(config: Config) -> TokenizerSpec:
     t = config.transform
     return TokenizerSpec(
-        kind=t.tokenizer, lowercase=t.lowercase, normalization=t.normalization, word_split=t.word_split
+        kind=t.tokenizer, lowercase=t.lowercase, normalization=t.normalization, word_split=t.word_split,
+        whitespace=t.whitespace,
     )
 
 
