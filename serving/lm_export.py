@@ -15,7 +15,7 @@ Every prompt is `[END]` + its tokens (the transform's stream puts `[END]`
 before each text, so an empty prompt starts a new text). The decode loop is a
 `tf.while_loop` inside the graph: the prompt runs once, then each new token
 is one `model.step` (an RNN cell step or a cached attention step). Sampling
-is float32: temperature 0 is greedy (argmax), `top_k` > 0 keeps the k most
+is float32, never draws `[PAD]` or `[START]`: temperature 0 is greedy (argmax), `top_k` > 0 keeps the k most
 likely tokens, and token i of a request is drawn with the stateless seed
 `(seed, i)`, so a prompt and a seed give the same text in any batch, in this
 process or in a fresh one. The new text stops at the first `[END]` the model
@@ -47,6 +47,7 @@ GENERATE_SIGNATURE = "generate"
 SCORE_SIGNATURE = "score"
 DEFAULT_WARMUP_PROMPTS: tuple[str, ...] = ("", "The ")
 _NEG = -1e9  # float32 "minus infinity" for filtered logits
+NEVER_GENERATED: tuple[int, ...] = (schema.PAD_ID, schema.START_ID)
 
 
 def filter_top_k(logits: tf.Tensor, top_k: tf.Tensor) -> tf.Tensor:
@@ -58,8 +59,13 @@ def filter_top_k(logits: tf.Tensor, top_k: tf.Tensor) -> tf.Tensor:
 
 
 def sample_token(logits: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """One token per row (batch,) int32 from logits (batch, vocab); `seed` is a stateless int64 pair."""
-    logits = filter_top_k(tf.cast(logits, tf.float32), top_k)
+    """One token per row (batch,) int32 from logits (batch, vocab); `seed` is a stateless int64 pair.
+
+    `[PAD]` and `[START]` (`NEVER_GENERATED`) are never drawn: no language-model target is either.
+    """
+    from models.decoding.sampling import ban_tokens
+
+    logits = filter_top_k(ban_tokens(logits, NEVER_GENERATED), top_k)
     greedy = tf.cast(tf.argmax(logits, axis=-1), tf.int32)
     safe_t = tf.maximum(temperature, 1e-6)
     sampled = tf.random.stateless_categorical(logits / safe_t, 1, seed=seed, dtype=tf.int32)[:, 0]

@@ -9,6 +9,11 @@ Example:
 
 >>> keras_predictions("seqlab_runs", ["Peter lives in Brussels ."])  # doctest: +SKIP
 [['B-PER', 'O', 'O', 'B-LOC', 'O']]
+
+Language models have no single answer per string: `language_model_outputs`
+calls `generate` with a fixed seed (`LM_CHECK`) and `score`, either on the
+in-process model (`keras_language_model_outputs`) or on an export's
+signatures (`saved_language_model_outputs`), so the two can be compared.
 """
 
 from __future__ import annotations
@@ -23,6 +28,42 @@ def run_artifacts(root: str | Path) -> tuple[Path, Path, dict]:
     summary = json.loads((Path(root) / "summary.json").read_text())
     artifacts = {s["name"]: Path(s["artifact"]) for s in summary["steps"] if s.get("artifact")}
     return artifacts["transform"], artifacts["trainer"], summary["config"]
+
+
+LM_CHECK = {"max_new_tokens": 40, "temperature": 0.7, "top_k": 0, "seed": 7}
+
+
+def language_model_outputs(generate, score, prompts: Sequence[str], check=None) -> dict[str, list]:
+    """{"text": generated texts, "log_likelihood": score of each prompt} from `generate` / `score` callables."""
+    import tensorflow as tf
+
+    check = {**LM_CHECK, **(check or {})}
+    prompts = tf.constant(list(prompts), dtype=tf.string)
+    generated = generate(prompt=prompts, max_new_tokens=tf.constant(check["max_new_tokens"], tf.int32),
+                         temperature=tf.constant(check["temperature"], tf.float32),
+                         top_k=tf.constant(check["top_k"], tf.int32), seed=tf.constant(check["seed"], tf.int64))
+    scored = score(text=prompts)
+    return {"text": [t.decode("utf-8") for t in generated["text"].numpy()],
+            "log_likelihood": [float(v) for v in scored["log_likelihood"].numpy()]}
+
+
+def saved_language_model_outputs(export_dir: str | Path, prompts: Sequence[str], check=None) -> dict[str, list]:
+    """`language_model_outputs` of an exported SavedModel's `generate` and `score` signatures."""
+    from serving.predict import load
+
+    loaded = load(export_dir)
+    return language_model_outputs(loaded.signatures["generate"], loaded.signatures["score"], prompts, check)
+
+
+def keras_language_model_outputs(root: str | Path, prompts: Sequence[str], check=None) -> dict[str, list]:
+    """`language_model_outputs` of the run's `model.keras`, with the functions the export traces."""
+    from components.evaluator.evaluate import load_trained_model
+    from serving.lm_export import LanguageModelFunctions
+    from serving.text_processor import TextProcessor
+
+    transform_dir, trainer_dir, _ = run_artifacts(root)
+    fns = LanguageModelFunctions(load_trained_model(trainer_dir), TextProcessor.from_manifest(transform_dir, "text"))
+    return language_model_outputs(fns.generate, fns.score, prompts, check)
 
 
 def keras_predictions(root: str | Path, texts: Sequence[str]) -> list:

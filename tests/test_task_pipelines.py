@@ -1,9 +1,10 @@
-"""The built-in classification and tagging configs, run end to end on small built-in data.
+"""The built-in classification, tagging and language-model configs, run end to end on small built-in data.
 
 Each config runs every step in-process (example_gen -> ... -> pusher) at a tiny
 size; then ONE fresh Python process loads every exported SavedModel and must
 return the same labels/tags as the trained Keras model gives in this process
-on the same raw strings.
+on the same raw strings (language models: the same `generate` text for a fixed
+seed and the same `score`).
 """
 
 import json
@@ -25,11 +26,13 @@ CONFIGS = {
     "date_validity": ["model.family=transformer_classifier", "model.pooling=cls", "model.num_heads=2",
                       "model.ff_dim=16"],
     "date_tags": ["model.char_filters=8"],
+    "dialogue_lm": ["train.sequence_length=32", "eval.bless_threshold=100", "eval.sample_tokens=20"],
 }
 TEXTS = {
     "temporal_order": ["B a X b c d Y a b c d a b c d a b c d E", "B Y", "", "z z z"],
     "date_validity": ["31 February 1998", "March 3, 2024", "", "Tuesday, 29 February 1900"],
     "date_tags": ["Tuesday, March 3, 1998", "3 mars", "", "03.03.1998"],
+    "dialogue_lm": ["ROMEO:\n", "", "MARIA:\nWell, my lord"],
 }
 
 
@@ -49,9 +52,16 @@ def test_config_runs_every_step_and_pushes(runs, name):
     config, summary, _ = runs[name]
     assert {s["name"]: s["status"] for s in summary["steps"]} == dict.fromkeys(
         ["example_gen", "statistics", "transform", "trainer", "evaluator", "pusher"], "ran")
-    primary = "accuracy" if config.task == "classification" else "entity_f1"
-    for split in ("eval", "test"):
-        assert 0.0 <= summary["metrics"][split][primary] <= 1.0
+    if config.task == "language_model":
+        for split in ("eval", "test"):
+            metrics = summary["metrics"][split]
+            assert 0.0 < metrics["nats_per_token"] < 5.0
+            np.testing.assert_allclose(metrics["perplexity"], np.exp(metrics["nats_per_token"]), rtol=1e-6)
+            np.testing.assert_allclose(metrics["bits_per_char"], metrics["nats_per_token"] / np.log(2), rtol=1e-6)
+    else:
+        primary = "accuracy" if config.task == "classification" else "entity_f1"
+        for split in ("eval", "test"):
+            assert 0.0 <= summary["metrics"][split][primary] <= 1.0
     assert summary["blessed"] and os.path.isdir(summary["export_dir"])
     evaluator_dir = next(s["outputs"] for s in summary["steps"] if s["name"] == "evaluator")
     assert evaluator_dir["blessed"]
@@ -59,14 +69,16 @@ def test_config_runs_every_step_and_pushes(runs, name):
 
 @pytest.mark.slow
 def test_exports_agree_with_in_process_models_in_a_fresh_process(runs, tmp_path):
-    from serving.parity import keras_predictions
+    from serving.parity import keras_language_model_outputs, keras_predictions
 
     exports = {name: summary["export_dir"] for name, (_, summary, _) in runs.items()}
     script = textwrap.dedent(f"""
         import json
+        from serving.parity import saved_language_model_outputs
         from serving.predict import predict
         texts = {TEXTS!r}
-        print(json.dumps({{name: predict(path, texts[name]) for name, path in {exports!r}.items()}}))
+        print(json.dumps({{name: saved_language_model_outputs(path, texts[name]) if name.endswith("_lm")
+                           else predict(path, texts[name]) for name, path in {exports!r}.items()}}))
     """)
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
@@ -74,8 +86,13 @@ def test_exports_agree_with_in_process_models_in_a_fresh_process(runs, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     fresh = json.loads(proc.stdout.strip().splitlines()[-1])
     for name, (config, _, run_root) in runs.items():
-        expected = keras_predictions(run_root, TEXTS[name])
         rows = fresh[name]
+        if config.task == "language_model":
+            expected = keras_language_model_outputs(run_root, TEXTS[name])
+            assert rows["text"] == expected["text"]
+            np.testing.assert_allclose(rows["log_likelihood"], expected["log_likelihood"], rtol=1e-5, atol=1e-4)
+            continue
+        expected = keras_predictions(run_root, TEXTS[name])
         if config.task == "classification":
             assert [r["label"] for r in rows] == expected
             probabilities = np.array([r["probabilities"] for r in rows])

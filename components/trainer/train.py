@@ -95,6 +95,34 @@ class _EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+class Throughput(keras.callbacks.Callback):
+    """Steady-state training speed: steps between consecutive training batches, validation excluded.
+
+    The first batch of every epoch is not counted (tracing, input warm-up), nor
+    is the time before it; `steps_per_second` covers the rest of the epochs.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.steps = 0
+        self.seconds = 0.0
+        self._last = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._last = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if self._last is not None:
+            self.steps += 1
+            self.seconds += now - self._last
+        self._last = now
+
+    @property
+    def steps_per_second(self) -> float | None:
+        return self.steps / self.seconds if self.seconds > 0 else None
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Stops training after the batch that crosses `minutes` of wall time (0: never).
 
@@ -260,13 +288,14 @@ def run(ctx: StepContext) -> dict[str, Any]:
             model = saved_model = build_compiled_model(cfg, manifest)
 
     timer = _EpochTimer()
+    throughput = Throughput()
     early = keras.callbacks.EarlyStopping(
         monitor=cfg.train.monitor, mode="min" if cfg.train.monitor == "val_loss" else "max",
         patience=cfg.train.patience, restore_best_weights=True,
     )
     csv_path = out / "logs" / "history.csv"
     budget = TimeBudget(cfg.train.max_minutes)
-    callbacks = make_callbacks(out, [*extra, timer, early, budget, *lr_decay_callback(cfg)])
+    callbacks = make_callbacks(out, [*extra, timer, throughput, early, budget, *lr_decay_callback(cfg)])
     verbose = 1 if sys.stderr.isatty() else 2
     logger.info("Training %s for up to %d epochs", cfg.model.family, cfg.train.epochs)
     with warnings.catch_warnings():
@@ -291,6 +320,10 @@ def run(ctx: StepContext) -> dict[str, Any]:
         "seconds_per_epoch": round(sum(timer.seconds) / max(len(timer.seconds), 1), 3),
         "train_minutes": round(sum(timer.seconds) / 60.0, 2),
         "stopped_by_time_budget": budget.stopped_early,
+        "train_steps_per_second": throughput.steps_per_second,
     }
+    if cfg.task == "language_model" and throughput.steps_per_second:  # windows: the last batch may be short
+        outputs["train_tokens_per_second"] = throughput.steps_per_second * cfg.train.batch_size * \
+            cfg.train.sequence_length
     logger.info("Trainer outputs: %s", outputs)
     return outputs

@@ -46,12 +46,23 @@ def sample_next(logits, temperature=1.0, top_k=0, top_p=1.0, seed=None):
     return ops.cast(samples[:, 0], "int32")
 
 
-def generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=0, top_p=1.0, seed=None):
+def ban_tokens(logits, banned_ids=()):
+    """Float32 logits `(batch, vocab)` with the `banned_ids` columns set to -1e9 (never sampled)."""
+    logits = ops.cast(logits, "float32")
+    if not banned_ids:
+        return logits
+    vocab = ops.shape(logits)[-1]
+    banned = ops.sum(ops.one_hot(ops.convert_to_tensor(list(banned_ids), "int32"), vocab), axis=0) > 0
+    return ops.where(banned[None, :], _NEG, logits)
+
+
+def generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=0, top_p=1.0, seed=None, banned_ids=()):
     """Continues `prompt_ids` `(batch, P)` (no padding) by `max_new_tokens` tokens.
 
     The prompt runs once through `model(..., return_state=True)`; every new
     token then costs one `model.step` (the RNN states are the cache), never a
-    re-run over the prefix.
+    re-run over the prefix. `banned_ids` are never generated (e.g. `[PAD]`
+    and `[START]`, which are never a language model's training targets).
 
     Returns:
         int32 `(batch, max_new_tokens)`, the new tokens only.
@@ -61,7 +72,7 @@ def generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=0, top_p=
     next_logits = logits[:, -1, :]  # (batch, vocab)
     tokens = []
     for _ in range(int(max_new_tokens)):
-        token = sample_next(next_logits, temperature, top_k, top_p, seed=seeds)  # (batch,)
+        token = sample_next(ban_tokens(next_logits, banned_ids), temperature, top_k, top_p, seed=seeds)  # (batch,)
         tokens.append(token)
         next_logits, states = model.step(token, states)
     return ops.stack(tokens, axis=1)

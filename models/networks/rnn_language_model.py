@@ -24,7 +24,8 @@ class RNNLanguageModel(keras.Model):
     per new token instead of a re-run over the prefix.
 
     Args:
-        vocab_size: int, tokens (id 0 is `[PAD]`, masked).
+        vocab_size: int, tokens (id 0 is `[PAD]`; not masked: streams have no padding, and right
+            padding never changes the logits of the tokens before it).
         embed_dim: int.
         units: int, recurrent size.
         cell: `"lstm"`, `"gru"` or `"simple"`.
@@ -53,8 +54,9 @@ class RNNLanguageModel(keras.Model):
         self.num_layers = num_layers
         self.dropout = dropout
         policy = self.dtype_policy
-        self.embedding = keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True, dtype=policy,
-                                                name="embedding")
+        # No mask: a language model reads unpadded streams; right padding (batched scoring) comes after
+        # every real token, so it cannot change their logits, and the fused RNN kernels stay unmasked.
+        self.embedding = keras.layers.Embedding(vocab_size, embed_dim, dtype=policy, name="embedding")
         extra = {"unit_forget_bias": True} if cell == "lstm" else {}
         self.rnns = [
             _CELLS[cell](units, return_sequences=True, return_state=True, recurrent_initializer="orthogonal",
@@ -84,12 +86,11 @@ class RNNLanguageModel(keras.Model):
         self.built = True
 
     def call(self, inputs, initial_state=None, return_state=False, training=False):
-        mask = ops.not_equal(inputs, 0)  # (batch, time)
         x = self.dropout_layer(self.embedding(inputs), training=training)  # (batch, time, embed_dim)
         final_states = []
         for i, rnn in enumerate(self.rnns):
             state = None if initial_state is None else list(initial_state[i])
-            x, *states = rnn(x, initial_state=state, mask=mask, training=training)  # (batch, time, units)
+            x, *states = rnn(x, initial_state=state, training=training)  # (batch, time, units)
             final_states.append(states)
             x = self.dropout_layer(x, training=training)
         logits = self.head(x)  # (batch, time, vocab_size) float32

@@ -110,6 +110,12 @@ def test_cli_config_prints_effective_config():
     (["task=classification", "model.pooling=cls"], "does not apply"),
     (["task=tagging", "eval.bless_metric=exact_match"], "must be one of .*'entity_f1'"),
     (["train.monitor=val_acc"], "'train.monitor' must be one of \\['val_loss', 'val_accuracy'\\]"),
+    (["task=language_model", "transform.tokenizer=word", "transform.whitespace=keep"], "tokenizer='char' only"),
+    (["task=language_model", "model.family=transformer_language_model", "train.lm_input=stateful"],
+     "carries recurrent states"),
+    (["task=language_model", "train.lm_input=statefull"], "'train.lm_input' must be one of"),
+    (["task=language_model", "train.lr_decay=1.5"], "lr_decay"),
+    (["task=language_model", "eval.bless_metric=accuracy"], "'nats_per_token'"),
 ])
 def test_model_and_metric_choices_fit_the_task(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -120,6 +126,7 @@ def test_auto_family_follows_the_task():
     assert load_config(None).model.family == "rnn_attention"
     assert load_config(None, ["task=classification"]).model.family == "rnn_classifier"
     assert load_config(None, ["task=tagging"]).model.family == "rnn_tagger"
+    assert load_config(None, ["task=language_model"]).model.family == "rnn_language_model"
 
 
 def test_builtin_configs_load_and_fit_their_task():

@@ -77,3 +77,27 @@ def test_works_in_tf_function_and_after_saved_model_reload(vocab_file, tmp_path)
     assert list((tmp_path / "saved" / "assets").iterdir())
     after = (reloaded.encode(texts).numpy().tolist(), strings(reloaded.round_trip(texts)))
     assert after == before
+
+
+def test_whitespace_keep_round_trips_line_structure_through_a_vocab_file(tmp_path):
+    from components.transform.vocab import write_vocab_file
+    from serving.text_processor import NEWLINE_TOKEN, TextProcessor
+
+    spec = TokenizerSpec(kind="char", lowercase=False, normalization="NFC", whitespace="keep")
+    text = "ROMEO:\r\nBut  soft!\n\n\tWhat light"
+    tokens = tokenize(tf.constant([text]), spec).to_list()[0]
+    assert tokens.count(NEWLINE_TOKEN.encode()) == 3 and b"\t" in tokens and b" " in tokens
+    vocab = ["[PAD]", "[UNK]", "[START]", "[END]"] + sorted({t.decode() for t in tokens})
+    write_vocab_file(tmp_path / "text.txt", vocab)  # no token holds a line break
+    processor = TextProcessor(spec, str(tmp_path / "text.txt"))
+    ids = processor.encode(tf.constant([text])).to_tensor()
+    assert processor.decode(ids).numpy()[0].decode() == "ROMEO:\nBut  soft!\n\n\tWhat light"
+    assert TokenizerSpec.from_dict(spec.to_dict()) == spec
+    assert "whitespace" not in TokenizerSpec(kind="char").to_dict()  # older manifests read back unchanged
+
+
+def test_whitespace_keep_is_for_characters_only():
+    with pytest.raises(ValueError, match="kind='char' only"):
+        TokenizerSpec(kind="word", whitespace="keep")
+    with pytest.raises(ValueError, match="whitespace must be one of"):
+        TokenizerSpec(whitespace="kept")

@@ -1,0 +1,369 @@
+"""Causal Transformer decoder language model (pre-LayerNorm, GPT-style) with a fixed-shape key/value cache."""
+
+import math
+
+import keras
+from keras import ops
+
+from models.layers.positional_embedding import PositionalEmbedding, sinusoidal_positions
+from models.networks.checks import check_choice, check_positive_int, check_rate
+
+_POSITIONS = ("learned", "sinusoidal")
+_MASKED = -1e9  # masked attention logit; scores are float32 under every policy, so this stays finite
+_EPSILON = 1e-5  # LayerNormalization epsilon of every norm
+
+
+def _concrete_max(x):
+    """`max(x)` as a Python int when `x` holds values (eager); None while tracing (tf.function, jit, symbolic).
+
+    Traced code has no values to check: there the cache clips positions instead (see the model's docstring).
+    """
+    try:
+        return int(ops.convert_to_numpy(ops.max(x)))
+    except Exception:  # a symbolic tensor or a tracer: nothing to check now
+        return None
+
+
+def _real_lengths(ids):
+    """`(batch,)` int32: 1 + the index of each row's last non-pad token (0 for an all-pad row)."""
+    steps = ops.arange(1, ops.shape(ids)[1] + 1, dtype="int32")  # (time,)
+    return ops.max(ops.where(ops.not_equal(ids, 0), steps[None, :], 0), axis=1)  # (batch,)
+
+
+def _write(cache, new, positions):
+    """`cache` `(batch, slots, heads, head_dim)` with `new` `(batch, time, heads, head_dim)` written at slots
+    `positions` `(batch, time)` (the last write to a slot wins). A gather and a select: exact, and the
+    cache keeps its shape."""
+    slots = ops.arange(ops.shape(cache)[1], dtype="int32")  # (slots,)
+    steps = ops.arange(ops.shape(new)[1], dtype="int32")  # (time,)
+    hits = ops.equal(positions[:, :, None], slots[None, None, :])  # (batch, time, slots)
+    source = ops.max(ops.where(hits, steps[None, :, None], -1), axis=1)  # (batch, slots): writing step or -1
+    index = ops.maximum(source, 0)[:, :, None, None]  # (batch, slots, 1, 1)
+    gathered = ops.take_along_axis(new, index, axis=1)  # (batch, slots, heads, head_dim)
+    written = ops.greater_equal(source, 0)[:, :, None, None]  # (batch, slots, 1, 1)
+    return ops.where(written, ops.cast(gathered, cache.dtype), cache)
+
+
+@keras.saving.register_keras_serializable(package="seqlab")
+class CausalDecoderBlock(keras.layers.Layer):
+    """Pre-LayerNorm causal self-attention + feed-forward block that can read and write a key/value cache.
+
+        h = x + Dropout(W_o MultiHead(softmax(Q K^T / sqrt(head_dim) + causal mask) V)),  Q, K, V from LN(x)
+        y = h + Dropout(W_2 gelu(W_1 LN(h) + b_1) + b_2)
+
+    The q/k/v/o projections are `EinsumDense` layers (`query`, `key`, `value`,
+    `attention_output`), so keys and values are plain tensors the caller can
+    cache. Attention scores, the mask and the softmax are float32 under every
+    policy (the weights are cast back to the compute dtype before the values).
+
+    Without a cache a query at step t sees the keys at steps <= t (a causal
+    pass from position 0). With a cache, the inputs' keys/values are written
+    into it at `positions` and a query at position p sees the slots <= p.
+
+    Args:
+        embed_dim: int, model size.
+        num_heads: int, divides `embed_dim`.
+        ff_dim: int, feed-forward hidden size.
+        dropout: float in [0, 1), on both residual branches.
+        layer_norm_epsilon: float.
+        **kwargs: standard layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: `(batch, time, embed_dim)`.
+        key_cache, value_cache: optional `(batch, slots, num_heads, head_dim)`.
+        positions: `(batch, time)` int32, the cache slot of every input step
+            (required with a cache).
+        training: bool.
+
+    Returns:
+        `(outputs, keys, values)`: outputs `(batch, time, embed_dim)`; without a
+        cache this pass's keys/values `(batch, time, num_heads, head_dim)`, with
+        one the updated caches `(batch, slots, num_heads, head_dim)`.
+
+    Example:
+
+    >>> block = CausalDecoderBlock(embed_dim=8, num_heads=2, ff_dim=16)
+    >>> y, k, v = block(np.random.rand(2, 5, 8).astype("float32"))
+    >>> y.shape, k.shape
+    ((2, 5, 8), (2, 5, 2, 4))
+    """
+
+    def __init__(self, embed_dim, num_heads, ff_dim, dropout=0.0, layer_norm_epsilon=_EPSILON, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("embed_dim", embed_dim), ("num_heads", num_heads), ("ff_dim", ff_dim)):
+            check_positive_int(name, value)
+        if embed_dim % num_heads:
+            raise ValueError(
+                "Expected `embed_dim` to be divisible by `num_heads`. Received: "
+                f"embed_dim={embed_dim}, num_heads={num_heads}. Pick num_heads among "
+                f"{[h for h in range(1, embed_dim + 1) if embed_dim % h == 0]}."
+            )
+        check_rate("dropout", dropout)
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.ff_dim = ff_dim
+        self.dropout = dropout
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.head_dim = embed_dim // num_heads
+        policy = self.dtype_policy
+        heads = (None, num_heads, self.head_dim)
+        self.attention_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy,
+                                                              name="attention_norm")
+        self.query = keras.layers.EinsumDense("btd,dnh->btnh", heads, bias_axes="nh", dtype=policy, name="query")
+        self.key = keras.layers.EinsumDense("btd,dnh->btnh", heads, bias_axes="nh", dtype=policy, name="key")
+        self.value = keras.layers.EinsumDense("btd,dnh->btnh", heads, bias_axes="nh", dtype=policy, name="value")
+        self.attention_output = keras.layers.EinsumDense("btnh,nhd->btd", (None, embed_dim), bias_axes="d",
+                                                         dtype=policy, name="attention_output")
+        self.attention_dropout = keras.layers.Dropout(dropout, dtype=policy, name="attention_dropout")
+        self.ff_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name="ff_norm")
+        self.ff_inner = keras.layers.Dense(ff_dim, activation="gelu", dtype=policy, name="ff_inner")
+        self.ff_outer = keras.layers.Dense(embed_dim, dtype=policy, name="ff_outer")
+        self.ff_dropout = keras.layers.Dropout(dropout, dtype=policy, name="ff_dropout")
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.embed_dim:
+            raise ValueError(
+                f"Expected inputs with last dimension embed_dim={self.embed_dim}. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        batch, time = input_shape[0], input_shape[1]
+        for layer in (self.attention_norm, self.query, self.key, self.value, self.ff_norm, self.ff_inner):
+            layer.build(input_shape)
+        self.attention_output.build((batch, time, self.num_heads, self.head_dim))
+        self.ff_outer.build((batch, time, self.ff_dim))
+        self.built = True
+
+    def _attend(self, query, key, value, mask):
+        # query (batch, time, heads, head_dim); key/value (batch, slots, heads, head_dim); mask (batch|1, time, slots)
+        scale = 1.0 / math.sqrt(self.head_dim)
+        scores = ops.einsum("btnh,bsnh->bnts", ops.cast(query, "float32"), ops.cast(key, "float32")) * scale
+        scores = ops.where(ops.expand_dims(mask, 1), scores, _MASKED)  # (batch, heads, time, slots) float32
+        weights = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
+        attended = ops.einsum("bnts,bsnh->btnh", weights, value)  # (batch, time, heads, head_dim)
+        return self.attention_output(attended)  # (batch, time, embed_dim)
+
+    def call(self, inputs, key_cache=None, value_cache=None, positions=None, training=False):
+        normed = self.attention_norm(inputs)  # (batch, time, embed_dim)
+        query = self.query(normed)  # (batch, time, heads, head_dim)
+        key = self.key(normed)  # (batch, time, heads, head_dim)
+        value = self.value(normed)  # (batch, time, heads, head_dim)
+        if key_cache is None:
+            steps = ops.arange(ops.shape(inputs)[1], dtype="int32")  # (time,)
+            mask = ops.less_equal(steps[None, :], steps[:, None])[None]  # (1, time, time): key s <= query t
+        else:
+            positions = ops.cast(positions, "int32")  # (batch, time)
+            key = _write(key_cache, key, positions)  # (batch, slots, heads, head_dim)
+            value = _write(value_cache, value, positions)  # (batch, slots, heads, head_dim)
+            slots = ops.arange(ops.shape(key)[1], dtype="int32")  # (slots,)
+            mask = ops.less_equal(slots[None, None, :], positions[:, :, None])  # (batch, time, slots)
+        attended = self._attend(query, key, value, mask)  # (batch, time, embed_dim)
+        x = inputs + self.attention_dropout(attended, training=training)  # (batch, time, embed_dim)
+        hidden = self.ff_outer(self.ff_inner(self.ff_norm(x)))  # (batch, time, embed_dim)
+        outputs = x + self.ff_dropout(hidden, training=training)  # (batch, time, embed_dim)
+        return outputs, key, value
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"embed_dim": self.embed_dim, "num_heads": self.num_heads, "ff_dim": self.ff_dim,
+                       "dropout": self.dropout, "layer_norm_epsilon": self.layer_norm_epsilon})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="seqlab")
+class TransformerLanguageModel(keras.Model):
+    """Next-token Transformer decoder whose key/value cache can be passed in and out.
+
+    `Embedding(vocab_size, embed_dim)` scaled by `sqrt(embed_dim)` (Vaswani et
+    al., 2017: token and position vectors start at comparable sizes) +
+    `PositionalEmbedding` -> `Dropout` -> `num_layers` x `CausalDecoderBlock`
+    (pre-LayerNorm) -> `LayerNormalization` -> `Dense(vocab_size,
+    dtype="float32")` logits. The mirror of `RNNLanguageModel`: the cache plays
+    the part of the RNN states, and `step` costs one cached attention step per
+    new token instead of a re-run over the prefix.
+
+    Inputs are right-padded token ids (`[PAD]` = 0). Causality alone keeps the
+    logits at real steps independent of the padding that follows them.
+
+    The cache ("states") is a flat list of `2 * num_layers + 1` tensors with
+    shapes that never change, so it can be a `tf.while_loop` / `ops.while_loop`
+    loop variable:
+
+        [key_0, value_0, ..., key_{num_layers-1}, value_{num_layers-1}, position]
+
+    key_i / value_i: `(batch, max_length, num_heads, embed_dim // num_heads)`
+    in the compute dtype, slot s holding the key/value of the token at
+    position s (zeros or stale values beyond `position`, never attended);
+    position: `(batch,)` int32, per row the next free slot, i.e. the number of
+    tokens already in the cache.
+
+    - `call(ids, return_state=True)` runs the causal pass from position 0 and
+      returns the cache filled with its keys/values; each row's `position` is
+      1 + the index of its last non-pad token, so a right-padded batch of
+      prompts continues right after each prompt (the pad slots are
+      overwritten before anyone attends to them).
+    - `call(ids, initial_state=states)` continues from the cache: step j of
+      row b sits at position `position[b] + j`; `position` then advances by
+      the row's real (non-pad) length.
+    - `step(token_ids, states)` writes one token per row at `position`
+      (whatever its id, `[PAD]` included) and advances `position` by 1.
+
+    Beyond `max_length`: eager calls raise a ValueError (`call` on a longer
+    input; `step` / a continued `call` that would pass `max_length`). Traced
+    code (tf.function, jit, a while loop) cannot raise on values, so there the
+    positions are clipped to `max_length - 1`: every further token overwrites
+    the last slot and reuses the last position vector, giving finite but
+    meaningless logits; `position` stays at `max_length`.
+
+    Args:
+        vocab_size: int, tokens (id 0 is `[PAD]`).
+        embed_dim: int, model size.
+        num_heads: int, divides `embed_dim`.
+        ff_dim: int, feed-forward hidden size.
+        num_layers: int >= 1, decoder blocks.
+        max_length: int, the longest sequence (prompt + generated tokens), also the cache size.
+        positions: `"learned"` or `"sinusoidal"`.
+        dropout: float in [0, 1), on the embeddings and on both residual branches of every block.
+        **kwargs: standard `keras.Model` arguments.
+
+    Example:
+
+    >>> model = TransformerLanguageModel(50, embed_dim=8, num_heads=2, ff_dim=16, max_length=16)
+    >>> logits, states = model(np.array([[5, 6, 7]]), return_state=True)
+    >>> next_logits, states = model.step(np.array([8]), states)
+    >>> logits.shape, next_logits.shape, len(states)
+    ((1, 3, 50), (1, 50), 5)
+    """
+
+    def __init__(self, vocab_size, embed_dim=128, num_heads=4, ff_dim=512, num_layers=2, max_length=256,
+                 positions="learned", dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim), ("num_heads", num_heads),
+                            ("ff_dim", ff_dim), ("num_layers", num_layers), ("max_length", max_length)):
+            check_positive_int(name, value)
+        check_choice("positions", positions, _POSITIONS)
+        check_rate("dropout", dropout)
+        self.vocab_size = vocab_size
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.ff_dim = ff_dim
+        self.num_layers = num_layers
+        self.max_length = max_length
+        self.positions = positions
+        self.dropout = dropout
+        policy = self.dtype_policy
+        self.blocks = [  # first: it checks num_heads against embed_dim
+            CausalDecoderBlock(embed_dim, num_heads, ff_dim, dropout=dropout, dtype=policy, name=f"block_{i}")
+            for i in range(num_layers)
+        ]
+        self.head_dim = embed_dim // num_heads
+        self.token_embedding = keras.layers.Embedding(vocab_size, embed_dim, dtype=policy, name="token_embedding")
+        self.position_embedding = PositionalEmbedding(max_length, mode=positions, dtype=policy, name="positions")
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy, name="dropout")
+        self.final_norm = keras.layers.LayerNormalization(epsilon=_EPSILON, dtype=policy, name="final_norm")
+        self.head = keras.layers.Dense(vocab_size, dtype="float32", name="logits")
+
+    def initial_states(self, batch_size):
+        """The empty cache for `batch_size` sequences: zero keys/values, position 0."""
+        zeros = ops.zeros((batch_size, self.max_length, self.num_heads, self.head_dim), dtype=self.compute_dtype)
+        return [zeros] * (2 * self.num_layers) + [ops.zeros((batch_size,), dtype="int32")]
+
+    def build(self, input_shape):
+        batch, time = input_shape[0], input_shape[1]
+        features = (batch, time, self.embed_dim)
+        self.token_embedding.build(input_shape)
+        self.position_embedding.build(features)
+        for block in self.blocks:
+            block.build(features)
+        self.final_norm.build(features)
+        self.head.build(features)
+        self.built = True
+
+    def _embed(self, ids):
+        x = self.token_embedding(ids)  # (batch, time, embed_dim)
+        return x * ops.cast(math.sqrt(self.embed_dim), x.dtype)
+
+    def _position_vectors(self, positions, dtype):
+        """Rows `positions` `(batch, time)` of the position table -> `(batch, time, embed_dim)`."""
+        if self.positions == "learned":
+            table = self.position_embedding.position_embeddings  # (max_length, embed_dim)
+        else:
+            table = sinusoidal_positions(self.max_length, self.embed_dim)  # (max_length, embed_dim)
+        return ops.cast(ops.take(table, positions, axis=0), dtype)
+
+    def _check_room(self, last_position, what):
+        """Eagerly raises when a row's cache would hold more than `max_length` tokens (a no-op when traced)."""
+        needed = _concrete_max(last_position)
+        if needed is not None and needed > self.max_length:
+            raise ValueError(
+                f"Expected at most max_length={self.max_length} tokens per sequence (prompt + generated). "
+                f"Received: {what} would need {needed}. Raise `max_length` or generate fewer tokens."
+            )
+
+    def _continue(self, ids, states, advance, training):
+        """Runs `ids` `(batch, time)` from the cache `states`; returns logits and the cache advanced by `advance`."""
+        states = list(states)
+        start = ops.cast(states[-1], "int32")  # (batch,)
+        steps = ops.arange(ops.shape(ids)[1], dtype="int32")  # (time,)
+        positions = ops.minimum(start[:, None] + steps[None, :], self.max_length - 1)  # (batch, time)
+        x = self._embed(ids)  # (batch, time, embed_dim)
+        x = self.dropout_layer(x + self._position_vectors(positions, x.dtype), training=training)
+        new_states = []
+        for i, block in enumerate(self.blocks):
+            # x (batch, time, embed_dim); key/value (batch, max_length, heads, head_dim), updated at `positions`
+            x, key, value = block(x, key_cache=states[2 * i], value_cache=states[2 * i + 1], positions=positions,
+                                  training=training)
+            new_states += [key, value]
+        new_states.append(ops.minimum(start + advance, self.max_length))  # (batch,)
+        logits = self.head(self.final_norm(x))  # (batch, time, vocab_size) float32
+        return logits, new_states
+
+    def call(self, inputs, initial_state=None, return_state=False, training=False):
+        ids = ops.cast(inputs, "int32")  # (batch, time)
+        if initial_state is not None:
+            lengths = _real_lengths(ids)  # (batch,)
+            self._check_room(ops.cast(initial_state[-1], "int32") + lengths, "continuing the cache")
+            logits, states = self._continue(ids, initial_state, lengths, training)
+            return (logits, states) if return_state else logits
+        time = inputs.shape[1]
+        if isinstance(time, int) and time > self.max_length:
+            raise ValueError(
+                f"Expected sequences of at most max_length={self.max_length} steps. "
+                f"Received: inputs.shape={tuple(inputs.shape)}. Raise `max_length` or truncate the inputs."
+            )
+        x = self.position_embedding(self._embed(ids))  # (batch, time, embed_dim)
+        x = self.dropout_layer(x, training=training)
+        caches = []
+        for block in self.blocks:
+            x, key, value = block(x, training=training)  # (batch, time, embed_dim), 2 x (batch, time, heads, head_dim)
+            caches += [key, value]
+        logits = self.head(self.final_norm(x))  # (batch, time, vocab_size) float32
+        if not return_state:
+            return logits
+        pad = [[0, 0], [0, self.max_length - ops.shape(ids)[1]], [0, 0], [0, 0]]
+        shape = (ops.shape(ids)[0], self.max_length, self.num_heads, self.head_dim)  # static max_length in graphs
+        states = [ops.reshape(ops.pad(c, pad), shape) for c in caches]  # 2 * num_layers x (batch, max_length, ...)
+        states.append(_real_lengths(ids))  # (batch,)
+        return logits, states
+
+    def step(self, token_ids, states):
+        """One token per sequence `(batch,)` + cache -> (logits `(batch, vocab_size)` float32, new cache).
+
+        One cached attention step: the token is written at `position` and attends to the slots up to it.
+        """
+        if not self.built:
+            self.build((None, 1))
+        self._check_room(ops.cast(states[-1], "int32") + 1, "one more step")
+        ids = ops.expand_dims(ops.cast(token_ids, "int32"), 1)  # (batch, 1)
+        logits, states = self._continue(ids, states, 1, training=False)  # (batch, 1, vocab_size)
+        return logits[:, 0, :], states
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"vocab_size": self.vocab_size, "embed_dim": self.embed_dim, "num_heads": self.num_heads,
+                       "ff_dim": self.ff_dim, "num_layers": self.num_layers, "max_length": self.max_length,
+                       "positions": self.positions, "dropout": self.dropout})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
