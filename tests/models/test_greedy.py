@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pytest
 
 from models.decoding.greedy import greedy_decode
 from models.networks.rnn_seq2seq import AttentionSeq2Seq
@@ -36,6 +37,7 @@ def _reference(model, source, max_length):
     return steps
 
 
+@pytest.mark.slow  # one compile per decode length on JAX (the JAX pass skips slow)
 def test_shapes_dtypes_and_agreement_with_step_loop():
     model = _model()
     out = greedy_decode(model, SOURCE, MAX_LENGTH)

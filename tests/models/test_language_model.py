@@ -67,6 +67,7 @@ def test_sampling_greedy_limit_seeds_and_support():
         sample_next(logits, temperature=-1.0)
 
 
+@pytest.mark.slow  # re-traces per prefix length: seconds on TensorFlow, tens of seconds on JAX (the JAX pass skips slow)
 def test_generate_is_seeded_and_greedy_equals_rerunning_the_prefix():
     keras.utils.set_random_seed(2)
     model = RNNLanguageModel(**SMALL, cell="lstm")

@@ -90,6 +90,7 @@ def test_keras_round_trip(tmp_path):
     np.testing.assert_allclose(_np(step_logits), _np(model(tokens))[:, 3], atol=1e-5)
 
 
+@pytest.mark.slow  # re-traces per prefix length: seconds on TensorFlow, tens of seconds on JAX (the JAX pass skips slow)
 def test_greedy_generate_equals_rerunning_the_prefix():
     model = _model(seed=2)
     prompt = _tokens(time=3, seed=4)
@@ -196,7 +197,7 @@ def test_mixed_precision_gives_float32_logits_and_a_float16_cache():
         keras.config.set_dtype_policy(original)
 
 
-@pytest.mark.slow  # ~3 s on TensorFlow, 10-15 s on JAX (compiling the train step)
+@pytest.mark.fit  # a training step: ~3 s on TensorFlow, 10-15 s on JAX (compiling the train step)
 def test_one_training_step_with_dropout():
     model = _model(dropout=0.1, num_layers=1)
     model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
