@@ -1,4 +1,4 @@
-"""Quality runs of the classification and tagging configs on the real corpora in ../shared/data.
+"""Quality runs of the classification, tagging and language-model configs on the real corpora in ../shared/data.
 
 Runs `seqlab run <config>` for each chosen run (a fresh process each, data read in
 place by path) and prints one table row per run from its summary.json: the eval
@@ -39,6 +39,17 @@ RUNS: dict[str, tuple[str, list[str], str]] = {
     "ud_pos_transformer": ("ud_pos_transformer", [
         "data.source={data}/ud_english_ewt/en_ewt-ud-train.conllu.gz",
         "data.eval_source={data}/ud_english_ewt/en_ewt-ud-dev.conllu", "data.test_fraction=0"], "token_accuracy"),
+    # Tiny Shakespeare: stateful truncated BPTT (the config) and stateless shuffled windows of the same
+    # length over the same tokens per epoch, at the same time budget.
+    "shakespeare_char": ("shakespeare_char", [
+        "data.source={data}/tinyshakespeare/train.txt", "data.eval_source={data}/tinyshakespeare/valid.txt"],
+        "nats_per_token"),
+    "shakespeare_char_windows": ("shakespeare_char", [
+        "data.source={data}/tinyshakespeare/train.txt", "data.eval_source={data}/tinyshakespeare/valid.txt",
+        "train.lm_input=windows"], "nats_per_token"),
+    "shakespeare_transformer": ("shakespeare_transformer", [
+        "data.source={data}/tinyshakespeare/train.txt", "data.eval_source={data}/tinyshakespeare/valid.txt"],
+        "nats_per_token"),
 }
 
 

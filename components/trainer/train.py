@@ -10,6 +10,10 @@ resumable backups, and writes into `ctx.output_dir`:
     logs/history.csv       the raw per-epoch log (appended across resumed attempts)
     logs/tensorboard/      TensorBoard scalars (when tensorboard is installed)
     checkpoints/backup/    BackupAndRestore state while training (removed on success)
+
+Language models read the token stream as shuffled windows or as stateful
+truncated-BPTT chunks (`lm_input.py`; `stateful.py` carries the states);
+the saved model is always the plain, stateless one.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ from components import schema
 from components.trainer import input as train_input
 from components.trainer import lm_input
 from components.trainer.model_builder import build_compiled_model, build_model_for, compile_model, uses_char_ids
-from components.trainer.stateful import ResetStates, StatefulLanguageModel
 from components.trainer.precision import set_precision
+from components.trainer.stateful import ResetStates, StatefulLanguageModel
 from components.trainer.strategy import make_strategy
 from components.trainer.task_input import char_ids_fn_for, make_task_dataset
 from pipeline.step import StepContext
