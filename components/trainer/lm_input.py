@@ -36,9 +36,6 @@ import tensorflow as tf
 from components import schema
 from components.trainer.input import AUTOTUNE, list_shards
 
-LM_INPUTS: tuple[str, ...] = ("windows", "stateful")
-
-
 def read_stream(transform_dir: str | Path, split: str) -> np.ndarray:
     """One split's texts as one int32 token stream: `[END] text_1 [END] text_2 ...` (file order)."""
     files = list_shards(transform_dir, split)
@@ -116,19 +113,3 @@ def stateful_dataset(stream: np.ndarray, length: int, batch_size: int) -> tf.dat
     y = y.reshape(batch_size, chunks, length).transpose(1, 0, 2)
     return tf.data.Dataset.from_tensor_slices((x, y)).prefetch(AUTOTUNE)
 
-
-def make_lm_dataset(
-    stream: np.ndarray,
-    mode: str,
-    length: int,
-    batch_size: int,
-    stride: int = 0,
-    training: bool = False,
-    seed: int = 42,
-) -> tf.data.Dataset:
-    """The `train.lm_input` dataset of a stream (see the module docstring)."""
-    if mode == "windows":
-        return windows_dataset(stream, length, batch_size, stride, training=training, seed=seed)
-    if mode == "stateful":
-        return stateful_dataset(stream, length, batch_size)
-    raise ValueError(f"train.lm_input must be one of {list(LM_INPUTS)}. Received: {mode!r}")
