@@ -452,6 +452,11 @@ def validate(cfg: Config) -> Config:
             f"train.lm_input='stateful' carries recurrent states; model.family={cfg.model.family!r} has none. "
             "Use train.lm_input='windows'"
         )
+    if cfg.model.family == "transformer_language_model" and cfg.train.sequence_length > cfg.model.max_length:
+        raise ValueError(
+            "train.sequence_length must fit the Transformer's context, model.max_length. Received: "
+            f"train.sequence_length={cfg.train.sequence_length}, model.max_length={cfg.model.max_length}"
+        )
     if not 0.0 < cfg.train.lr_decay <= 1.0:
         raise ValueError(f"train.lr_decay must be in (0, 1]. Received: train.lr_decay={cfg.train.lr_decay}")
     for key in ("model.units", "model.embed_dim", "train.epochs", "train.batch_size", "train.sequence_length"):

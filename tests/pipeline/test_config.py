@@ -115,6 +115,8 @@ def test_cli_config_prints_effective_config():
      "carries recurrent states"),
     (["task=language_model", "train.lm_input=statefull"], "'train.lm_input' must be one of"),
     (["task=language_model", "train.lr_decay=1.5"], "lr_decay"),
+    (["task=language_model", "model.family=transformer_language_model", "train.sequence_length=300"],
+     "must fit the Transformer's context"),
     (["task=language_model", "eval.bless_metric=accuracy"], "'nats_per_token'"),
 ])
 def test_model_and_metric_choices_fit_the_task(overrides, message):
