@@ -65,7 +65,7 @@ def main(argv=None):
         stream = lm_input.read_stream(transform_dir, "eval")
         length, batch = train["sequence_length"], train["batch_size"]
         by_position = per_position_loss(model, stream, length, batch)
-        rows = max(1, min(batch, (len(stream) - 1) // length))
+        rows = lm_input.carried_rows(len(stream), length, batch)
         total, count = stream_loss_carried(model, stream, length, rows)
         bands = [float(by_position[a:b].mean()) for a, b in BANDS]
         print(f"| {Path(root).name} | {train['lm_input']} | {total / count:.4f} | {by_position.mean():.4f} | "

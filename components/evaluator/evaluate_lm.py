@@ -95,7 +95,7 @@ def stream_metrics(model: keras.Model, stream: np.ndarray, config, char_tokens: 
     recurrent = hasattr(model, "initial_states") and not hasattr(model, "max_length")
     windows_total, windows_count = stream_loss_windows(model, stream, length, batch)
     if recurrent:
-        rows = max(1, min(batch, (len(stream) - 1) // length))
+        rows = lm_input.carried_rows(len(stream), length, batch)
         total, count = stream_loss_carried(model, stream, length, rows)
     else:
         total, count = windows_total, windows_count

@@ -88,6 +88,11 @@ def windows_dataset(
     return ds.map(gather, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
+def carried_rows(num_tokens: int, length: int, batch_size: int) -> int:
+    """Rows for reading a stream with carried states: `batch_size`, fewer when the stream is short."""
+    return max(1, min(batch_size, (num_tokens - 1) // length))
+
+
 def stateful_rows(stream: np.ndarray, length: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) of shape `(batch_size, chunks * length)`: row i is the i-th contiguous slice of the stream."""
     row_tokens = (len(stream) - 1) // batch_size

@@ -232,11 +232,6 @@ def make_datasets(cfg, transform_dir: Path, manifest: dict[str, Any]):
     )
 
 
-def stateful_eval_rows(eval_tokens: int, cfg) -> int:
-    """Rows of the stateful evaluation stream: the training batch size, fewer for a short eval stream."""
-    return max(1, min(cfg.train.batch_size, (eval_tokens - 1) // cfg.train.sequence_length))
-
-
 def make_lm_training(cfg, transform_dir: Path, manifest: dict[str, Any]):
     """(model to fit, model to save, train dataset, eval dataset, extra callbacks) of a language model.
 
@@ -251,7 +246,7 @@ def make_lm_training(cfg, transform_dir: Path, manifest: dict[str, Any]):
                 len(train_stream), len(eval_stream), t.lm_input, t.sequence_length)
     lm = build_model_for(cfg, manifest)
     if t.lm_input == "stateful":
-        rows = stateful_eval_rows(len(eval_stream), cfg)
+        rows = lm_input.carried_rows(len(eval_stream), t.sequence_length, t.batch_size)
         train_ds = lm_input.stateful_dataset(train_stream, t.sequence_length, t.batch_size)
         eval_ds = lm_input.stateful_dataset(eval_stream, t.sequence_length, rows)
         wrapper = StatefulLanguageModel(lm, t.batch_size, rows, name="stateful_lm")
