@@ -22,8 +22,10 @@ validation excluded):
               measures the same way
 
 Ratio = pipeline / plain (>= 0.95: the pipeline adds no overhead worth
-naming). The runs alternate (plain, pipeline, plain, pipeline, ... `--repeats`)
-so drift in the machine's load hits both; the medians are compared.
+naming). The runs alternate (plain then pipeline, pipeline then plain, ...
+`--repeats` of each) so drift in the machine's load hits both; the medians
+are compared, and each pair's ratio is printed. The same is done for the
+median step time, which a few slow steps (a busy machine) do not move.
 
     python benchmarks/lm_throughput.py --data /work/shared/data/tinyshakespeare/train.txt \\
         --eval-data /work/shared/data/tinyshakespeare/valid.txt --minutes 2 --repeats 2
@@ -92,8 +94,20 @@ def plain_run(args) -> dict:
 
     throughput = Throughput()
     model.fit(ds, epochs=100, callbacks=[throughput, TimeBudget(args.minutes)], verbose=0)
-    return {"tokens_per_second": throughput.steps_per_second * args.batch_size * args.length,
-            "steps": throughput.steps}
+    tokens = args.batch_size * args.length
+    return {"tokens_per_second": throughput.steps_per_second * tokens,
+            "median_tokens_per_second": tokens / throughput.median_step_seconds, "steps": throughput.steps}
+
+
+def plain_subprocess(args, env: dict) -> dict:
+    """`plain_run` in a fresh process."""
+    cmd = [sys.executable, __file__, "--plain", "--data", args.data, "--minutes", str(args.minutes),
+           "--units", str(args.units), "--embed-dim", str(args.embed_dim),
+           "--batch-size", str(args.batch_size), "--length", str(args.length)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"plain run failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def pipeline_run(args, root: Path) -> dict:
@@ -118,7 +132,9 @@ def pipeline_run(args, root: Path) -> dict:
             raise SystemExit(f"pipeline run failed:\n{proc.stderr[-3000:]}")
     summary = json.loads((root / "summary.json").read_text())
     trainer = next(s for s in summary["steps"] if s["name"] == "trainer")["outputs"]
+    tokens = args.batch_size * args.length
     return {"tokens_per_second": trainer["train_tokens_per_second"],
+            "median_tokens_per_second": tokens / trainer["train_median_step_seconds"],
             "steps": None, "command": " ".join(cmd[1:])}
 
 
@@ -131,29 +147,30 @@ def main(argv=None):
     results = {"plain": [], "pipeline": []}
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     for repeat in range(args.repeats):
-        start = time.perf_counter()
-        cmd = [sys.executable, __file__, "--plain", "--data", args.data, "--minutes", str(args.minutes),
-               "--units", str(args.units), "--embed-dim", str(args.embed_dim),
-               "--batch-size", str(args.batch_size), "--length", str(args.length)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if proc.returncode != 0:
-            raise SystemExit(f"plain run failed:\n{proc.stderr[-3000:]}")
-        results["plain"].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        print(f"plain    #{repeat + 1}: {results['plain'][-1]['tokens_per_second']:8.0f} tokens/s "
-              f"({time.perf_counter() - start:.0f} s)", flush=True)
-        start = time.perf_counter()
-        results["pipeline"].append(pipeline_run(args, root / f"run{repeat}"))
-        print(f"pipeline #{repeat + 1}: {results['pipeline'][-1]['tokens_per_second']:8.0f} tokens/s "
-              f"({time.perf_counter() - start:.0f} s, including example_gen and transform)", flush=True)
-    plain = statistics.median(r["tokens_per_second"] for r in results["plain"])
-    pipeline = statistics.median(r["tokens_per_second"] for r in results["pipeline"])
+        # alternate which side goes first, so a drift in the machine's load does not always favour one side
+        for side in ("plain", "pipeline") if repeat % 2 == 0 else ("pipeline", "plain"):
+            start = time.perf_counter()
+            if side == "plain":
+                results["plain"].append(plain_subprocess(args, env))
+            else:
+                results["pipeline"].append(pipeline_run(args, root / f"run{repeat}"))
+            r = results[side][-1]
+            print(f"{side:8s} #{repeat + 1}: {r['tokens_per_second']:8.0f} tokens/s (median step: "
+                  f"{r['median_tokens_per_second']:.0f}) ({time.perf_counter() - start:.0f} s)", flush=True)
+    summary = {}
+    for key in ("tokens_per_second", "median_tokens_per_second"):
+        plain = statistics.median(r[key] for r in results["plain"])
+        pipeline = statistics.median(r[key] for r in results["pipeline"])
+        pairs = [p[key] / q[key] for p, q in zip(results["pipeline"], results["plain"])]
+        summary[key] = {"plain": plain, "pipeline": pipeline, "ratio": pipeline / plain, "pair_ratios": pairs}
     print(f"\nmodel: embedding {args.embed_dim} -> GRU {args.units} -> softmax, batch {args.batch_size}, "
-          f"length {args.length}; {args.minutes} training min per run, float32")
-    print(f"median tokens/s: plain {plain:.0f}, pipeline {pipeline:.0f}; ratio pipeline/plain {pipeline / plain:.3f}")
-    (root / "lm_throughput.json").write_text(json.dumps(
-        {"args": vars(args), "runs": results, "plain": plain, "pipeline": pipeline, "ratio": pipeline / plain},
-        indent=2))
-    return pipeline / plain
+          f"length {args.length}; {args.minutes} training min per run, float32, {args.repeats} runs per side")
+    for key, label in (("tokens_per_second", "mean over steps"), ("median_tokens_per_second", "median step")):
+        s = summary[key]
+        print(f"{label:16s} median tokens/s: plain {s['plain']:.0f}, pipeline {s['pipeline']:.0f}; ratio "
+              f"pipeline/plain {s['ratio']:.3f} (per pair: {', '.join(f'{r:.3f}' for r in s['pair_ratios'])})")
+    (root / "lm_throughput.json").write_text(json.dumps({"args": vars(args), "runs": results, **summary}, indent=2))
+    return summary["tokens_per_second"]["ratio"]
 
 
 if __name__ == "__main__":

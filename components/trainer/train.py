@@ -23,6 +23,7 @@ import importlib.util
 import json
 import logging
 import math
+import statistics
 import sys
 import time
 import warnings
@@ -104,27 +105,38 @@ class Throughput(keras.callbacks.Callback):
 
     The first batch of every epoch is not counted (tracing, input warm-up), nor
     is the time before it; `steps_per_second` covers the rest of the epochs.
+    `median_step_seconds` is the median of those step times: equal to
+    1 / `steps_per_second` when every step costs the same, lower when a few
+    steps are slow (a busy machine, a periodic callback).
     """
 
-    def __init__(self):
+    def __init__(self, clock=time.perf_counter):
         super().__init__()
-        self.steps = 0
-        self.seconds = 0.0
+        self.step_seconds: list[float] = []
+        self._clock = clock
         self._last = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._last = None
 
     def on_train_batch_end(self, batch, logs=None):
-        now = time.perf_counter()
+        now = self._clock()
         if self._last is not None:
-            self.steps += 1
-            self.seconds += now - self._last
+            self.step_seconds.append(now - self._last)
         self._last = now
 
     @property
+    def steps(self) -> int:
+        return len(self.step_seconds)
+
+    @property
     def steps_per_second(self) -> float | None:
-        return self.steps / self.seconds if self.seconds > 0 else None
+        seconds = sum(self.step_seconds)
+        return self.steps / seconds if seconds > 0 else None
+
+    @property
+    def median_step_seconds(self) -> float | None:
+        return statistics.median(self.step_seconds) if self.step_seconds else None
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -320,6 +332,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         "train_minutes": round(sum(timer.seconds) / 60.0, 2),
         "stopped_by_time_budget": budget.stopped_early,
         "train_steps_per_second": throughput.steps_per_second,
+        "train_median_step_seconds": throughput.median_step_seconds,
     }
     if cfg.task == "language_model" and throughput.steps_per_second:  # windows: the last batch may be short
         outputs["train_tokens_per_second"] = throughput.steps_per_second * cfg.train.batch_size * \

@@ -1,6 +1,7 @@
 """Causal Transformer decoder language model (pre-LayerNorm, GPT-style) with a fixed-shape key/value cache."""
 
 import math
+import warnings
 
 import keras
 from keras import ops
@@ -31,17 +32,18 @@ def _real_lengths(ids):
 
 
 def _write(cache, new, positions):
-    """`cache` `(batch, slots, heads, head_dim)` with `new` `(batch, time, heads, head_dim)` written at slots
-    `positions` `(batch, time)` (the last write to a slot wins). A gather and a select: exact, and the
-    cache keeps its shape."""
-    slots = ops.arange(ops.shape(cache)[1], dtype="int32")  # (slots,)
-    steps = ops.arange(ops.shape(new)[1], dtype="int32")  # (time,)
-    hits = ops.equal(positions[:, :, None], slots[None, None, :])  # (batch, time, slots)
-    source = ops.max(ops.where(hits, steps[None, :, None], -1), axis=1)  # (batch, slots): writing step or -1
-    index = ops.maximum(source, 0)[:, :, None, None]  # (batch, slots, 1, 1)
-    gathered = ops.take_along_axis(new, index, axis=1)  # (batch, slots, heads, head_dim)
-    written = ops.greater_equal(source, 0)[:, :, None, None]  # (batch, slots, 1, 1)
-    return ops.where(written, ops.cast(gathered, cache.dtype), cache)
+    """`cache` `(batch, heads, slots, head_dim)` with `new` `(batch, heads, time, head_dim)` written at slots
+    `positions` `(batch, time)`: one scatter of `batch * heads * time` vectors, so a step's cost does not grow
+    with the cache. Slots are distinct except past `max_length` in traced code (positions clipped to the last
+    slot), where the slot keeps one of the writes and the logits are meaningless anyway."""
+    batch, heads, time = ops.shape(new)[0], ops.shape(new)[1], ops.shape(new)[2]
+    shape = (batch, heads, time)
+    rows = ops.broadcast_to(ops.arange(batch, dtype="int32")[:, None, None], shape)  # (batch, heads, time)
+    head = ops.broadcast_to(ops.arange(heads, dtype="int32")[None, :, None], shape)  # (batch, heads, time)
+    slots = ops.broadcast_to(positions[:, None, :], shape)  # (batch, heads, time)
+    indices = ops.reshape(ops.stack([rows, head, slots], axis=-1), (-1, 3))  # (batch * heads * time, 3)
+    updates = ops.reshape(ops.cast(new, cache.dtype), (-1, ops.shape(new)[3]))  # (batch * heads * time, head_dim)
+    return ops.scatter_update(cache, indices, updates)
 
 
 @keras.saving.register_keras_serializable(package="seqlab")
@@ -52,7 +54,9 @@ class CausalDecoderBlock(keras.layers.Layer):
         y = h + Dropout(W_2 gelu(W_1 LN(h) + b_1) + b_2)
 
     The q/k/v/o projections are `EinsumDense` layers (`query`, `key`, `value`,
-    `attention_output`), so keys and values are plain tensors the caller can
+    `attention_output`) that put the heads before the steps, so keys and values
+    are plain `(batch, heads, steps, head_dim)` tensors the caller can cache,
+    and both attention products are batched matmuls with no transpose of the
     cache. Attention scores, the mask and the softmax are float32 under every
     policy (the weights are cast back to the compute dtype before the values).
 
@@ -70,22 +74,22 @@ class CausalDecoderBlock(keras.layers.Layer):
 
     Call arguments:
         inputs: `(batch, time, embed_dim)`.
-        key_cache, value_cache: optional `(batch, slots, num_heads, head_dim)`.
+        key_cache, value_cache: optional `(batch, num_heads, slots, head_dim)`.
         positions: `(batch, time)` int32, the cache slot of every input step
             (required with a cache).
         training: bool.
 
     Returns:
         `(outputs, keys, values)`: outputs `(batch, time, embed_dim)`; without a
-        cache this pass's keys/values `(batch, time, num_heads, head_dim)`, with
-        one the updated caches `(batch, slots, num_heads, head_dim)`.
+        cache this pass's keys/values `(batch, num_heads, time, head_dim)`, with
+        one the updated caches `(batch, num_heads, slots, head_dim)`.
 
     Example:
 
     >>> block = CausalDecoderBlock(embed_dim=8, num_heads=2, ff_dim=16)
     >>> y, k, v = block(np.random.rand(2, 5, 8).astype("float32"))
     >>> y.shape, k.shape
-    ((2, 5, 8), (2, 5, 2, 4))
+    ((2, 5, 8), (2, 2, 5, 4))
     """
 
     def __init__(self, embed_dim, num_heads, ff_dim, dropout=0.0, layer_norm_epsilon=_EPSILON, **kwargs):
@@ -106,13 +110,13 @@ class CausalDecoderBlock(keras.layers.Layer):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.head_dim = embed_dim // num_heads
         policy = self.dtype_policy
-        heads = (None, num_heads, self.head_dim)
+        heads = (num_heads, None, self.head_dim)
         self.attention_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy,
                                                               name="attention_norm")
-        self.query = keras.layers.EinsumDense("btd,dnh->btnh", heads, bias_axes="nh", dtype=policy, name="query")
-        self.key = keras.layers.EinsumDense("btd,dnh->btnh", heads, bias_axes="nh", dtype=policy, name="key")
-        self.value = keras.layers.EinsumDense("btd,dnh->btnh", heads, bias_axes="nh", dtype=policy, name="value")
-        self.attention_output = keras.layers.EinsumDense("btnh,nhd->btd", (None, embed_dim), bias_axes="d",
+        self.query = keras.layers.EinsumDense("btd,dnh->bnth", heads, bias_axes="nh", dtype=policy, name="query")
+        self.key = keras.layers.EinsumDense("btd,dnh->bnth", heads, bias_axes="nh", dtype=policy, name="key")
+        self.value = keras.layers.EinsumDense("btd,dnh->bnth", heads, bias_axes="nh", dtype=policy, name="value")
+        self.attention_output = keras.layers.EinsumDense("bnth,nhd->btd", (None, embed_dim), bias_axes="d",
                                                          dtype=policy, name="attention_output")
         self.attention_dropout = keras.layers.Dropout(dropout, dtype=policy, name="attention_dropout")
         self.ff_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name="ff_norm")
@@ -129,32 +133,34 @@ class CausalDecoderBlock(keras.layers.Layer):
         batch, time = input_shape[0], input_shape[1]
         for layer in (self.attention_norm, self.query, self.key, self.value, self.ff_norm, self.ff_inner):
             layer.build(input_shape)
-        self.attention_output.build((batch, time, self.num_heads, self.head_dim))
+        self.attention_output.build((batch, self.num_heads, time, self.head_dim))
         self.ff_outer.build((batch, time, self.ff_dim))
         self.built = True
 
     def _attend(self, query, key, value, mask):
-        # query (batch, time, heads, head_dim); key/value (batch, slots, heads, head_dim); mask (batch|1, time, slots)
+        # query (batch, heads, time, head_dim); key/value (batch, heads, slots, head_dim); mask (batch|1, time, slots)
         scale = 1.0 / math.sqrt(self.head_dim)
-        scores = ops.einsum("btnh,bsnh->bnts", ops.cast(query, "float32"), ops.cast(key, "float32")) * scale
+        scores = ops.einsum("bnth,bnsh->bnts", ops.cast(query, "float32"), ops.cast(key, "float32")) * scale
         scores = ops.where(ops.expand_dims(mask, 1), scores, _MASKED)  # (batch, heads, time, slots) float32
-        weights = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
-        attended = ops.einsum("bnts,bsnh->btnh", weights, value)  # (batch, time, heads, head_dim)
+        with warnings.catch_warnings():  # a one-token sequence (an empty prompt after [END]) has one slot to attend
+            warnings.filterwarnings("ignore", message="You are using a softmax over axis -1")
+            weights = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
+        attended = ops.einsum("bnts,bnsh->bnth", weights, value)  # (batch, heads, time, head_dim)
         return self.attention_output(attended)  # (batch, time, embed_dim)
 
     def call(self, inputs, key_cache=None, value_cache=None, positions=None, training=False):
         normed = self.attention_norm(inputs)  # (batch, time, embed_dim)
-        query = self.query(normed)  # (batch, time, heads, head_dim)
-        key = self.key(normed)  # (batch, time, heads, head_dim)
-        value = self.value(normed)  # (batch, time, heads, head_dim)
+        query = self.query(normed)  # (batch, heads, time, head_dim)
+        key = self.key(normed)  # (batch, heads, time, head_dim)
+        value = self.value(normed)  # (batch, heads, time, head_dim)
         if key_cache is None:
             steps = ops.arange(ops.shape(inputs)[1], dtype="int32")  # (time,)
             mask = ops.less_equal(steps[None, :], steps[:, None])[None]  # (1, time, time): key s <= query t
         else:
             positions = ops.cast(positions, "int32")  # (batch, time)
-            key = _write(key_cache, key, positions)  # (batch, slots, heads, head_dim)
-            value = _write(value_cache, value, positions)  # (batch, slots, heads, head_dim)
-            slots = ops.arange(ops.shape(key)[1], dtype="int32")  # (slots,)
+            key = _write(key_cache, key, positions)  # (batch, heads, slots, head_dim)
+            value = _write(value_cache, value, positions)  # (batch, heads, slots, head_dim)
+            slots = ops.arange(ops.shape(key)[2], dtype="int32")  # (slots,)
             mask = ops.less_equal(slots[None, None, :], positions[:, :, None])  # (batch, time, slots)
         attended = self._attend(query, key, value, mask)  # (batch, time, embed_dim)
         x = inputs + self.attention_dropout(attended, training=training)  # (batch, time, embed_dim)
@@ -190,7 +196,7 @@ class TransformerLanguageModel(keras.Model):
 
         [key_0, value_0, ..., key_{num_layers-1}, value_{num_layers-1}, position]
 
-    key_i / value_i: `(batch, max_length, num_heads, embed_dim // num_heads)`
+    key_i / value_i: `(batch, num_heads, max_length, embed_dim // num_heads)`
     in the compute dtype, slot s holding the key/value of the token at
     position s (zeros or stale values beyond `position`, never attended);
     position: `(batch,)` int32, per row the next free slot, i.e. the number of
@@ -264,7 +270,7 @@ class TransformerLanguageModel(keras.Model):
 
     def initial_states(self, batch_size):
         """The empty cache for `batch_size` sequences: zero keys/values, position 0."""
-        zeros = ops.zeros((batch_size, self.max_length, self.num_heads, self.head_dim), dtype=self.compute_dtype)
+        zeros = ops.zeros((batch_size, self.num_heads, self.max_length, self.head_dim), dtype=self.compute_dtype)
         return [zeros] * (2 * self.num_layers) + [ops.zeros((batch_size,), dtype="int32")]
 
     def build(self, input_shape):
@@ -309,7 +315,7 @@ class TransformerLanguageModel(keras.Model):
         x = self.dropout_layer(x + self._position_vectors(positions, x.dtype), training=training)
         new_states = []
         for i, block in enumerate(self.blocks):
-            # x (batch, time, embed_dim); key/value (batch, max_length, heads, head_dim), updated at `positions`
+            # x (batch, time, embed_dim); key/value (batch, heads, max_length, head_dim), updated at `positions`
             x, key, value = block(x, key_cache=states[2 * i], value_cache=states[2 * i + 1], positions=positions,
                                   training=training)
             new_states += [key, value]
@@ -334,14 +340,14 @@ class TransformerLanguageModel(keras.Model):
         x = self.dropout_layer(x, training=training)
         caches = []
         for block in self.blocks:
-            x, key, value = block(x, training=training)  # (batch, time, embed_dim), 2 x (batch, time, heads, head_dim)
+            x, key, value = block(x, training=training)  # (batch, time, embed_dim), 2 x (batch, heads, time, head_dim)
             caches += [key, value]
         logits = self.head(self.final_norm(x))  # (batch, time, vocab_size) float32
         if not return_state:
             return logits
-        pad = [[0, 0], [0, self.max_length - ops.shape(ids)[1]], [0, 0], [0, 0]]
-        shape = (ops.shape(ids)[0], self.max_length, self.num_heads, self.head_dim)  # static max_length in graphs
-        states = [ops.reshape(ops.pad(c, pad), shape) for c in caches]  # 2 * num_layers x (batch, max_length, ...)
+        pad = [[0, 0], [0, 0], [0, self.max_length - ops.shape(ids)[1]], [0, 0]]
+        shape = (ops.shape(ids)[0], self.num_heads, self.max_length, self.head_dim)  # static max_length in graphs
+        states = [ops.reshape(ops.pad(c, pad), shape) for c in caches]  # 2 * num_layers x (batch, heads, max_length, ...)
         states.append(_real_lengths(ids))  # (batch,)
         return logits, states
 

@@ -30,7 +30,7 @@ def _model(seed=0, **overrides):
 def _assert_fixed_cache(states, batch=2):
     assert len(states) == 2 * SMALL["num_layers"] + 1
     for tensor in states[:-1]:
-        assert tuple(tensor.shape) == (batch, 16, 2, 8)
+        assert tuple(tensor.shape) == (batch, 2, 16, 8)  # (batch, heads, max_length, head_dim)
     assert tuple(states[-1].shape) == (batch,) and keras.backend.standardize_dtype(states[-1].dtype) == "int32"
 
 
@@ -115,7 +115,7 @@ def _block_reference(x, block):
     """h = x + softmax(Q K^T / sqrt(d) + causal mask) V W_o + b_o (per head; Q, K, V from LN(x));
     out = h + FFN(LN(h))."""
     a = _layer_norm(x, block.attention_norm)  # (batch, time, embed_dim)
-    q, k, v = (np.einsum("btd,dnh->btnh", a, _np(layer.kernel)) + _np(layer.bias)
+    q, k, v = (np.einsum("btd,dnh->btnh", a, _np(layer.kernel)) + _np(layer.bias).reshape(layer.kernel.shape[1:])
                for layer in (block.query, block.key, block.value))  # each (batch, time, heads, head_dim)
     time = x.shape[1]
     scores = np.einsum("btnh,bsnh->bnts", q, k) / math.sqrt(q.shape[-1])
@@ -162,7 +162,7 @@ def test_a_traced_decode_loop_keeps_the_cache_shape_and_clips_past_max_length():
         prefill = tf.function(lambda ids: model(ids, return_state=True)[1],
                               input_signature=[tf.TensorSpec((None, None), tf.int32)])
         traced_shapes = [tuple(s.shape) for s in prefill.get_concrete_function().structured_outputs]
-        assert traced_shapes == [(None, 16, 2, 8)] * 4 + [(None,)]  # static cache length for the while loop
+        assert traced_shapes == [(None, 2, 16, 8)] * 4 + [(None,)]  # static cache length for the while loop
     start = (ops.convert_to_tensor(tokens[:, 3]), ops.zeros((2, 15), "int32"), tuple(states))
     _, traced, final = decode(start, 5)
     eager, token, eager_states = [], tokens[:, 3], states

@@ -8,6 +8,7 @@ import tensorflow as tf
 from components import schema
 from models.decoding.sampling import generate as keras_generate
 from models.networks.rnn_language_model import RNNLanguageModel
+from models.networks.transformer_language_model import TransformerLanguageModel
 from serving.lm_export import LanguageModelFunctions, filter_top_k
 from serving.text_processor import NEWLINE_TOKEN, TextProcessor, TokenizerSpec
 
@@ -16,13 +17,17 @@ VOCAB = [schema.PAD, schema.UNK, schema.START, schema.END, *CHARS]
 SPEC = TokenizerSpec(kind="char", lowercase=False, normalization="none", whitespace="keep")
 
 
-@pytest.fixture(scope="module")
-def fns(tmp_path_factory):
+@pytest.fixture(scope="module", params=["lstm", "transformer"])
+def fns(request, tmp_path_factory):
     vocab = tmp_path_factory.mktemp("lm") / "text.txt"
     vocab.write_text("".join(t + "\n" for t in [schema.PAD, schema.UNK, schema.START, schema.END, *CHARS]),
                      encoding="utf-8")
     keras.utils.set_random_seed(3)
-    model = RNNLanguageModel(4 + len(CHARS), embed_dim=8, units=16, cell="lstm", num_layers=2)
+    if request.param == "lstm":  # carried states
+        model = RNNLanguageModel(4 + len(CHARS), embed_dim=8, units=16, cell="lstm", num_layers=2)
+    else:  # key/value cache; room for the longest prompt + generation below
+        model = TransformerLanguageModel(4 + len(CHARS), embed_dim=16, num_heads=2, ff_dim=32, num_layers=2,
+                                         max_length=48)
     model(np.ones((1, 2), "int32"))
     return LanguageModelFunctions(model, TextProcessor(SPEC, str(vocab)), max_new_tokens=12, temperature=0.7)
 
