@@ -452,6 +452,11 @@ def validate(cfg: Config) -> Config:
             f"train.lm_input='stateful' carries recurrent states; model.family={cfg.model.family!r} has none. "
             "Use train.lm_input='windows'"
         )
+    if cfg.task == "language_model" and cfg.train.monitor != "val_loss":
+        raise ValueError(
+            "A language model is monitored by its loss (nats per token; perplexity = exp(loss)): set "
+            f"train.monitor='val_loss'. Received: train.monitor={cfg.train.monitor!r}"
+        )
     if cfg.model.family == "transformer_language_model" and cfg.train.sequence_length > cfg.model.max_length:
         raise ValueError(
             "train.sequence_length must fit the Transformer's context, model.max_length. Received: "

@@ -8,7 +8,9 @@ the artifact it trains on. Losses and metrics per task:
     classification   sparse cross-entropy from float32 logits, accuracy
     tagging          the model's own loss (softmax CE or CRF NLL per real token), MaskedAccuracy
                      (argmax of the scores; for a CRF these are the emissions, not Viterbi)
-    language_model   cross-entropy per token (nats) ignoring [PAD], MaskedAccuracy (next-token accuracy)
+    language_model   cross-entropy per token (nats) ignoring [PAD], no per-batch metric: the trainer
+                     logs perplexity = exp(loss) per epoch (`EpochPerplexity`). A token-accuracy metric
+                     runs beside the backward pass and cost 11 % of a char-GRU 1024 step on 2 cores.
 
 Example:
 
@@ -97,7 +99,9 @@ def compile_args(config) -> dict[str, Any]:
     """`loss` and `metrics` for `model.compile` (see module docstring)."""
     from components.trainer.train import MaskedAccuracy, make_loss
 
-    if config.task in ("translation", "language_model"):
+    if config.task == "language_model":
+        return {"loss": make_loss()}
+    if config.task == "translation":
         return {"loss": make_loss(), "metrics": [MaskedAccuracy()]}
     if config.task == "classification":
         return {

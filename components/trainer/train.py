@@ -5,8 +5,9 @@
 resumable backups, and writes into `ctx.output_dir`:
 
     model.keras            the best weights (by val_loss)
-    history.json           per-epoch loss / val_loss / accuracy / val_accuracy
-    learning_curves.png    loss and accuracy vs epoch, train and eval
+    history.json           per-epoch loss / val_loss / accuracy / val_accuracy (language models:
+                           perplexity / val_perplexity instead of accuracy)
+    learning_curves.png    loss and accuracy (perplexity) vs epoch, train and eval
     logs/history.csv       the raw per-epoch log (appended across resumed attempts)
     logs/tensorboard/      TensorBoard scalars (when tensorboard is installed)
     checkpoints/backup/    BackupAndRestore state while training (removed on success)
@@ -139,6 +140,21 @@ class Throughput(keras.callbacks.Callback):
         return statistics.median(self.step_seconds) if self.step_seconds else None
 
 
+class EpochPerplexity(keras.callbacks.Callback):
+    """Adds `perplexity` = exp(loss) and `val_perplexity` = exp(val_loss) to each epoch's logs.
+
+    A language model's loss is in nats per token, so its perplexity costs
+    nothing per batch. Put it before the callbacks that read the logs (CSV log).
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for key in ("loss", "val_loss"):
+            if key in logs:
+                logs[key.replace("loss", "perplexity")] = math.exp(min(float(logs[key]), 700.0))  # no overflow
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Stops training after the batch that crosses `minutes` of wall time (0: never).
 
@@ -185,7 +201,7 @@ def _read_csv_history(path: Path) -> dict[str, list[float]]:
 
 
 def plot_learning_curves(history: dict[str, list[float]], path: Path) -> None:
-    """Loss and accuracy vs epoch, train and eval, as a PNG."""
+    """Loss and accuracy (perplexity when there is no accuracy) vs epoch, train and eval, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -193,12 +209,13 @@ def plot_learning_curves(history: dict[str, list[float]], path: Path) -> None:
 
     epochs = history.get("epoch", [])
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    second = "accuracy" if "accuracy" in history or "perplexity" not in history else "perplexity"
+    for ax, metric in zip(axes, ("loss", second)):
         for key, label in ((metric, "train"), (f"val_{metric}", "eval")):
             if history.get(key):
                 ax.plot(epochs, history[key], marker="o", label=label)
-        if metric == "loss" and all(v > 0 for k in ("loss", "val_loss") for v in history.get(k, [])):
-            ax.set_yscale("log")  # losses fall over orders of magnitude
+        if metric != "accuracy" and all(v > 0 for k in (metric, f"val_{metric}") for v in history.get(k, [])):
+            ax.set_yscale("log")  # losses and perplexities fall over orders of magnitude
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_title(metric)
@@ -263,11 +280,11 @@ def make_lm_training(cfg, transform_dir: Path, manifest: dict[str, Any]):
         eval_ds = lm_input.stateful_dataset(eval_stream, t.sequence_length, rows)
         wrapper = StatefulLanguageModel(lm, t.batch_size, rows, name="stateful_lm")
         wrapper(ops.ones((t.batch_size, t.sequence_length), dtype="int32"), training=True)  # builds the state vars
-        return compile_model(wrapper, cfg), lm, train_ds, eval_ds, [ResetStates()]
+        return compile_model(wrapper, cfg), lm, train_ds, eval_ds, [ResetStates(), EpochPerplexity()]
     train_ds = lm_input.windows_dataset(train_stream, t.sequence_length, t.batch_size, t.stride,
                                         training=True, seed=t.seed)
     eval_ds = lm_input.windows_dataset(eval_stream, t.sequence_length, t.batch_size)
-    return compile_model(lm, cfg), lm, train_ds, eval_ds, []
+    return compile_model(lm, cfg), lm, train_ds, eval_ds, [EpochPerplexity()]
 
 
 def lr_decay_callback(cfg) -> list:

@@ -118,6 +118,7 @@ def test_cli_config_prints_effective_config():
     (["task=language_model", "model.family=transformer_language_model", "train.sequence_length=300"],
      "must fit the Transformer's context"),
     (["task=language_model", "eval.bless_metric=accuracy"], "'nats_per_token'"),
+    (["task=language_model", "train.monitor=val_accuracy"], "train.monitor='val_loss'"),
 ])
 def test_model_and_metric_choices_fit_the_task(overrides, message):
     with pytest.raises(ValueError, match=message):
