@@ -23,6 +23,7 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+@pytest.mark.slow  # ~15 s on JAX (a trace per check); runs in the TensorFlow pass
 def test_standard_layer_checks():
     run_layer_checks(
         AttentionDecoderCell,

@@ -14,6 +14,7 @@ def _np(x):
     return keras.ops.convert_to_numpy(x)
 
 
+@pytest.mark.slow  # ~15 s on JAX (a trace per check); runs in the TensorFlow pass
 def test_standard_layer_checks():
     run_layer_checks(
         TransformerEncoder, {"embed_dim": 8, "num_heads": 2, "ff_dim": 16, "dropout": 0.1},
