@@ -347,7 +347,7 @@ class TransformerLanguageModel(keras.Model):
             return logits
         pad = [[0, 0], [0, 0], [0, self.max_length - ops.shape(ids)[1]], [0, 0]]
         shape = (ops.shape(ids)[0], self.num_heads, self.max_length, self.head_dim)  # static max_length in graphs
-        states = [ops.reshape(ops.pad(c, pad), shape) for c in caches]  # 2 * num_layers x (batch, heads, max_length, hd)
+        states = [ops.reshape(ops.pad(c, pad), shape) for c in caches]  # 2 * num_layers x (b, heads, max_length, hd)
         states.append(_real_lengths(ids))  # (batch,)
         return logits, states
 
