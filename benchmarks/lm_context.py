@@ -26,30 +26,12 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
 from components.evaluator.evaluate import load_trained_model  # noqa: E402
-from components.evaluator.evaluate_lm import stream_loss_carried  # noqa: E402
+from components.evaluator.evaluate_lm import stream_loss_carried, window_position_losses  # noqa: E402
 from components.trainer import lm_input  # noqa: E402
 from serving.parity import run_artifacts  # noqa: E402
 
 BANDS = ((0, 10), (10, 50), (50, None))
-
-
-def per_position_loss(model, stream: np.ndarray, length: int, batch_size: int) -> np.ndarray:
-    """Mean nats at each window position (length,), windows from zero states."""
-    @tf.function
-    def losses(x, y):
-        logits = tf.cast(model(x, training=False), tf.float32)
-        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)  # (batch, length)
-
-    total, count = np.zeros(length), 0
-    for x, y in lm_input.windows_dataset(stream, length, batch_size):
-        loss = losses(x, y).numpy()
-        total += loss.sum(axis=0)
-        count += loss.shape[0]
-    return total / count
 
 
 def main(argv=None):
@@ -64,7 +46,8 @@ def main(argv=None):
         model = load_trained_model(trainer_dir)
         stream = lm_input.read_stream(transform_dir, "eval")
         length, batch = train["sequence_length"], train["batch_size"]
-        by_position = per_position_loss(model, stream, length, batch)
+        nats, tokens = window_position_losses(model, stream, length, batch)
+        by_position = nats / tokens  # mean nats at each window position, windows from zero states
         rows = lm_input.carried_rows(len(stream), length, batch)
         total, count = stream_loss_carried(model, stream, length, rows)
         bands = [float(by_position[a:b].mean()) for a, b in BANDS]

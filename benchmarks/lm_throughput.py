@@ -94,9 +94,14 @@ def plain_run(args) -> dict:
 
     throughput = Throughput()
     model.fit(ds, epochs=100, callbacks=[throughput, TimeBudget(args.minutes)], verbose=0)
+    return {**token_rates(args, 1.0 / throughput.steps_per_second, throughput.median_step_seconds),
+            "steps": throughput.steps}
+
+
+def token_rates(args, mean_step_seconds: float, median_step_seconds: float) -> dict:
+    """tokens/s from the mean and the median step time."""
     tokens = args.batch_size * args.length
-    return {"tokens_per_second": throughput.steps_per_second * tokens,
-            "median_tokens_per_second": tokens / throughput.median_step_seconds, "steps": throughput.steps}
+    return {"tokens_per_second": tokens / mean_step_seconds, "median_tokens_per_second": tokens / median_step_seconds}
 
 
 def plain_subprocess(args, env: dict) -> dict:
@@ -132,9 +137,7 @@ def pipeline_run(args, root: Path) -> dict:
             raise SystemExit(f"pipeline run failed:\n{proc.stderr[-3000:]}")
     summary = json.loads((root / "summary.json").read_text())
     trainer = next(s for s in summary["steps"] if s["name"] == "trainer")["outputs"]
-    tokens = args.batch_size * args.length
-    return {"tokens_per_second": trainer["train_tokens_per_second"],
-            "median_tokens_per_second": tokens / trainer["train_median_step_seconds"],
+    return {**token_rates(args, 1.0 / trainer["train_steps_per_second"], trainer["train_median_step_seconds"]),
             "steps": None, "command": " ".join(cmd[1:])}
 
 

@@ -47,25 +47,40 @@ SAMPLES_TXT = "samples.txt"
 SAMPLES_JSON = "samples.json"
 
 
-def _nll_sum(logits: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Summed next-token NLL (nats) and token count, [PAD] targets excluded."""
+def _token_nll(logits: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Next-token NLL (nats) and 1.0 per real token, both `(batch, time)`; [PAD] targets give 0 and 0."""
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=tf.cast(logits, tf.float32))
     real = tf.cast(tf.not_equal(targets, schema.PAD_ID), tf.float32)
-    return tf.reduce_sum(losses * real), tf.reduce_sum(real)
+    return losses * real, real
+
+
+def _nll_sum(logits: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Summed next-token NLL (nats) and token count, [PAD] targets excluded."""
+    nll, real = _token_nll(logits, targets)
+    return tf.reduce_sum(nll), tf.reduce_sum(real)
+
+
+def window_position_losses(model: keras.Model, stream: np.ndarray, length: int,
+                           batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(nats, tokens), each summed per window position `(length,)`, over non-overlapping windows of
+    `length` read from scratch: how the loss falls as a window gains context."""
+    @tf.function
+    def score(x, y):
+        nll, real = _token_nll(model(x, training=False), y)  # (batch, length) each
+        return tf.reduce_sum(nll, axis=0), tf.reduce_sum(real, axis=0)
+
+    nats, tokens = np.zeros(length), np.zeros(length)
+    for x, y in lm_input.windows_dataset(stream, length, batch_size):
+        nll, n = score(x, y)
+        nats += nll.numpy()
+        tokens += n.numpy()
+    return nats, tokens
 
 
 def stream_loss_windows(model: keras.Model, stream: np.ndarray, length: int, batch_size: int) -> tuple[float, int]:
     """(total nats, tokens) over non-overlapping windows of `length`, each read from scratch."""
-    @tf.function
-    def score(x, y):
-        return _nll_sum(model(x, training=False), y)
-
-    total, count = 0.0, 0
-    for x, y in lm_input.windows_dataset(stream, length, batch_size):
-        nll, n = score(x, y)
-        total += float(nll)
-        count += int(n)
-    return total, count
+    nats, tokens = window_position_losses(model, stream, length, batch_size)
+    return float(nats.sum()), int(tokens.sum())
 
 
 def stream_loss_carried(model: keras.Model, stream: np.ndarray, length: int, rows: int) -> tuple[float, int]:

@@ -209,7 +209,7 @@ def plot_learning_curves(history: dict[str, list[float]], path: Path) -> None:
 
     epochs = history.get("epoch", [])
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    second = "accuracy" if "accuracy" in history or "perplexity" not in history else "perplexity"
+    second = "perplexity" if "perplexity" in history else "accuracy"  # language models log perplexity
     for ax, metric in zip(axes, ("loss", second)):
         for key, label in ((metric, "train"), (f"val_{metric}", "eval")):
             if history.get(key):

@@ -31,17 +31,22 @@ def _real_lengths(ids):
     return ops.max(ops.where(ops.not_equal(ids, 0), steps[None, :], 0), axis=1)  # (batch,)
 
 
-def _write(cache, new, positions):
-    """`cache` `(batch, heads, slots, head_dim)` with `new` `(batch, heads, time, head_dim)` written at slots
-    `positions` `(batch, time)`: one scatter of `batch * heads * time` vectors, so a step's cost does not grow
-    with the cache. Slots are distinct except past `max_length` in traced code (positions clipped to the last
-    slot), where the slot keeps one of the writes and the logits are meaningless anyway."""
-    batch, heads, time = ops.shape(new)[0], ops.shape(new)[1], ops.shape(new)[2]
+def _cache_indices(positions, heads):
+    """`(batch * heads * time, 3)` scatter indices (row, head, slot) of every step at `positions` `(batch, time)`.
+
+    Slots are distinct except past `max_length` in traced code (positions clipped to the last slot), where
+    the slot keeps one of the writes and the logits are meaningless anyway."""
+    batch, time = ops.shape(positions)[0], ops.shape(positions)[1]
     shape = (batch, heads, time)
     rows = ops.broadcast_to(ops.arange(batch, dtype="int32")[:, None, None], shape)  # (batch, heads, time)
     head = ops.broadcast_to(ops.arange(heads, dtype="int32")[None, :, None], shape)  # (batch, heads, time)
     slots = ops.broadcast_to(positions[:, None, :], shape)  # (batch, heads, time)
-    indices = ops.reshape(ops.stack([rows, head, slots], axis=-1), (-1, 3))  # (batch * heads * time, 3)
+    return ops.reshape(ops.stack([rows, head, slots], axis=-1), (-1, 3))
+
+
+def _write(cache, new, indices):
+    """`cache` `(batch, heads, slots, head_dim)` with `new` `(batch, heads, time, head_dim)` written at
+    `indices` (`_cache_indices`): one scatter of the new vectors, so a step's cost does not grow with the cache."""
     updates = ops.reshape(ops.cast(new, cache.dtype), (-1, ops.shape(new)[3]))  # (batch * heads * time, head_dim)
     return ops.scatter_update(cache, indices, updates)
 
@@ -158,8 +163,9 @@ class CausalDecoderBlock(keras.layers.Layer):
             mask = ops.less_equal(steps[None, :], steps[:, None])[None]  # (1, time, time): key s <= query t
         else:
             positions = ops.cast(positions, "int32")  # (batch, time)
-            key = _write(key_cache, key, positions)  # (batch, heads, slots, head_dim)
-            value = _write(value_cache, value, positions)  # (batch, heads, slots, head_dim)
+            indices = _cache_indices(positions, self.num_heads)  # (batch * heads * time, 3), shared by k and v
+            key = _write(key_cache, key, indices)  # (batch, heads, slots, head_dim)
+            value = _write(value_cache, value, indices)  # (batch, heads, slots, head_dim)
             slots = ops.arange(ops.shape(key)[2], dtype="int32")  # (slots,)
             mask = ops.less_equal(slots[None, None, :], positions[:, :, None])  # (batch, time, slots)
         attended = self._attend(query, key, value, mask)  # (batch, time, embed_dim)
