@@ -40,9 +40,10 @@ setup(
         "pyyaml",
         "numpy",
         "tqdm",
+        "filelock>=3.12",
     ],
     extras_require={
-        "test": ["pytest>=8", "jax[cpu]", "seqeval"],
+        "test": ["pytest>=8", "jax[cpu]", "seqeval", "hypothesis>=6"],
         "gcp": ["apache-beam[gcp]==2.77.*"],
         "gpu": ["tensorflow[and-cuda]==2.21.*"],
     },

@@ -8,10 +8,13 @@ Layout under the run root:
 The SavedModel is written to `serving/<model_name>/.tmp-<uuid>` and renamed to
 its integer version only when complete, so TF Serving (which only loads
 integer directories) never sees half an export; a failed export is removed.
+A push that loses a version race (another process took N between the listing
+and the rename) takes the next number.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import atomic
+from pipeline.faults import crash_point
 from pipeline.step import StepContext
 
 logger = logging.getLogger(__name__)
@@ -70,14 +74,39 @@ def publish(export_fn, serving_dir: Path, model_name: str) -> tuple[Path, int]:
     tmp = model_dir / f".tmp-{uuid.uuid4().hex}"
     try:
         export_fn(tmp)
-        versions = existing_versions(model_dir)
-        version = (versions[-1] + 1) if versions else 1
-        final = model_dir / str(version)
-        os.rename(tmp, final)  # fails rather than overwrite if a racing push took N
+        crash_point("pusher:before_version_rename")
+        while True:
+            versions = existing_versions(model_dir)
+            version = (versions[-1] + 1) if versions else 1
+            final = model_dir / str(version)
+            try:
+                os.rename(tmp, final)  # fails rather than overwrite a version a racing push took
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                logger.info("Version %d of %s was taken while exporting; trying the next", version, model_name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final, version
+
+
+def not_blessed_reason(blessing: dict[str, Any]) -> str:
+    """Why a model was not pushed, in one line.
+
+    Example:
+
+    >>> not_blessed_reason({"metric": "exact_match", "value": 0.41, "threshold": 0.95})
+    'exact_match 0.4100 < eval.bless_threshold 0.95'
+    """
+    from components.evaluator.metrics import LOWER_IS_BETTER
+
+    metric, value, threshold = blessing.get("metric"), blessing.get("value"), blessing.get("threshold")
+    if not isinstance(value, (int, float)):
+        return f"{metric} is {value!r}, not a number (eval.bless_threshold {threshold})"
+    relation = ">" if metric in LOWER_IS_BETTER else "<"
+    return f"{metric} {value:.4f} {relation} eval.bless_threshold {threshold}"
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
@@ -87,8 +116,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     blessing_path = Path(ctx.inputs["evaluator"]) / "blessing.json"
     blessing = json.loads(blessing_path.read_text())
     if not blessing.get("blessed"):
-        reason = (f"not blessed: {blessing.get('metric')}={blessing.get('value')} "
-                  f"vs threshold {blessing.get('threshold')}")
+        reason = not_blessed_reason(blessing)
         logger.warning("Not pushing: %s", reason)
         outputs = {"pushed": False, "reason": reason}
         (out / PUSHED_FILE).write_text(json.dumps(outputs, indent=2))

@@ -1,5 +1,9 @@
 """Write-then-rename helpers: a reader sees the old file or the new one, never half.
 
+Files are created with the permissions `open()` would give (0666 less the
+umask), not `mkstemp`'s 0600, so a model server running as another user can
+read what is published.
+
 Example:
 
 >>> import tempfile, pathlib
@@ -20,12 +24,20 @@ from pathlib import Path
 from typing import Any
 
 
+def default_file_mode() -> int:
+    """0666 less the process umask: what `open(path, "w")` would create."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_text(path: str | Path, text: str) -> None:
     """Writes `text` to a temporary file beside `path`, then renames it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()

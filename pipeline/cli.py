@@ -1,14 +1,16 @@
 """The `seqlab` command line: each subcommand is a few lines calling the library.
 
-    seqlab run [CONFIG...] [--set KEY=VALUE]... [--root DIR] [--until STEP] [--no-cache] [--beam-arg ARG]...
+    seqlab run [CONFIG...] [--set KEY=VALUE]... [--root DIR] [--until STEP] [--no-cache] [--wait]
+               [--beam-arg ARG]...
     seqlab config [CONFIG...] [--set KEY=VALUE]...
     seqlab configs
-    seqlab predict EXPORT_DIR TEXT...
+    seqlab predict EXPORT_DIR TEXT...   (or - to read one text per line from stdin)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import logging
 import os
@@ -23,37 +25,70 @@ from pipeline.dag import STEP_NAMES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+DESCRIPTION = (
+    "Sequence models from raw text to TensorFlow Serving: a Beam + Keras pipeline driven by one YAML config. "
+    "Every step's output is cached under the run root and reused while its config, its input files and the "
+    "code that made it are unchanged."
+)
+EPILOG = "Examples:\n  seqlab run\n  seqlab run date_tags --set train.epochs=8\n  " \
+         "seqlab predict seqlab_runs/serving/dates \"Tuesday, March 3, 1998\"\n  seqlab config quickstart"
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("seqlab")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "config", nargs="*", help="built-in config names or YAML paths, merged rightmost-wins "
-        "(default: quickstart)")
+        "config", nargs="*", help="built-in config names (see `seqlab configs`) or YAML files; several merge, the "
+        "rightmost wins (default: quickstart)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override one config value, e.g. --set train.epochs=3")
+        help="override one config value, applied after the files; repeat for more (e.g. --set train.epochs=3)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seqlab", description=__doc__.split("\n")[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="seqlab", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"seqlab {version()}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, library start-up messages and full tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the pipeline")
+    run = sub.add_parser(
+        "run", help="run the pipeline (example_gen, statistics, transform, trainer, evaluator, pusher)",
+        description="Run the pipeline step by step. A step whose config, input files and code are unchanged is "
+        "'cached' (its artifact is reused); a step interrupted by a crash, Ctrl-C or SIGTERM resumes on the next "
+        "run (the trainer from its last epoch). One run at a time per run root.")
     _add_config_args(run)
-    run.add_argument("--root", default="seqlab_runs", help="run root (default: ./seqlab_runs)")
-    run.add_argument("--until", choices=STEP_NAMES, help="last step to run")
-    run.add_argument("--no-cache", action="store_true", help="run every step again")
-    run.add_argument("--beam-arg", dest="beam_args", action="append", default=[],
-                     metavar="ARG", help="Beam pipeline option, e.g. --beam-arg=--runner=DataflowRunner")
+    run.add_argument("--root", default="seqlab_runs",
+                     help="run root holding artifacts, metadata, summary.json and serving/ (default: ./seqlab_runs)")
+    run.add_argument("--until", choices=STEP_NAMES, metavar="STEP",
+                     help=f"stop after this step, one of: {', '.join(STEP_NAMES)}")
+    run.add_argument("--no-cache", action="store_true",
+                     help="run every step again from scratch, without reusing or resuming anything")
+    run.add_argument("--wait", action="store_true",
+                     help="when another run is using the root, wait until it ends instead of failing at once")
+    run.add_argument("--beam-arg", dest="beam_args", action="append", default=[], metavar="ARG",
+                     help="Beam pipeline option passed through as is; repeat for more "
+                     "(e.g. --beam-arg=--runner=DataflowRunner --beam-arg=--project=my-project)")
 
-    cfg = sub.add_parser("config", help="print the effective, validated config")
+    cfg = sub.add_parser("config", help="print the effective config after merging and checking it",
+                         description="Print the effective config as YAML: the files merged, the --set values "
+                         "applied and every value checked. A bad value is reported in one line naming the key.")
     _add_config_args(cfg)
 
-    sub.add_parser("configs", help="list built-in configs")
+    sub.add_parser("configs", help="list the built-in configs", description="List the built-in config names.")
 
-    predict = sub.add_parser("predict", help="run an exported SavedModel on raw text")
-    predict.add_argument("export_dir")
-    predict.add_argument("texts", nargs="+", metavar="TEXT")
+    predict = sub.add_parser(
+        "predict", help="run an exported model on raw text and print one JSON line per input",
+        description="Run a pushed SavedModel's serving_default signature on raw text. EXPORT_DIR is a version "
+        "folder (serving/dates/3) or a model's base path (serving/dates: its latest version).")
+    predict.add_argument("export_dir", metavar="EXPORT_DIR", help="a SavedModel folder or a model's base path")
+    predict.add_argument("texts", nargs="+", metavar="TEXT", help="input texts; - reads one text per line from stdin")
     return parser
 
 
@@ -62,12 +97,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)
     summary = run_pipeline(config, args.root, until=args.until, use_cache=not args.no_cache,
-                           beam_args=args.beam_args)
+                           beam_args=args.beam_args, wait=None if args.wait else 0.0)
     for step in summary["steps"]:
         print(f"{step['name']:<12} {step['status']:<7} {step['seconds']:8.1f}s")
     for split, metrics in summary["metrics"].items():
         shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         print(f"{split}: {shown}")
+    if summary.get("not_pushed"):
+        print(f"not pushed: {summary['not_pushed']}")
     if summary["export_dir"]:
         print(f"exported: {summary['export_dir']}")
     print(f"summary: {os.path.join(os.path.abspath(args.root), 'summary.json')}")
@@ -87,9 +124,13 @@ def _cmd_configs(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from serving.predict import predict
+    from pipeline import quiet
+    from serving.predict import predict, resolve_export_dir
 
-    for row in predict(args.export_dir, args.texts):
+    texts = [line.rstrip("\r\n") for line in sys.stdin] if args.texts == ["-"] else args.texts
+    export_dir = resolve_export_dir(args.export_dir)  # a bad path fails before TensorFlow is imported
+    quiet.import_tensorflow()
+    for row in predict(export_dir, texts):
         print(json.dumps(row, ensure_ascii=False))
     return 0
 
@@ -103,14 +144,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not args.verbose:
+        from pipeline import quiet
+
+        quiet.quiet_logging()
+    from pipeline.lock import RootBusyError
+
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, RootBusyError) as exc:
         if args.verbose:
             traceback.print_exc()
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"seqlab: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        print(f"seqlab: interrupted ({exc or 'Ctrl-C'}); run the same command again to resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """The step graph and its fingerprints.
 
 A step's fingerprint hashes its component version, the config sections it
-reads (and the task), and its upstream steps' fingerprints. Equal fingerprint
-means equal output, so a finished artifact with that fingerprint is reused.
+reads (and the task), the content of every source it reads from outside the
+run root (`pipeline.input_digest`), the versions of seqlab and of the
+libraries that shape its output, and its upstream steps' fingerprints. Equal
+fingerprint means equal output, so a finished artifact with that fingerprint
+is reused.
 
 Example:
 
@@ -18,9 +21,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from typing import Any, Mapping
 
 from components.schema import TASKS
 from pipeline.config import Config
+from pipeline.input_digest import code_versions
 
 MODEL_TASKS = ("translation", "classification", "tagging", "language_model")
 
@@ -38,6 +43,8 @@ class Step:
         resumable: keep the temporary directory of an interrupted attempt, so
             the component can resume from it (the trainer's checkpoints).
         tasks: the tasks the component handles.
+        source_keys: config keys naming sources the step reads from outside
+            the run root; their content is part of the fingerprint.
     """
 
     name: str
@@ -47,10 +54,21 @@ class Step:
     version: str = "1"
     resumable: bool = False
     tasks: tuple[str, ...] = TASKS
+    source_keys: tuple[str, ...] = ()
+
+    def sources(self, config: Config) -> dict[str, str]:
+        """{config key: URI} of the sources this step reads under `config`."""
+        full = config.to_dict()
+        out = {}
+        for key in self.source_keys:
+            section, name = key.split(".")
+            out[key] = full[section][name]
+        return out
 
 
 STEPS: tuple[Step, ...] = (
-    Step("example_gen", "components.example_gen", ("data",)),
+    Step("example_gen", "components.example_gen", ("data",), version="2",
+         source_keys=("data.source", "data.target_source", "data.eval_source")),
     Step("statistics", "components.statistics", (), ("example_gen",), version="2"),
     Step("transform", "components.transform", ("transform",), ("example_gen",)),
     Step("trainer", "components.trainer", ("model", "train"), ("transform",), resumable=True,
@@ -83,7 +101,17 @@ def check_tasks(steps: tuple[Step, ...], task: str) -> None:
             )
 
 
-def fingerprint(step: Step, config: Config, upstream: dict[str, str]) -> str:
+def fingerprint(step: Step, config: Config, upstream: Mapping[str, str],
+                sources: Mapping[str, Any] | None = None, code: Mapping[str, str] | None = None) -> str:
+    """The step's cache key.
+
+    Args:
+        step: the step.
+        config: the effective config.
+        upstream: fingerprints of the steps before it.
+        sources: `input_digest.digest_sources(step.sources(config))`, the content of what it reads.
+        code: `input_digest.code_versions()` (computed when None).
+    """
     full = config.to_dict()
     payload = {
         "step": step.name,
@@ -91,14 +119,24 @@ def fingerprint(step: Step, config: Config, upstream: dict[str, str]) -> str:
         "task": config.task,
         "config": {s: full[s] for s in step.sections},
         "upstream": {name: upstream[name] for name in step.upstream},
+        "sources": dict(sources or {}),
+        "code": dict(code if code is not None else code_versions()),
     }
     blob = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def fingerprints(config: Config, steps: tuple[Step, ...] = STEPS) -> dict[str, str]:
-    """Fingerprint of every step, computed in graph order."""
+def fingerprints(config: Config, steps: tuple[Step, ...] = STEPS,
+                 sources: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, str]:
+    """Fingerprint of every step, computed in graph order.
+
+    Args:
+        config: the effective config.
+        steps: the steps, in graph order.
+        sources: {step name: its source digests}; the runner computes them (they read files).
+    """
+    code = code_versions()
     out: dict[str, str] = {}
     for step in steps:
-        out[step.name] = fingerprint(step, config, out)
+        out[step.name] = fingerprint(step, config, out, (sources or {}).get(step.name), code)
     return out

@@ -20,6 +20,8 @@ Example:
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -51,6 +53,13 @@ CREATE TABLE IF NOT EXISTS artifacts (
     created REAL NOT NULL,
     UNIQUE (step, fingerprint, uri)
 );
+CREATE TABLE IF NOT EXISTS file_digests (
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (path, size, mtime_ns)
+);
 CREATE TABLE IF NOT EXISTS events (
     execution_id INTEGER NOT NULL REFERENCES executions(id),
     artifact_id INTEGER NOT NULL REFERENCES artifacts(id),
@@ -68,6 +77,10 @@ class MetadataStore:
         self._db = sqlite3.connect(self.path, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._db.executescript(SCHEMA)
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(runs)")}
+        for column in ("pid INTEGER", "host TEXT"):  # stores written before runs recorded their process
+            if column.split()[0] not in columns:
+                self._db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
         self._db.commit()
 
     def close(self) -> None:
@@ -80,9 +93,36 @@ class MetadataStore:
 
     def start_run(self, config: dict[str, Any]) -> int:
         return self._write(
-            "INSERT INTO runs (started, status, config) VALUES (?, 'running', ?)",
-            (time.time(), json.dumps(config, sort_keys=True)),
+            "INSERT INTO runs (started, status, config, pid, host) VALUES (?, 'running', ?, ?, ?)",
+            (time.time(), json.dumps(config, sort_keys=True), os.getpid(), socket.gethostname()),
         )
+
+    def mark_interrupted(self) -> list[int]:
+        """Marks every run still `running`, and its running executions, `interrupted`; returns their ids.
+
+        Call it only while holding the root lock: then no other run is alive,
+        so a run that still says `running` is one whose process died.
+        """
+        ids = [int(r["id"]) for r in self._db.execute("SELECT id FROM runs WHERE status = 'running'")]
+        for run_id in ids:
+            self._db.execute(
+                "UPDATE executions SET status = 'interrupted', error = 'the process ended without finishing'"
+                " WHERE run_id = ? AND status = 'running'", (run_id,))
+            self._db.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", (run_id,))
+        self._db.commit()
+        return ids
+
+    def known_digest(self, path: str, size: int, mtime_ns: int) -> str | None:
+        """The SHA-256 recorded for a file with this path, size and mtime, if any."""
+        row = self._db.execute(
+            "SELECT sha256 FROM file_digests WHERE path = ? AND size = ? AND mtime_ns = ?",
+            (path, size, mtime_ns)).fetchone()
+        return str(row["sha256"]) if row else None
+
+    def save_digest(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
+        self._db.execute("DELETE FROM file_digests WHERE path = ?", (path,))
+        self._write("INSERT INTO file_digests (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
+                    (path, size, mtime_ns, sha256))
 
     def finish_run(self, run_id: int, status: str) -> None:
         self._write(

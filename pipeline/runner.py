@@ -7,6 +7,13 @@ construction, and a crashed step leaves only a dot-folder that no later run
 takes for finished (the trainer's is kept so that it resumes from its
 checkpoints).
 
+A run holds the root's lock (`pipeline.lock`) from start to end. Holding it,
+the runner marks runs whose process died as interrupted, removes the
+dot-folders and temporary files they left (logged; the trainer's kept), and
+writes `summary.json` at once, then after every step. SIGTERM and Ctrl-C stop
+a run cleanly: the step and the run are recorded as interrupted, nothing is
+published, and the next run resumes.
+
 Example:
 
 >>> from pipeline.config import load_config
@@ -17,18 +24,25 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
+import re
 import shutil
+import signal
+import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
-from pipeline import atomic
+from pipeline import atomic, quiet
 from pipeline.config import Config
-from pipeline.dag import Step, check_tasks, fingerprints, steps_until
+from pipeline.dag import STEPS, Step, check_tasks, fingerprints, steps_until
+from pipeline.faults import crash_point
+from pipeline.input_digest import digest_sources
+from pipeline.lock import RootLock
 from pipeline.metadata import MetadataStore
 from pipeline.step import StepContext
 
@@ -36,6 +50,12 @@ logger = logging.getLogger(__name__)
 
 OUTPUTS_FILE = "_outputs.json"
 SUMMARY_FILE = "summary.json"
+# Temporary names a crash can leave: a step's folder, a replaced artifact, an atomic file, a pusher export.
+_ORPHAN = re.compile(r"^\.(.+\.incomplete|.+\.old-[0-9a-f]{8}|.+\.tmp|tmp-[0-9a-f]{32})$")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM (the usual preemption signal), like Ctrl-C's KeyboardInterrupt."""
 
 
 def artifact_dir(root: Path, step: str, fp: str) -> Path:
@@ -60,6 +80,7 @@ def _cached_outputs(final: Path) -> dict[str, Any] | None:
 
 
 def _run_component(step: Step, ctx: StepContext) -> dict[str, Any]:
+    quiet.import_tensorflow()  # every component uses it; its start-up noise filtered out
     module = importlib.import_module(step.component)
     outputs = module.run(ctx)
     return dict(outputs or {})
@@ -69,12 +90,59 @@ def _collect_metrics(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return dict(results.get("evaluator", {}).get("metrics", {}))
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def clean_orphans(root: Path, resumable: Sequence[str] = tuple(s.name for s in STEPS if s.resumable)) -> list[Path]:
+    """Removes what crashed runs left half-written under `root`; returns the removed paths.
+
+    Call it only while holding the root lock (no live run owns these names).
+    A resumable step's `.incomplete` folder is kept: a rerun resumes from it.
+    """
+    candidates: list[Path] = []
+    for folder in (root, root / "serving", *sorted((root / "artifacts").glob("*")),
+                   *sorted((root / "serving").glob("*"))):
+        if folder.is_dir():
+            candidates.extend(p for p in sorted(folder.iterdir()) if _ORPHAN.match(p.name))
+    removed = []
+    for path in candidates:
+        if path.name.endswith(".incomplete") and path.parent.name in resumable:
+            logger.info("Keeping %s: the %s resumes from it", path, path.parent.name)
+            continue
+        _remove(path)
+        logger.info("Removed %s, left by a run that did not finish", path)
+        removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While running, SIGTERM raises RunInterrupted in the main thread (elsewhere: no change)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise RunInterrupted(f"stopped by signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_pipeline(
     config: Config,
     root: str | Path = "seqlab_runs",
     until: str | None = None,
     use_cache: bool = True,
     beam_args: Sequence[str] = (),
+    wait: float | None = 0.0,
 ) -> dict[str, Any]:
     """Runs the pipeline and writes `<root>/summary.json`.
 
@@ -84,20 +152,44 @@ def run_pipeline(
         until: last step to run (all when None).
         use_cache: reuse finished artifacts with the same fingerprint.
         beam_args: pipeline options passed through to Beam.
+        wait: seconds to wait when another run holds the root (0: fail at once; None: forever).
 
     Returns:
         The summary (also written to `<root>/summary.json`).
+
+    Raises:
+        RootBusyError: another run holds the root.
+        KeyboardInterrupt: Ctrl-C or SIGTERM (`RunInterrupted`); the run is
+            recorded as interrupted and resumes on the next run.
     """
     root = Path(root).resolve()
-    root.mkdir(parents=True, exist_ok=True)
     steps = steps_until(until)
     check_tasks(steps, config.task)
-    fps = fingerprints(config, steps)
-    store = MetadataStore(root / "metadata.sqlite")
+    with _sigterm_interrupts(), RootLock(root, wait=wait) as lock:
+        store = MetadataStore(root / "metadata.sqlite")
+        try:
+            return _run_locked(config, root, steps, use_cache, beam_args, store, lock.chief)
+        finally:
+            store.close()
+
+
+def _run_locked(config: Config, root: Path, steps: tuple[Step, ...], use_cache: bool,
+                beam_args: Sequence[str], store: MetadataStore, chief: bool) -> dict[str, Any]:
+    if chief:
+        for run_id in store.mark_interrupted():
+            logger.info("Run %d did not finish (its process is gone): marked interrupted", run_id)
+        clean_orphans(root)
+    sources = {
+        step.name: digest_sources(step.sources(config), store.known_digest, store.save_digest,
+                                  config.data.tfds_data_dir)
+        for step in steps if step.source_keys
+    }
+    fps = fingerprints(config, steps, sources)
     run_id = store.start_run(config.to_dict())
     logger.info("Run %d: config %s, root %s", run_id, config.name, root)
     summary: dict[str, Any] = {
         "run_id": run_id,
+        "status": "running",
         "config": config.to_dict(),
         "steps": [],
         "metrics": {},
@@ -106,29 +198,35 @@ def run_pipeline(
     }
     results: dict[str, dict[str, Any]] = {}
     artifact_ids: dict[str, int] = {}
+    write_summary = (lambda: _write_summary(summary, results, root)) if chief else (lambda: None)
+    write_summary()  # from now on summary.json describes this run, never the previous one
     try:
         for step in steps:
             record = _run_step(step, config, root, fps, use_cache, beam_args, store, run_id,
                                artifact_ids)
             summary["steps"].append(record)
             results[step.name] = record["outputs"]
-            if record["status"] == "failed":
+            if "_exception" in record:  # failed or interrupted
                 raise record.pop("_exception")
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        store.close()
-        _finish_summary(summary, results, root)
+            write_summary()
+    except BaseException as exc:
+        summary["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        store.finish_run(run_id, summary["status"])
+        write_summary()
         raise
+    summary["status"] = "succeeded"
     store.finish_run(run_id, "succeeded")
-    store.close()
-    _finish_summary(summary, results, root)
+    write_summary()
     return summary
 
 
-def _finish_summary(summary: dict[str, Any], results: dict[str, Any], root: Path) -> None:
+def _write_summary(summary: dict[str, Any], results: dict[str, Any], root: Path) -> None:
     summary["metrics"] = _collect_metrics(results)
     summary["blessed"] = results.get("evaluator", {}).get("blessed")
     summary["export_dir"] = results.get("pusher", {}).get("export_dir")
+    pusher = results.get("pusher", {})
+    if pusher.get("pushed") is False:
+        summary["not_pushed"] = pusher.get("reason")
     clean = dict(summary)
     clean["steps"] = [{k: v for k, v in s.items() if not k.startswith("_")} for s in summary["steps"]]
     atomic.write_json(root / SUMMARY_FILE, clean)
@@ -166,8 +264,12 @@ def _run_step(
         return finish("cached", cached)
 
     tmp = _incomplete_dir(root, step.name, fp)
-    if tmp.exists() and not step.resumable:
+    if tmp.exists() and (not step.resumable or not use_cache):
+        if step.resumable:
+            logger.info("[%s] --no-cache: not resuming from %s", step.name, tmp)
         shutil.rmtree(tmp)
+    elif tmp.exists():
+        logger.info("[%s] resuming from %s", step.name, tmp)
     tmp.mkdir(parents=True, exist_ok=True)
     ctx = StepContext(
         config=config,
@@ -178,14 +280,21 @@ def _run_step(
     )
     logger.info("[%s] running (%s)", step.name, fp)
     try:
+        crash_point(f"{step.name}:start")
         outputs = _run_component(step, ctx)
         atomic.write_json(tmp / OUTPUTS_FILE, outputs)
+        crash_point(f"{step.name}:before_publish")
         atomic.publish_dir(tmp, final)
     except BaseException as exc:  # recorded, then re-raised by the caller
         seconds = time.perf_counter() - started
-        store.finish_execution(execution, "failed", seconds, "".join(
-            traceback.format_exception_only(type(exc), exc)).strip())
-        logger.error("[%s] failed after %.1fs: %s", step.name, seconds, exc)
-        return {**record, "status": "failed", "seconds": round(seconds, 3), "outputs": {},
-                "error": str(exc), "_exception": exc}
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        store.finish_execution(execution, status, seconds, message)
+        if status == "interrupted":
+            logger.warning("[%s] interrupted after %.1fs (%s)%s", step.name, seconds, exc or "Ctrl-C",
+                           "; the next run resumes it" if step.resumable else "")
+        else:
+            logger.error("[%s] failed after %.1fs: %s", step.name, seconds, exc)
+        return {**record, "status": status, "seconds": round(seconds, 3), "outputs": {},
+                "error": str(exc) or type(exc).__name__, "_exception": exc}
     return finish("ran", outputs)

@@ -12,15 +12,31 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
+def resolve_export_dir(path: str | Path) -> Path:
+    """A SavedModel folder as given, or a model's base path's latest integer version (as TF Serving picks).
+
+    Example:
+
+    >>> resolve_export_dir("seqlab_runs/serving/dates")  # doctest: +SKIP
+    PosixPath('seqlab_runs/serving/dates/3')
+    """
+    path = Path(path)
+    if (path / "saved_model.pb").exists():
+        return path
+    versions = sorted((int(p.name) for p in path.iterdir() if p.name.isdigit() and (p / "saved_model.pb").exists())
+                      if path.is_dir() else ())
+    if not versions:
+        raise ValueError(f"No SavedModel found: not a SavedModel folder nor a base path with integer versions. "
+                         f"Received: export_dir={str(path)!r}")
+    return path / str(versions[-1])
+
+
 def load(export_dir: str | Path):
     """Loads a SavedModel (registering the tensorflow-text ops first)."""
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (registers ops the graph may use)
 
-    path = Path(export_dir)
-    if not (path / "saved_model.pb").exists():
-        raise ValueError(f"No SavedModel found. Received: export_dir={str(export_dir)!r}")
-    return tf.saved_model.load(str(path))
+    return tf.saved_model.load(str(resolve_export_dir(export_dir)))
 
 
 def _plain(value: Any) -> Any:

@@ -1,6 +1,7 @@
 """Pusher: versioning, atomic publish, models.config, blessing gate."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,42 @@ def test_unblessed_model_is_not_pushed(tmp_path):
                                               "transform": tmp_path / "x"},
                       output_dir=out, root=tmp_path)
     result = pusher.run(ctx)
-    assert result["pushed"] is False and "exact_match=0.5" in result["reason"]
+    assert result == {"pushed": False, "reason": "exact_match 0.5000 < eval.bless_threshold 0.9"}
     assert json.loads((out / "pushed.json").read_text())["pushed"] is False
     assert not (tmp_path / "serving").exists()
+
+
+def test_lower_is_better_metric_says_greater_than():
+    reason = pusher.not_blessed_reason({"metric": "perplexity", "value": 12.5, "threshold": 8.0})
+    assert reason == "perplexity 12.5000 > eval.bless_threshold 8.0"
+
+
+def test_push_that_loses_a_version_race_takes_the_next_number(tmp_path, monkeypatch):
+    serving = tmp_path / "serving"
+    pusher.publish(_fake_export, serving, "dates")  # version 1
+    listings = []
+    real = pusher.existing_versions
+
+    def racing(model_dir):  # the first listing misses version 2, which a racing push publishes meanwhile
+        listings.append(1)
+        if len(listings) == 1:
+            seen = real(model_dir)
+            _fake_export(model_dir / "2")
+            return seen
+        return real(model_dir)
+
+    monkeypatch.setattr(pusher, "existing_versions", racing)
+    final, version = pusher.publish(_fake_export, serving, "dates")
+    assert version == 3 and final == serving / "dates" / "3"
+    assert sorted(p.name for p in (serving / "dates").iterdir()) == ["1", "2", "3"]
+
+
+def test_published_files_are_world_readable(tmp_path):
+    serving = tmp_path / "serving"
+    pusher.publish(_fake_export, serving, "dates")
+    old = os.umask(0o022)  # the usual umask: what `cp` would leave is 0644
+    try:
+        path = pusher.write_models_config(serving)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644  # mkstemp alone would give 0600

@@ -1,0 +1,69 @@
+"""Logs that say what happened and nothing else: TensorFlow's and Beam's start-up noise filtered out.
+
+On a CPU machine TensorFlow's C++ runtime prints oneDNN, "Could not find cuda
+drivers" and `cuInit` lines on the first import and device query, before
+`TF_CPP_MIN_LOG_LEVEL` applies, and Beam logs "apitools not found" and type-hint
+conversions at every pipeline. `import_tensorflow()` does the import and the
+device query with file descriptor 2 captured and writes back every line that
+is not known noise; `quiet_logging()` drops Beam's noise records. `-v` keeps
+everything.
+
+Example:
+
+>>> bool(NOISE.search("I0000 port.cc:153] oneDNN custom operations are on."))
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import tempfile
+
+NOISE = re.compile(
+    r"oneDNN custom operations|Could not find cuda drivers|failed call to cuInit|cudart_stub|"
+    r"All log messages before absl::InitializeLog|Unable to register cu(DNN|FFT|BLAS) factory|"
+    r"computation_placer|TF-TRT Warning|This TensorFlow binary is optimized|rebuild TensorFlow with the"
+)
+BEAM_NOISE = re.compile(
+    r"apitools not found|bigquery_storage|Converting string literal type hint|BatchElements statistics|"
+    r"Renamed \d+ shards|Creating state cache|python-snappy or google-crc32c"
+)
+_imported = False
+
+
+def import_tensorflow() -> None:
+    """Imports TensorFlow once, passing on what its runtime prints to stderr except `NOISE`."""
+    global _imported
+    if _imported or "tensorflow" in sys.modules:
+        _imported = True
+        return
+    _imported = True
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")  # the device query prints the cuInit line
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        kept = [line for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True)
+                if line.strip() and not NOISE.search(line)]
+    sys.stderr.write("".join(kept))
+
+
+class _BeamNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not BEAM_NOISE.search(record.getMessage())
+
+
+def quiet_logging() -> None:
+    """Drops Beam's start-up and per-bundle noise from the root handlers."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_BeamNoise())
