@@ -42,7 +42,7 @@ def to_example(record: dict[str, Any]) -> bytes:
             continue
         values = value if name in schema.LIST_FEATURES else [value]
         feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode("utf-8") for v in values]))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def record_prefix(output_dir: Path, split: str) -> str:

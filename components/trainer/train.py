@@ -42,6 +42,7 @@ from components.trainer.precision import set_precision
 from components.trainer.stateful import ResetStates, StatefulLanguageModel
 from components.trainer.strategy import make_strategy
 from components.trainer.task_input import char_ids_fn_for, make_task_dataset
+from pipeline.faults import crash_point
 from pipeline.step import StepContext
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,13 @@ class MaskedAccuracy(keras.metrics.Metric):
 def make_loss() -> keras.losses.Loss:
     """Cross-entropy on logits where [PAD] targets contribute nothing."""
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=schema.PAD_ID)
+
+
+class _EpochCrashPoint(keras.callbacks.Callback):
+    """`SEQLAB_FAULT=trainer:after_epoch_N` kills the process once epoch N (1-based) is backed up."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        crash_point(f"trainer:after_epoch_{epoch + 1}")
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -235,6 +243,7 @@ def make_callbacks(out: Path, extra: list) -> list:
         keras.callbacks.CSVLogger(str(out / "logs" / "history.csv"), append=True),
         # The runner keeps the trainer's temp dir between attempts, so a rerun resumes here.
         keras.callbacks.BackupAndRestore(str(out / "checkpoints" / "backup")),
+        _EpochCrashPoint(),  # after the backup: fault-injection tests kill here (pipeline.faults)
     ]
     if importlib.util.find_spec("tensorboard") is not None:  # optional dependency
         callbacks.append(

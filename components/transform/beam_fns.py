@@ -72,7 +72,7 @@ def to_encoded_example(source: str, target: str, source_ids: Sequence[int], targ
         schema.RAW_SOURCE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[source.encode("utf-8")])),
         schema.RAW_TARGET: tf.train.Feature(bytes_list=tf.train.BytesList(value=[target.encode("utf-8")])),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 class EncodeFn(beam.DoFn):

@@ -226,5 +226,5 @@ class EncodeTaskFn(beam.DoFn):
             feature[field.ids] = _int64(ids)
         for name, value in row["raw"].items():
             feature[name] = _bytes(value if isinstance(value, list) else [value])
-        example = tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+        example = tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
         yield {"example": example, "tokens": n_tokens, "oov": oov, "unseen": unseen}
