@@ -40,6 +40,8 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from components import source_uri
+
 logger = logging.getLogger(__name__)
 
 # The libraries whose version changes what a step writes.
@@ -82,17 +84,18 @@ def _file_entry(path: str, lookup: DigestLookup | None, save: DigestSave | None)
 
 
 def _tfds_entry(uri: str, data_dir: str) -> dict[str, Any]:
-    from components.example_gen.tfds_paths import default_data_dir, prepared_dirs  # pure Python
-
     versions = []
-    for version_dir in prepared_dirs(uri, data_dir):
+    prepared = source_uri.tfds_prepared_dirs(uri, data_dir)
+    if not prepared:  # fail before any step runs, in one line (TFDS itself would advise download=True)
+        raise ValueError(source_uri.tfds_not_prepared(uri, data_dir))
+    for version_dir in prepared:
         files = sorted(p for p in version_dir.iterdir() if p.is_file())
         versions.append({
             "dir": str(version_dir),
             "dataset_info": file_sha256(str(version_dir / "dataset_info.json")),
             "files": [[p.name, p.stat().st_size] for p in files],
         })
-    return {"tfds": uri, "data_dir": data_dir or default_data_dir(), "versions": versions}
+    return {"tfds": uri, "data_dir": data_dir or source_uri.tfds_default_data_dir(), "versions": versions}
 
 
 def digest_uri(uri: str, lookup: DigestLookup | None = None, save: DigestSave | None = None,

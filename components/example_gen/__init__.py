@@ -65,13 +65,21 @@ def count_splits(records: list[dict[str, Any]], eval_fraction: float, test_fract
     return out
 
 
-def check_bad_fraction(num_dead: int, num_total: int, max_bad_fraction: float, by_reason: dict[str, int]) -> None:
-    """Raises ValueError when dead letters / total rows exceed `max_bad_fraction`."""
+def check_bad_fraction(num_dead: int, num_total: int, max_bad_fraction: float, by_reason: dict[str, int],
+                       dead_letter_dir: Any = None, first_dead: list[dict[str, Any]] | tuple = ()) -> None:
+    """Raises a one-line ValueError when dead letters / total rows exceed `max_bad_fraction`.
+
+    The message names `dead_letter_dir` (where the dead letters were written) and shows the first
+    three of `first_dead` as `location: reason`.
+    """
     if num_total and num_dead / num_total > max_bad_fraction:
+        shown = "; ".join(f"{d['location']}: {d['reason']}" for d in list(first_dead)[:3])
+        where = f"The dead letters are in {dead_letter_dir}/. " if dead_letter_dir is not None else ""
         raise ValueError(
             f"Too many bad rows: {num_dead} of {num_total} rows ({num_dead / num_total:.2%}) were dead-lettered, "
             f"more than data.max_bad_fraction={max_bad_fraction}. Reasons: {by_reason}. "
-            "Fix the data or raise data.max_bad_fraction."
+            + (f"First: {shown}. " if shown else "") + where
+            + "Fix the data or raise data.max_bad_fraction."
         )
 
 
@@ -98,7 +106,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
         "example_gen: %s, %d dead letters, in %.1fs",
         {k: v for k, v in counts.items() if k != "dead_letter"}, len(dead), time.perf_counter() - start,
     )
-    check_bad_fraction(len(dead), len(records) + len(dead), data.max_bad_fraction, by_reason)
+    check_bad_fraction(len(dead), len(records) + len(dead), data.max_bad_fraction, by_reason,
+                       output_dir / schema.DEAD_LETTER_DIR, dead[:3])
     if not records:
         raise ValueError(f"The source produced no examples. Received: data.source={data.source!r}")
     return {"counts": counts, "dead_letter": len(dead)}

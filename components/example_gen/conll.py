@@ -61,7 +61,7 @@ def _sentence(path: str, block: list[tuple[int, bytes]], tag_column: int,
         if text is None:
             return None, common.dead_letter(common.UNDECODABLE, path, number, raw_block), width
         columns = text.split()
-        if columns[0] == DOCSTART:
+        if not columns or columns[0] == DOCSTART:  # a line of Unicode whitespace ("\x85") holds no token
             continue
         if width is None:
             width = len(columns)

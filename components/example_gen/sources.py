@@ -33,10 +33,9 @@ Example:
 from __future__ import annotations
 
 import logging
-import urllib.parse
 from typing import Any, Callable
 
-from components import schema
+from components import schema, source_uri
 from components.example_gen import common, conll, conllu, dates, dates_tasks, parallel, tabular, text, tfds_source
 from components.example_gen import dialogue, temporal_order
 from pipeline.config import DataConfig
@@ -56,13 +55,8 @@ BUILTINS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "date_validity": dates_tasks.generate_date_validity,
     "dialogue": dialogue.generate_dialogue,
 }
-BUILTIN_TASKS: dict[str, str] = {
-    "dates": "translation", "temporal_order": "classification", "date_tags": "tagging",
-    "date_validity": "classification", "dialogue": "language_model",
-}
-# name -> its query params beyond n and seed, with their types
-BUILTIN_PARAMS: dict[str, dict[str, type]] = {"temporal_order": {"length": int}}
-_COMMON_PARAMS = ("n", "seed")
+BUILTIN_TASKS = source_uri.BUILTIN_TASKS  # name -> the task it feeds
+BUILTIN_PARAMS = source_uri.BUILTIN_PARAMS  # name -> its query params beyond n and seed, with their types
 EXTENSIONS: dict[str, str] = {
     "txt": "text", "tsv": "tsv", "csv": "csv", "jsonl": "jsonl", "conll": "conll", "conllu": "conllu",
 }
@@ -75,58 +69,8 @@ FORMAT_TASKS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _split_builtin(uri: str) -> tuple[str, dict[str, str]]:
-    """`builtin:name?k=v` -> (name, {k: v}), with the name and parameter names checked."""
-    parsed = urllib.parse.urlsplit(uri)
-    name = parsed.path
-    if name not in BUILTINS:
-        raise ValueError(f"Unknown builtin source '{name}'. Available: {sorted(BUILTINS)}. Received: data.source={uri!r}")
-    params = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
-    valid = [*_COMMON_PARAMS, *BUILTIN_PARAMS.get(name, {})]
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"Unknown builtin source parameters {unknown} for builtin:{name}. Valid: {valid}. Received: {uri!r}"
-        )
-    return name, params
-
-
-def parse_builtin(uri: str, default_n: int, default_seed: int) -> tuple[str, int, int]:
-    """`builtin:dates?n=500&seed=7` -> ("dates", 500, 7); absent params take the defaults.
-
-    Extra parameters (`BUILTIN_PARAMS`) are checked here and returned by `builtin_params`.
-    """
-    name, params = _split_builtin(uri)
-    try:
-        n = int(params.get("n", default_n))
-        seed = int(params.get("seed", default_seed))
-    except ValueError:
-        raise ValueError(f"Builtin source parameters n and seed must be integers. Received: {uri!r}") from None
-    builtin_params(uri)
-    return name, n, seed
-
-
-def builtin_params(uri: str) -> dict[str, Any]:
-    """The parameters beyond n and seed that `uri` sets, converted to their types.
-
-    Example:
-
-    >>> builtin_params("builtin:temporal_order?n=2000&length=50&seed=3")
-    {'length': 50}
-    """
-    name, params = _split_builtin(uri)
-    types = BUILTIN_PARAMS.get(name, {})
-    out = {}
-    for key, kind in types.items():
-        if key in params:
-            try:
-                out[key] = kind(params[key])
-            except ValueError:
-                raise ValueError(
-                    f"Builtin source parameter {key} of builtin:{name} must be {kind.__name__}. "
-                    f"Received: {key}={params[key]!r} in {uri!r}"
-                ) from None
-    return out
+parse_builtin = source_uri.parse_builtin
+builtin_params = source_uri.builtin_params
 
 
 def file_format(data: DataConfig, task: str) -> str:

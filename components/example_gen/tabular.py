@@ -6,8 +6,12 @@ Which fields are read depends on the task (see `task_fields`): `text_field` /
 `text_field` / `label_field` as tokens / tags (JSON lists, or strings split on
 whitespace). TSV and CSV files whose fields are all integers ("0", "1") are
 header-less and the fields are column indices; otherwise the first line is a
-header naming the columns. CSV rows are parsed one line at a time, so quoted
-fields may not span lines (locations stay `file:line`).
+header naming the columns. Every row must have the configured width (header-less:
+the largest column index + 1; with a header: the header's width); other rows are
+dead letters. Blank lines are skipped. CSV rows are parsed one line at a time, so
+quoted fields may not span lines (locations stay `file:line`). JSON values must be
+strings or numbers (tagging: also lists of strings); lists, objects, booleans and
+null are dead letters naming the field and its JSON type.
 
 Example:
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from typing import Any
 
 from components import schema
@@ -38,6 +43,41 @@ def task_fields(data, task: str) -> tuple[str, ...]:
         "language_model": (data.text_field,),
         "tagging": (data.text_field, data.label_field),
     }[task]
+
+
+def _index(field: str) -> int | None:
+    """The column index a field names ("0", "-1"), or None for a name."""
+    return int(field) if re.fullmatch(r"-?[0-9]+", field) else None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def check_json_value(value: Any, field: str, task: str) -> str | None:
+    """None when a JSON value can feed `field`, else the dead-letter reason naming the field and its JSON type.
+
+    Strings and numbers are accepted (numbers become text with str); for tagging also lists of strings.
+    """
+    if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return None
+    if task == "tagging":
+        if isinstance(value, list):
+            bad = [v for v in value if not isinstance(v, str)]
+            if not bad:
+                return None
+            item = "a null" if bad[0] is None else _json_type(bad[0])
+            return f"field {field!r} is a list with {item} item, expected a list of strings"
+        return f"field {field!r} is {_json_type(value)}, expected a string or a list of strings"
+    return f"field {field!r} is {_json_type(value)}, expected a string"
 
 
 def _as_text(value: Any) -> str:
@@ -75,25 +115,38 @@ def make_record(values: list[Any], task: str) -> tuple[Record | None, str | None
 
 
 def _split_row(text: str, fmt: str) -> list[str]:
+    """The columns of one line; ValueError (one line) when a CSV line cannot be parsed."""
     if fmt == "csv":
-        return next(csv.reader([text]), [])
+        try:
+            return next(csv.reader([text]), [])
+        except csv.Error as e:  # e.g. a bare "\r" inside an unquoted field
+            raise ValueError(f"invalid CSV row: {str(e).split(' - ')[0]}") from None
     return text.split("\t")
 
 
 def read_delimited(path: str, fields: tuple[str, ...], task: str, fmt: str) -> tuple[list[Record], list[DeadLetter]]:
     """One TSV or CSV file; header-less when every field is an integer column index."""
     separator_name = _SEPARATORS[fmt][1]
-    headerless = all(f.lstrip("-").isdigit() for f in fields)
+    headerless = all(_index(f) is not None for f in fields)
     records: list[Record] = []
     dead: list[DeadLetter] = []
     indices: list[int] | None = [int(f) for f in fields] if headerless else None
-    width: int | None = None
+    # header-less: the width the configured indices need ("0", "1" -> 2; "-1" -> 1); else the header's
+    width: int | None = max(i + 1 if i >= 0 else -i for i in indices) if indices else None
     for number, raw in common.numbered_lines(path):
         text = common.decode(raw)
         if text is None:
             dead.append(common.dead_letter(common.UNDECODABLE, path, number, raw))
             continue
-        columns = _split_row(text, fmt)
+        if not text.strip():  # blank lines are skipped, like JSON Lines
+            continue
+        try:
+            columns = _split_row(text, fmt)
+        except ValueError as e:
+            if indices is None:
+                raise ValueError(f"The header of {path} is not a CSV row: {e}. Received: {text!r}") from None
+            dead.append(common.dead_letter(str(e), path, number, raw))
+            continue
         if indices is None:  # the header line
             missing = [f for f in fields if f not in columns]
             if missing:
@@ -104,8 +157,6 @@ def read_delimited(path: str, fields: tuple[str, ...], task: str, fmt: str) -> t
                 )
             indices, width = [columns.index(f) for f in fields], len(columns)
             continue
-        if width is None:  # header-less: the first row sets the width
-            width = max(len(columns), max(indices) + 1)
         if len(columns) != width:
             reason = f"expected {width} {separator_name}-separated columns, got {len(columns)}"
             dead.append(common.dead_letter(reason, path, number, raw))
@@ -120,9 +171,12 @@ def read_delimited(path: str, fields: tuple[str, ...], task: str, fmt: str) -> t
 
 def _json_value(row: Any, field: str) -> Any:
     if isinstance(row, list):
-        index = int(field) if field.lstrip("-").isdigit() else None
-        return row[index] if index is not None and -len(row) <= index < len(row) else None
-    return row.get(field)
+        index = _index(field)
+        return row[index] if index is not None and -len(row) <= index < len(row) else _MISSING
+    return row.get(field, _MISSING)
+
+
+_MISSING = object()  # a key (or index) the row does not have: the reasons for empty values apply
 
 
 def read_jsonl(path: str, fields: tuple[str, ...], task: str) -> tuple[list[Record], list[DeadLetter]]:
@@ -138,12 +192,18 @@ def read_jsonl(path: str, fields: tuple[str, ...], task: str) -> tuple[list[Reco
             continue
         try:
             row = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # JSONDecodeError, over 4300 digits, nested too deep
             row = None
         if not isinstance(row, (dict, list)):
             dead.append(common.dead_letter(common.INVALID_JSON, path, number, raw))
             continue
-        record, reason = make_record([_json_value(row, f) for f in fields], task)
+        values = [_json_value(row, f) for f in fields]
+        reason = next((r for f, v in zip(fields, values)
+                       if v is not _MISSING and (r := check_json_value(v, f, task))), None)
+        if reason:
+            dead.append(common.dead_letter(reason, path, number, raw))
+            continue
+        record, reason = make_record([None if v is _MISSING else v for v in values], task)
         if reason:
             dead.append(common.dead_letter(reason, path, number, raw))
         else:

@@ -22,7 +22,7 @@ from components.example_gen.common import DeadLetter, Record
 
 def _read_file(path: str) -> tuple[list[Record], list[DeadLetter]]:
     with common.open_binary(path) as f:
-        raw = f.read()
+        raw = common.strip_bom(f.read())
     text = common.decode(raw)
     if text is None:
         return [], [common.dead_letter(common.UNDECODABLE, path, 1, raw[:200])]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from components import source_uri
 from components.example_gen import tabular
 from components.example_gen.common import DeadLetter, Record
 
@@ -33,13 +34,7 @@ KNOWN: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-def parse_uri(uri: str) -> tuple[str, str | None]:
-    """`tfds:conll2003` -> ("conll2003", None); `tfds:wmt14_translate/de-en` -> (name, "de-en")."""
-    spec = uri[len("tfds:"):]
-    name, _, config = spec.partition("/")
-    if not name:
-        raise ValueError(f"Expected tfds:<name>[/<config>]. Received: data.source={uri!r}")
-    return name, config or None
+parse_uri = source_uri.parse_tfds
 
 
 def feature_names(name: str, data, task: str) -> tuple[str, ...]:
@@ -70,6 +65,8 @@ def read_tfds(uri: str, data, task: str) -> tuple[list[Record], list[DeadLetter]
     except ImportError:
         raise ImportError("tfds: sources need tensorflow-datasets: pip install tensorflow-datasets") from None
     name, config = parse_uri(uri)
+    if not source_uri.tfds_prepared_dirs(uri, data.tfds_data_dir):
+        raise ValueError(source_uri.tfds_not_prepared(uri, data.tfds_data_dir))
     full_name = f"{name}/{config}" if config else name
     builder = tfds.builder(full_name, data_dir=data.tfds_data_dir or None)
     features = feature_names(name, data, task)

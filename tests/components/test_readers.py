@@ -20,7 +20,7 @@ def reasons(dead):
 def test_config_new_keys_default_and_override():
     cfg = load_config(None)
     assert (cfg.data.text_field, cfg.data.source_field, cfg.data.tag_column, cfg.data.text_unit) == ("text", "0", -1, "line")
-    cfg = load_config(None, ["task=tagging", "data.format=conllu", "data.conllu_tag=xpos", "data.iob2=true",
+    cfg = load_config(None, ["task=tagging", "data.source=train.conllu", "data.format=conllu", "data.conllu_tag=xpos", "data.iob2=true",
                              "data.tag_column=3", "data.tfds_split=train[:10]"])
     assert cfg.task == "tagging" and cfg.data.iob2 is True and cfg.data.tag_column == 3
     assert cfg.data.conllu_tag == "xpos" and cfg.data.tfds_split == "train[:10]"
@@ -160,18 +160,132 @@ def test_format_errors_name_the_fix(tmp_path):
         load("classification", source=str(tmp_path / "x.conllu"))
 
 
-def test_tfds_sources_with_mock_data():
+def test_tfds_sources_with_mock_data(tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
-    with tfds.testing.mock_data(num_examples=6):
-        records, dead = load("classification", source="tfds:imdb_reviews")
+    for name in ("imdb_reviews", "tiny_shakespeare", "conll2003"):  # what a prepared data dir holds
+        (tmp_path / name / "1.0.0").mkdir(parents=True)
+        (tmp_path / name / "1.0.0" / "dataset_info.json").write_text("{}")
+    data_dir = str(tmp_path)
+    with tfds.testing.mock_data(num_examples=6):  # the records come from the mock
+        records, dead = load("classification", source="tfds:imdb_reviews", tfds_data_dir=data_dir)
         assert len(records) + len(dead) == 6
         assert {r["label"] for r in records} <= {"neg", "pos"}
-        records, dead = load("language_model", source="tfds:tiny_shakespeare", tfds_split="test")
+        records, dead = load("language_model", source="tfds:tiny_shakespeare", tfds_split="test",
+                             tfds_data_dir=data_dir)
         assert len(records) + len(dead) == 6 and isinstance(records[0]["text"], str)
-        records, dead = load("tagging", source="tfds:conll2003")
+        records, dead = load("tagging", source="tfds:conll2003", tfds_data_dir=data_dir)
         assert len(records) + len(dead) == 6  # mock tags are random lengths: mismatches are dead letters
         assert all(len(r["tokens"]) == len(r["tags"]) for r in records)
         assert {d["reason"] for d in dead} <= {common.TAG_MISMATCH, common.EMPTY_TEXT}
         assert all(t.startswith(("B-", "I-", "O")) for r in records for t in r["tags"])
         with pytest.raises(ValueError, match="has no features"):
-            load("translation", source="tfds:imdb_reviews")
+            load("translation", source="tfds:imdb_reviews", tfds_data_dir=data_dir)
+    with pytest.raises(ValueError, match="not prepared under data.tfds_data_dir=.*--set data.source=PATH"):
+        load("classification", source="tfds:imdb_reviews", tfds_data_dir=str(tmp_path / "empty"))
+
+
+def test_headerless_width_comes_from_config_not_first_row(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("a\tb\textra\none\teins\ntwo\tzwei\n")
+    records, dead = load("translation", source=str(path))
+    assert records == [{"source": "one", "target": "eins"}, {"source": "two", "target": "zwei"}]
+    assert reasons(dead) == {"1": "expected 2 tab-separated columns, got 3"}
+    path.write_text("id\ten\tde\n1\tone\teins\n2\ttwo\n")  # with a header: the header's width
+    records, dead = load("translation", source=str(path), source_field="en", target_field="de")
+    assert records == [{"source": "one", "target": "eins"}]
+    assert reasons(dead) == {"3": "expected 3 tab-separated columns, got 2"}
+
+
+def test_jsonl_non_string_values_are_dead_letters(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    rows = [{"text": "ok", "label": ["a", "list"]}, {"text": {"a": 1}, "label": "pos"}, {"text": True, "label": "x"},
+            {"text": "ok", "label": None}, {"text": 3.5, "label": 1}, {"text": "no label"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    records, dead = load("classification", source=str(path))
+    assert records == [{"text": "3.5", "label": "1"}]
+    assert reasons(dead) == {"1": "field 'label' is a list, expected a string",
+                             "2": "field 'text' is an object, expected a string",
+                             "3": "field 'text' is a boolean, expected a string",
+                             "4": "field 'label' is null, expected a string", "6": common.MISSING_LABEL}
+    rows = [{"text": ["EU", "rejects"], "label": ["B-ORG", "O"]}, {"text": ["EU", 1], "label": ["O", "O"]},
+            {"text": "EU rejects", "label": "B-ORG O"}, {"text": ["EU"], "label": {"t": "O"}}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    records, dead = load("tagging", source=str(path), format="jsonl")
+    assert records == [{"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]}] * 2
+    assert reasons(dead) == {"2": "field 'text' is a list with a number item, expected a list of strings",
+                             "4": "field 'label' is an object, expected a string or a list of strings"}
+
+
+def test_jsonl_numbers_too_long_or_nesting_too_deep_are_invalid_json(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps({"text": "ok", "label": "pos"}) + '\n{"text": ' + "1" * 5000 + ', "label": "x"}\n'
+                    + "[" * 100_000 + "\n")
+    records, dead = load("classification", source=str(path))
+    assert len(records) == 1 and reasons(dead) == {"2": common.INVALID_JSON, "3": common.INVALID_JSON}
+
+
+@pytest.mark.parametrize("name, content, task, expected", [
+    ("a.tsv", "\ufeffpos\tfine\n", "classification", [{"text": "fine", "label": "pos"}]),
+    ("a.jsonl", '\ufeff{"text": "fine", "label": "pos"}\n', "classification", [{"text": "fine", "label": "pos"}]),
+    ("a.csv", "\ufefftext,label\nfine,pos\n", "classification", [{"text": "fine", "label": "pos"}]),
+    ("a.txt", "\ufeffone\n\ufefftwo\n", "language_model", [{"text": "one"}, {"text": "\ufefftwo"}]),  # once only
+])
+def test_utf8_bom_is_stripped_once(tmp_path, name, content, task, expected):
+    path = tmp_path / name
+    path.write_bytes(content.encode("utf-8"))
+    kw = {"text_field": "1", "label_field": "0"} if name == "a.tsv" else {}
+    records, dead = load(task, source=str(path), **kw)
+    assert records == expected and dead == []
+    assert common.read_lines(str(path))[0] == content.encode("utf-8")[3:].split(b"\n")[0]
+
+
+def test_blank_lines_in_tsv_and_csv_are_skipped(tmp_path):
+    (tmp_path / "a.tsv").write_text("pos\tfine\n\n   \nneg\tbad\n\n")
+    records, dead = load("classification", source=str(tmp_path / "a.tsv"), text_field="1", label_field="0")
+    assert len(records) == 2 and dead == []
+    (tmp_path / "a.csv").write_text("\ntext,label\n\nfine,pos\n \n")
+    records, dead = load("classification", source=str(tmp_path / "a.csv"))
+    assert records == [{"text": "fine", "label": "pos"}] and dead == []
+
+
+def test_csv_row_with_bare_carriage_return_is_a_dead_letter(tmp_path):
+    path = tmp_path / "a.csv"  # found by test_reader_properties: csv.Error escaped
+    path.write_bytes(b"text,label\nfine,pos\nbro\rken,neg\n")
+    records, dead = load("classification", source=str(path))
+    assert records == [{"text": "fine", "label": "pos"}]
+    assert reasons(dead) == {"3": "invalid CSV row: new-line character seen in unquoted field"}
+    path.write_bytes(b"te\rxt,label\nfine,pos\n")
+    with pytest.raises(ValueError, match="header of .* is not a CSV row"):
+        load("classification", source=str(path))
+
+
+def test_conll_line_of_unicode_whitespace_does_not_crash(tmp_path):
+    path = tmp_path / "eng.train"  # found by test_reader_properties: IndexError on "\x85"
+    path.write_bytes("EU B-ORG\n\x85\nrejects O\n".encode("utf-8"))
+    records, dead = load("tagging", source=str(path), format="conll")
+    assert records == [{"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]}] and dead == []
+
+
+def test_directory_source_is_a_one_line_error(tmp_path):
+    (tmp_path / "sub").mkdir()
+    message = f"data.source names a directory, not a file: '{tmp_path}'. Give a file or a glob such as '{tmp_path}/*.tsv'."
+    with pytest.raises(ValueError) as error:
+        common.open_binary(str(tmp_path))
+    assert str(error.value) == message
+    with pytest.raises(ValueError) as error:
+        load("classification", source=str(tmp_path), format="tsv")
+    assert str(error.value) == message
+    with pytest.raises(ValueError, match=r"matches only directories, not a file: '.*sub'\. Give a file") as error:
+        common.expand(str(tmp_path / "*"))
+    assert len(str(error.value).splitlines()) == 1
+
+
+def test_too_many_bad_rows_names_dead_letter_dir_and_first_three(tmp_path):
+    from components.example_gen import check_bad_fraction
+    dead = [{"location": f"a.tsv:{i}", "reason": "empty text", "raw": ""} for i in range(1, 6)]
+    with pytest.raises(ValueError) as error:
+        check_bad_fraction(5, 10, 0.1, {"empty text": 5}, tmp_path / "dead_letter", dead)
+    message = str(error.value)
+    assert len(message.splitlines()) == 1
+    assert "First: a.tsv:1: empty text; a.tsv:2: empty text; a.tsv:3: empty text. " in message
+    assert "a.tsv:4" not in message and f"The dead letters are in {tmp_path / 'dead_letter'}/." in message
