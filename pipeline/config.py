@@ -19,17 +19,22 @@ import difflib
 import hashlib
 import json
 import logging
+import math
+import re
+import sys
 import typing
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
-from components import schema  # plain Python, no TensorFlow (components/__init__.py imports nothing)
+from components import schema, source_uri  # plain Python, no TensorFlow (components/__init__.py imports nothing)
 
 logger = logging.getLogger(__name__)
 
-import sys
+
+class ConfigError(ValueError):
+    """A config that cannot run: one line naming the key, the value received and what is allowed."""
 
 # Built-in configs: `configs/` beside the packages (source tree, editable
 # install), or `<prefix>/seqlab_configs` (regular install, see setup.py).
@@ -282,7 +287,26 @@ def _unknown_key_error(key: str, valid: Sequence[str]) -> ValueError:
         leaf_match = difflib.get_close_matches(leaf, list(by_leaf), n=1, cutoff=0.5)
         match = [by_leaf[leaf_match[0]]] if leaf_match else []
     hint = f" Did you mean '{match[0]}'?" if match else ""
-    return ValueError(f"Unknown config key '{key}'.{hint}")
+    return ConfigError(f"Unknown config key {key!r}.{hint}")
+
+
+# Element types of the tuple-valued keys.
+TUPLE_ITEMS: dict[str, type] = {"train.bucket_boundaries": int, "eval.sample_temperatures": float}
+
+
+def _scalar(raw: Any, kind: type) -> Any:
+    """`raw` as int, float or str; ValueError when it is not one (bools, None, lists and mappings never are)."""
+    if isinstance(raw, (bool, list, tuple, dict)) or raw is None:
+        raise ValueError(raw)
+    if kind is int:
+        if isinstance(raw, float):
+            if not raw.is_integer():
+                raise ValueError(raw)
+            return int(raw)
+        return int(str(raw).strip()) if isinstance(raw, str) else int(raw)
+    if kind is float:
+        return float(raw)
+    return str(raw)
 
 
 def convert_value(key: str, raw: Any, target: Any) -> Any:
@@ -292,32 +316,26 @@ def convert_value(key: str, raw: Any, target: Any) -> Any:
         if origin is bool:
             if isinstance(raw, bool):
                 return raw
-            text = str(raw).strip().lower()
+            text = str(raw).strip().lower() if isinstance(raw, (str, int)) else ""
             if text in ("true", "yes", "1", "on"):
                 return True
             if text in ("false", "no", "0", "off"):
                 return False
             raise ValueError(raw)
-        if origin is int:
-            if isinstance(raw, bool):
-                raise ValueError(raw)
-            if isinstance(raw, float) and not raw.is_integer():
-                raise ValueError(raw)
-            return int(str(raw).strip()) if isinstance(raw, str) else int(raw)
-        if origin is float:
-            return float(raw)
-        if origin is str:
-            return str(raw)
+        if origin in (int, float, str):
+            return _scalar(raw, origin)
         if origin is tuple:
             if isinstance(raw, str):
-                parsed = yaml.safe_load(raw) if raw.strip().startswith("[") else raw.split(",")
-                raw = parsed
-            return tuple(int(x) if str(x).strip().lstrip("-").isdigit() else x for x in raw)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"Config key '{key}' expects {getattr(origin, '__name__', origin)}. "
-            f"Received: {key}={raw!r}"
-        ) from None
+                raw = yaml.safe_load(raw) if raw.strip().startswith("[") else raw.split(",")
+            if not isinstance(raw, (list, tuple)):
+                raise ValueError(raw)
+            item = TUPLE_ITEMS.get(key, str)
+            return tuple(_scalar(x.strip() if isinstance(x, str) else x, item) for x in raw)
+    except (TypeError, ValueError, OverflowError, yaml.YAMLError):
+        kind = getattr(origin, "__name__", origin)
+        if origin is tuple:
+            kind = f"a list of {TUPLE_ITEMS.get(key, str).__name__}"
+        raise ConfigError(f"Config key '{key}' expects {kind}. Received: {key}={raw!r}") from None
     return raw
 
 
@@ -333,7 +351,7 @@ def _apply(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
         target = hints[key]
         if dataclasses.is_dataclass(target):
             if not isinstance(raw, Mapping):
-                raise ValueError(
+                raise ConfigError(
                     f"Config section '{full}' must be a mapping. Received: {full}={raw!r}"
                 )
             kwargs[key] = _apply(target, raw, full + ".")
@@ -361,7 +379,7 @@ def resolve_config_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.exists():
-            raise ValueError(f"Config file not found. Received: config={name_or_path!r}")
+            raise ConfigError(f"Config file not found. Received: config={name_or_path!r}")
         return path
     candidate = CONFIG_DIR / f"{name_or_path}.yaml"
     if candidate.exists():
@@ -369,14 +387,38 @@ def resolve_config_path(name_or_path: str) -> Path:
     names = builtin_configs()
     match = difflib.get_close_matches(name_or_path, names, n=1)
     hint = f" Did you mean '{match[0]}'?" if match else ""
-    raise ValueError(
+    raise ConfigError(
         f"Unknown config '{name_or_path}'.{hint} Built-in configs: {names}; or give a YAML path."
     )
 
 
+def read_config_file(path: Path) -> dict:
+    """The mapping a YAML config file holds; malformed YAML is one line with file:line:column."""
+    if path.is_dir():
+        raise ConfigError(f"A config must be a YAML file, not a directory. Received: config={str(path)!r}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        loaded = yaml.safe_load(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, Mapping):
+        raise ConfigError(f"{path}: a config file must hold a mapping of sections (data:, model:, ...). "
+                          f"Received: a {type(loaded).__name__}")
+    return dict(loaded)
+
+
 def parse_override(text: str) -> tuple[str, str]:
     if "=" not in text:
-        raise ValueError(f"--set expects KEY=VALUE. Received: {text!r}")
+        raise ConfigError(f"--set expects KEY=VALUE. Received: {text!r}")
     key, value = text.split("=", 1)
     return key.strip(), value
 
@@ -394,15 +436,111 @@ def _override_tree(key: str, value: str) -> dict:
     return tree
 
 
-def validate(cfg: Config) -> Config:
-    """Cross-field checks and choice checks; warns about slow choices."""
-    flat = {"task": cfg.task}
-    for section in ("data", "transform", "model", "train"):
+# Allowed ranges, key -> (check, what is allowed). Every float must also be finite.
+_POSITIVE = (lambda v: v > 0, "> 0")
+_NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
+_FRACTION = (lambda v: 0 <= v < 1, "in [0, 1)")
+RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "data.num_examples": _POSITIVE,
+    "data.max_bad_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "transform.wordpiece_vocab_size": _POSITIVE,
+    "transform.max_vocab_size": (lambda v: v > len(schema.RESERVED_TOKENS),
+                                 f"> {len(schema.RESERVED_TOKENS)} (the reserved tokens come first)"),
+    "transform.min_count": (lambda v: v >= 1, ">= 1"),
+    "transform.max_source_length": _POSITIVE,
+    "transform.max_target_length": _POSITIVE,
+    "transform.num_shards": _POSITIVE,
+    "transform.batch_size": _POSITIVE,
+    "model.embed_dim": _POSITIVE,
+    "model.units": _POSITIVE,
+    "model.encoder_layers": (lambda v: v >= 1, ">= 1"),
+    "model.attention_units": _POSITIVE,
+    "model.dropout": _FRACTION,
+    "model.char_filters": _NON_NEGATIVE,
+    "model.char_embed_dim": _POSITIVE,
+    "model.word_dropout": _FRACTION,
+    "model.num_heads": _POSITIVE,
+    "model.ff_dim": _POSITIVE,
+    "model.max_length": _POSITIVE,
+    "train.epochs": _POSITIVE,
+    "train.batch_size": _POSITIVE,
+    "train.learning_rate": _POSITIVE,
+    "train.clipnorm": (lambda v: v > 0, "> 0 (gradients are clipped to this norm)"),
+    "train.patience": _NON_NEGATIVE,
+    "train.shuffle_buffer": _POSITIVE,
+    "train.bucket_boundaries": (lambda v: all(b > 0 for b in v) and list(v) == sorted(set(v)),
+                                "positive and strictly increasing"),
+    "train.max_minutes": (lambda v: v >= 0, ">= 0 (0: no time budget)"),
+    "train.lr_decay": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "train.sequence_length": _POSITIVE,
+    "train.stride": (lambda v: v >= 0, ">= 0 (0: train.sequence_length)"),
+    "eval.max_decode_length": _POSITIVE,
+    "eval.num_attention_plots": _NON_NEGATIVE,
+    "eval.batch_size": _POSITIVE,
+    "eval.sample_temperatures": (lambda v: all(t > 0 for t in v), "each > 0"),
+    "eval.sample_tokens": _POSITIVE,
+    "push.max_new_tokens": _POSITIVE,
+    "push.temperature": (lambda v: v >= 0, ">= 0 (0: greedy)"),
+}
+# A TF Serving model name is a folder under serving/ and a URL path segment (/v1/models/NAME).
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def flat_config(cfg: Config) -> dict[str, Any]:
+    """{"section.key": value} for every leaf of `cfg`, plus "task" and "name"."""
+    flat: dict[str, Any] = {"task": cfg.task, "name": cfg.name}
+    for section in ("data", "transform", "model", "train", "eval", "push"):
         for k, v in dataclasses.asdict(getattr(cfg, section)).items():
             flat[f"{section}.{k}"] = v
+    return flat
+
+
+def _check_ranges(flat: Mapping[str, Any]) -> None:
+    for key, value in flat.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ConfigError(f"Config key '{key}' must be a finite number. Received: {key}={value!r}")
+    for key, (check, allowed) in RANGES.items():
+        if not check(flat[key]):
+            shown = list(flat[key]) if isinstance(flat[key], tuple) else flat[key]
+            raise ConfigError(f"Config key '{key}' must be {allowed}. Received: {key}={shown!r}")
+
+
+def _check_sources(cfg: Config) -> None:
+    """What the source URIs say by themselves: builtin names, parameters and task; tfds: names."""
+    for key in ("data.source", "data.eval_source", "data.target_source"):
+        section, name = key.split(".")
+        uri = getattr(cfg.data, name)
+        if key == "data.source" and not uri.strip():
+            raise ConfigError("Config key 'data.source' must name a source (builtin:NAME, a path or glob, "
+                              "tfds:NAME). Received: data.source=''")
+        try:
+            if uri.startswith("builtin:"):
+                builtin, _, _ = source_uri.parse_builtin(uri, cfg.data.num_examples, cfg.data.seed)
+                feeds = source_uri.BUILTIN_TASKS[builtin]
+                if feeds != cfg.task:
+                    same = sorted(b for b, t in source_uri.BUILTIN_TASKS.items() if t == cfg.task)
+                    raise ValueError(f"{key}=builtin:{builtin} feeds task={feeds!r}, but task={cfg.task!r}. Set "
+                                     f"task={feeds!r}, or use a builtin that feeds {cfg.task!r}: {same}")
+            elif uri.startswith("tfds:"):
+                source_uri.parse_tfds(uri)
+        except ConfigError:
+            raise
+        except ValueError as exc:
+            raise ConfigError(str(exc).replace("data.source=", f"{key}=")) from None
+
+
+def validate(cfg: Config) -> Config:
+    """Range, choice and cross-field checks: everything the config alone can tell, in one line each."""
+    flat = flat_config(cfg)
+    _check_ranges(flat)
+    if not MODEL_NAME.match(cfg.push.model_name):
+        raise ConfigError(
+            "Config key 'push.model_name' must be a plain folder name: letters, digits, '_', '-', '.', not "
+            f"starting with '.' or '-'. Received: push.model_name={cfg.push.model_name!r}")
     for key, choices in CHOICES.items():
         if flat[key] not in choices:
-            raise ValueError(
+            raise ConfigError(
                 f"Config key '{key}' must be one of {list(choices)}. Received: {key}={flat[key]!r}"
             )
     if cfg.model.family == "auto" and cfg.task in DEFAULT_FAMILIES:
@@ -411,12 +549,12 @@ def validate(cfg: Config) -> Config:
     if family_task is None:
         match = difflib.get_close_matches(cfg.model.family, list(MODEL_FAMILIES), n=1)
         hint = f" Did you mean '{match[0]}'?" if match else ""
-        raise ValueError(
+        raise ConfigError(
             f"Unknown model.family {cfg.model.family!r}.{hint} Available: {sorted(MODEL_FAMILIES)}"
         )
     if family_task and family_task != cfg.task and cfg.task in MODEL_FAMILIES.values():
         fits = sorted(f for f, t in MODEL_FAMILIES.items() if t == cfg.task)
-        raise ValueError(
+        raise ConfigError(
             f"model.family={cfg.model.family!r} is a {family_task} model, but task={cfg.task!r}. "
             f"Families for {cfg.task}: {fits}"
         )
@@ -424,56 +562,51 @@ def validate(cfg: Config) -> Config:
     if cfg.model.pooling != "auto" and (cfg.model.pooling in ("cls",)) != transformer and \
             not (transformer and cfg.model.pooling == "mean"):
         allowed = ["auto", "cls", "mean"] if transformer else [p for p in CHOICES["model.pooling"] if p != "cls"]
-        raise ValueError(
+        raise ConfigError(
             f"model.pooling={cfg.model.pooling!r} does not apply to model.family={cfg.model.family!r}. "
             f"Use one of {allowed}"
         )
     metrics = BLESS_METRICS.get(cfg.task, ("auto",))
     if cfg.eval.bless_metric not in metrics:
-        raise ValueError(
+        raise ConfigError(
             f"eval.bless_metric must be one of {list(metrics)} for task={cfg.task!r}. "
             f"Received: eval.bless_metric={cfg.eval.bless_metric!r}"
         )
     fractions = cfg.data.eval_fraction + cfg.data.test_fraction
     if not (0 <= cfg.data.eval_fraction < 1 and 0 <= cfg.data.test_fraction < 1 and fractions < 1):
-        raise ValueError(
+        raise ConfigError(
             "data.eval_fraction + data.test_fraction must be in [0, 1). "
             f"Received: data.eval_fraction={cfg.data.eval_fraction}, "
             f"data.test_fraction={cfg.data.test_fraction}"
         )
     if cfg.transform.whitespace == "keep" and cfg.transform.tokenizer != "char":
-        raise ValueError(
+        raise ConfigError(
             "transform.whitespace='keep' applies to transform.tokenizer='char' only. "
             f"Received: transform.tokenizer={cfg.transform.tokenizer!r}"
         )
     if cfg.train.lm_input == "stateful" and cfg.task == "language_model" and \
             not cfg.model.family.startswith("rnn"):
-        raise ValueError(
+        raise ConfigError(
             f"train.lm_input='stateful' carries recurrent states; model.family={cfg.model.family!r} has none. "
             "Use train.lm_input='windows'"
         )
     if cfg.task == "language_model" and cfg.train.monitor != "val_loss":
-        raise ValueError(
+        raise ConfigError(
             "A language model is monitored by its loss (nats per token; perplexity = exp(loss)): set "
             f"train.monitor='val_loss'. Received: train.monitor={cfg.train.monitor!r}"
         )
     if cfg.model.family == "transformer_language_model" and cfg.train.sequence_length > cfg.model.max_length:
-        raise ValueError(
+        raise ConfigError(
             "train.sequence_length must fit the Transformer's context, model.max_length. Received: "
             f"train.sequence_length={cfg.train.sequence_length}, model.max_length={cfg.model.max_length}"
         )
-    if not 0.0 < cfg.train.lr_decay <= 1.0:
-        raise ValueError(f"train.lr_decay must be in (0, 1]. Received: train.lr_decay={cfg.train.lr_decay}")
-    for key in ("model.units", "model.embed_dim", "train.epochs", "train.batch_size", "train.sequence_length"):
-        if flat[key] <= 0:
-            raise ValueError(f"Config key '{key}' must be positive. Received: {key}={flat[key]}")
-    if not 0.0 <= cfg.model.dropout < 1.0:
-        raise ValueError(f"model.dropout must be in [0, 1). Received: model.dropout={cfg.model.dropout}")
-    if list(cfg.train.bucket_boundaries) != sorted(cfg.train.bucket_boundaries):
-        raise ValueError(
-            "train.bucket_boundaries must be increasing. "
-            f"Received: train.bucket_boundaries={list(cfg.train.bucket_boundaries)}"
-        )
+    if cfg.model.family.startswith("transformer") and cfg.model.embed_dim % cfg.model.num_heads:
+        heads = [h for h in range(1, cfg.model.embed_dim + 1) if cfg.model.embed_dim % h == 0]
+        raise ConfigError(
+            f"model.num_heads must divide model.embed_dim (the Transformer's width) for model.family="
+            f"{cfg.model.family!r}. Received: model.embed_dim={cfg.model.embed_dim}, model.num_heads="
+            f"{cfg.model.num_heads}; allowed heads: {heads}")
+    _check_sources(cfg)
     return cfg
 
 
@@ -493,11 +626,7 @@ def load_config(
     """
     merged: dict = {}
     for item in configs or ["quickstart"]:
-        path = resolve_config_path(item)
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(loaded, Mapping):
-            raise ValueError(f"Config file must hold a mapping. Received: {path}")
-        merged = _deep_merge(merged, loaded)
+        merged = _deep_merge(merged, read_config_file(resolve_config_path(item)))
     for text in overrides:
         key, value = parse_override(text)
         merged = _deep_merge(merged, _override_tree(key, value))

@@ -94,8 +94,9 @@ def test_tagging_with_char_ids_and_the_builder(tagging):
 def test_transformer_classifier_owns_its_cls_row(classification):
     config, transform_dir = classification
     manifest = json.loads((transform_dir / schema.MANIFEST).read_text())
-    config = load_config(None, ["task=classification", "model.family=transformer_classifier", "model.num_heads=2",
-                                "model.embed_dim=8", "model.ff_dim=8"])
+    config = load_config(None, ["task=classification", "data.source=builtin:date_validity",
+                                "model.family=transformer_classifier", "model.num_heads=2", "model.embed_dim=8",
+                                "model.ff_dim=8"])
     kwargs = model_builder.model_kwargs(config, manifest)
     vocab = manifest["vocab"]["text"]["size"]
     assert kwargs["vocab_size"] == vocab + 1 and kwargs["cls_id"] == vocab and kwargs["add_cls"]

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from pipeline.config import Config, builtin_configs, load_config
+from pipeline.config import Config, ConfigError, builtin_configs, load_config
 
 
 def test_quickstart_loads_with_defaults():
@@ -64,7 +64,7 @@ def test_unknown_key_in_yaml_names_nearest(tmp_path):
 @pytest.mark.parametrize("override, message", [
     ("train.epochs=ten", "expects int"),
     ("model.cell=rnnn", "must be one of"),
-    ("train.epochs=0", "must be positive"),
+    ("train.epochs=0", "must be > 0"),
     ("model.dropout=1.5", "model.dropout"),
     ("data.eval_fraction=0.95", "eval_fraction"),
     ("train.bucket_boundaries=20,10", "increasing"),
@@ -127,12 +127,86 @@ def test_model_and_metric_choices_fit_the_task(overrides, message):
 
 def test_auto_family_follows_the_task():
     assert load_config(None).model.family == "rnn_attention"
-    assert load_config(None, ["task=classification"]).model.family == "rnn_classifier"
-    assert load_config(None, ["task=tagging"]).model.family == "rnn_tagger"
-    assert load_config(None, ["task=language_model"]).model.family == "rnn_language_model"
+    source = "data.source=data.tsv"
+    assert load_config(None, ["task=classification", source]).model.family == "rnn_classifier"
+    assert load_config(None, ["task=tagging", source]).model.family == "rnn_tagger"
+    assert load_config(None, ["task=language_model", source]).model.family == "rnn_language_model"
 
 
 def test_builtin_configs_load_and_fit_their_task():
     for name in builtin_configs():
         cfg = load_config([name])
         assert cfg.name == name
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.learning_rate=-1", r"'train.learning_rate' must be > 0. Received: train.learning_rate=-1.0"),
+    ("transform.num_shards=0", r"'transform.num_shards' must be > 0"),
+    ("model.num_heads=0", r"'model.num_heads' must be > 0"),
+    ("train.patience=-1", r"'train.patience' must be >= 0"),
+    ("train.max_minutes=-1", r"'train.max_minutes' must be >= 0"),
+    ("eval.max_decode_length=-1", r"'eval.max_decode_length' must be > 0"),
+    ("transform.batch_size=0", r"'transform.batch_size' must be > 0"),
+    ("model.encoder_layers=0", r"'model.encoder_layers' must be >= 1"),
+    ("train.bucket_boundaries=abc", r"'train.bucket_boundaries' expects a list of int. Received: .*'abc'"),
+    ("push.model_name=../../etc", r"'push.model_name' must be a plain folder name"),
+    ("data.source=builtin:numbers", r"Unknown builtin source 'numbers'. Available: \['date_tags'"),
+    ("data.source=builtin:dates?size=3", r"Unknown builtin source parameters \['size'\]"),
+    ("data.source=builtin:date_tags", r"feeds task='tagging', but task='translation'"),
+    ("data.eval_source=builtin:nope", r"data.eval_source='builtin:nope'"),
+    ("data.source=tfds:", r"Expected tfds:<name>"),
+    ("model.dropout=nan", r"'model.dropout' must be a finite number"),
+    ("train.learning_rate=inf", r"'train.learning_rate' must be a finite number"),
+    ("eval.sample_temperatures=0.5,0", r"'eval.sample_temperatures' must be each > 0"),
+    ("train.clipnorm=0", r"'train.clipnorm' must be > 0"),
+    ("data.max_bad_fraction=1.5", r"'data.max_bad_fraction' must be in \[0, 1\]"),
+])
+def test_out_of_range_values_fail_at_config_time(override, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(["quickstart"], [override])
+    assert "\n" not in str(caught.value)
+
+
+def test_transformer_heads_must_divide_the_width():
+    with pytest.raises(ConfigError, match=r"model.num_heads must divide model.embed_dim.*allowed heads: \[1, 2, 4"):
+        load_config(["imdb_transformer"], ["model.num_heads=3"])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train:\n  epochs: [1\n", r"bad.yaml:3:1: malformed YAML: expected ',' or ']'"),
+    ("train:\n\tepochs: 1\n", r"bad.yaml:2:1: malformed YAML: found character '\\t'"),
+    ("- a\n- b\n", r"bad.yaml: a config file must hold a mapping .* Received: a list"),
+    ("train:\n  epochs: {a: 1}\n", r"'train.epochs' expects int"),
+    ("train: 3\n", r"Config section 'train' must be a mapping"),
+    ("push:\n  model_name: [a]\n", r"'push.model_name' expects str"),
+])
+def test_malformed_yaml_is_one_line_with_its_position(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config([str(path)])
+    assert "\n" not in str(caught.value)
+
+
+def test_a_directory_as_config_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="must be a YAML file, not a directory"):
+        load_config([str(tmp_path)])
+
+
+def test_config_checks_import_no_tensorflow():
+    code = ("import sys; from pipeline.config import load_config; load_config(['imdb_rnn']); "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'apache_beam') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_tfds_not_prepared_is_one_line_naming_the_data_dir(tmp_path):
+    from components import source_uri
+    from pipeline.input_digest import digest_uri
+
+    with pytest.raises(ValueError) as caught:
+        digest_uri("tfds:imdb_reviews", tfds_data_dir=str(tmp_path))
+    message = str(caught.value)
+    assert message == source_uri.tfds_not_prepared("tfds:imdb_reviews", str(tmp_path))
+    assert f"data.tfds_data_dir={str(tmp_path)!r}" in message and "--set data.source=PATH" in message
+    assert "download" not in message.replace("never downloads", "")
