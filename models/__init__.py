@@ -9,6 +9,7 @@ from models.layers.positional_embedding import PositionalEmbedding
 from models.layers.rnn_stack import RNNStack
 from models.layers.sequence_pooling import SequencePooling
 from models.layers.transformer_encoder import TransformerEncoder
+from models.metrics import MaskedAccuracy
 from models.networks.rnn_classifier import RNNClassifier
 from models.networks.rnn_seq2seq import AttentionSeq2Seq
 from models.networks.rnn_tagger import RNNTagger
@@ -21,6 +22,7 @@ __all__ = [
     "BahdanauAttention",
     "CRF",
     "CharWordEncoder",
+    "MaskedAccuracy",
     "PositionalEmbedding",
     "RNNClassifier",
     "RNNStack",

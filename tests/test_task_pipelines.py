@@ -102,3 +102,52 @@ def test_exports_agree_with_in_process_models_in_a_fresh_process(runs, tmp_path)
             tokens = [["Tuesday", ",", "March", "3", ",", "1998"], ["3", "mars"], [], ["03", ".", "03", ".", "1998"]]
             assert [r["tokens"] for r in rows] == tokens
             assert [r["length"] for r in rows] == [len(t) for t in tokens]
+
+
+LOAD_TRAINED = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import keras
+    import models  # the only seqlab import a user needs
+    arrays = np.load(sys.argv[2])
+    outputs = {}
+    for name, path in json.loads(sys.argv[1]).items():
+        model = keras.saving.load_model(path)  # compile=True: loss, optimizer and MaskedAccuracy too
+        inputs = [arrays[f"{name}.{i}"] for i in range(len([k for k in arrays if k.startswith(name + ".")]))]
+        out = model(tuple(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        outputs[name] = [keras.ops.convert_to_numpy(o).tolist() for o in keras.tree.flatten(out)]
+    print(json.dumps({"backend": keras.backend.backend(), "components": "components" in sys.modules,
+                      "outputs": outputs}))
+""")
+
+
+@pytest.mark.slow
+def test_trained_models_load_after_import_models_alone_on_tensorflow_and_jax(runs, tmp_path):
+    import keras
+
+    from components.trainer.model_builder import dummy_inputs
+    from serving.parity import run_artifacts
+
+    paths, arrays, expected = {}, {}, {}
+    for name, (config, _, run_root) in runs.items():
+        _, trainer_dir, _ = run_artifacts(run_root)
+        paths[name] = str(trainer_dir / "model.keras")
+        inputs = keras.tree.flatten(dummy_inputs(config))
+        for i, x in enumerate(inputs):
+            arrays[f"{name}.{i}"] = keras.ops.convert_to_numpy(x)
+        model = keras.saving.load_model(paths[name])
+        out = model(tuple(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        expected[name] = [keras.ops.convert_to_numpy(o) for o in keras.tree.flatten(out)]
+    np.savez(tmp_path / "inputs.npz", **arrays)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for backend in ("tensorflow", "jax"):
+        env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+        proc = subprocess.run([sys.executable, "-c", LOAD_TRAINED, json.dumps(paths), str(tmp_path / "inputs.npz")],
+                              capture_output=True, text=True, env=env, cwd=root, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert report["backend"] == backend and not report["components"]
+        for name, outputs in report["outputs"].items():
+            assert len(outputs) == len(expected[name])
+            for got, want in zip(outputs, expected[name]):
+                np.testing.assert_allclose(np.array(got), want, rtol=1e-4, atol=1e-4, err_msg=f"{name} on {backend}")

@@ -46,8 +46,8 @@ EVAL_SPLITS = ("eval", "test")
 
 
 def load_trained_model(trainer_dir: str | Path) -> keras.Model:
-    """Loads `model.keras` (importing `models` registers the custom classes)."""
-    import models.registry  # noqa: F401  (registers the seqlab layers)
+    """Loads `model.keras` (importing `models` registers the custom classes and `MaskedAccuracy`)."""
+    import models  # noqa: F401  (registers the seqlab layers, networks and metrics)
 
     path = Path(trainer_dir) / "model.keras"
     if not path.exists():

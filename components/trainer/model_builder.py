@@ -97,7 +97,8 @@ def dummy_inputs(config):
 
 def compile_args(config) -> dict[str, Any]:
     """`loss` and `metrics` for `model.compile` (see module docstring)."""
-    from components.trainer.train import MaskedAccuracy, make_loss
+    from components.trainer.train import make_loss
+    from models.metrics import MaskedAccuracy
 
     if config.task == "language_model":
         return {"loss": make_loss()}

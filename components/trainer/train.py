@@ -10,7 +10,9 @@ resumable backups, and writes into `ctx.output_dir`:
     learning_curves.png    loss and accuracy (perplexity) vs epoch, train and eval
     logs/history.csv       the raw per-epoch log (appended across resumed attempts)
     logs/tensorboard/      TensorBoard scalars (when tensorboard is installed)
-    checkpoints/backup/    BackupAndRestore state while training (removed on success)
+    checkpoints/backup/    BackupAndRestore state while training, replaced whole each epoch (removed on success)
+    checkpoints/early_stopping.json, best.epochNNNN.weights.h5
+                           early-stopping state and best weights while training (removed on success)
 
 Language models read the token stream as shuffled windows or as stateful
 truncated-BPTT chunks (`lm_input.py`; `stateful.py` carries the states);
@@ -24,6 +26,8 @@ import importlib.util
 import json
 import logging
 import math
+import os
+import shutil
 import statistics
 import sys
 import time
@@ -42,6 +46,7 @@ from components.trainer.precision import set_precision
 from components.trainer.stateful import ResetStates, StatefulLanguageModel
 from components.trainer.strategy import make_strategy
 from components.trainer.task_input import char_ids_fn_for, make_task_dataset
+from models.metrics import MaskedAccuracy  # noqa: F401  (moved to models; re-exported for old imports)
 from pipeline.faults import crash_point
 from pipeline.step import StepContext
 
@@ -50,38 +55,6 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
 CURVES_FILE = "learning_curves.png"
-
-
-@keras.saving.register_keras_serializable(package="seqlab")
-class MaskedAccuracy(keras.metrics.Metric):
-    """Token accuracy over non-[PAD] target positions.
-
-    Args:
-        pad_id: the target id that is ignored.
-        name: the metric name.
-    """
-
-    def __init__(self, pad_id: int = schema.PAD_ID, name: str = "accuracy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.pad_id = pad_id
-        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
-        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = ops.cast(y_true, "int32")  # (batch, T)
-        predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")  # (batch, T)
-        mask = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")
-        if sample_weight is not None:
-            mask = mask * ops.cast(ops.reshape(sample_weight, ops.shape(mask)), "float32")
-        hits = ops.cast(ops.equal(y_true, predicted), "float32") * mask
-        self.correct.assign_add(ops.sum(hits))
-        self.total.assign_add(ops.sum(mask))
-
-    def result(self):
-        return self.correct / ops.maximum(self.total, 1.0)
-
-    def get_config(self):
-        return {**super().get_config(), "pad_id": self.pad_id}
 
 
 def make_loss() -> keras.losses.Loss:
@@ -94,6 +67,207 @@ class _EpochCrashPoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         crash_point(f"trainer:after_epoch_{epoch + 1}")
+
+
+def _rmtree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _model_state(model) -> list:
+    """The model's and its optimizer's variables (the optimizer built first, as a weights load would)."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    variables = list(model.variables)
+    if model.optimizer is not None:
+        variables += list(model.optimizer.variables)
+    return variables
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose backup is replaced whole at each epoch end, and never blocks a rerun.
+
+    Each epoch's backup is written into `.<name>.partial/` beside `backup_dir`,
+    then renamed over it (the old one is moved aside to `.<name>.old/` for the
+    instant between the two renames, and taken back if the process dies there).
+    A backup that still cannot be read (torn by a crash of an older version,
+    edited by hand, written by another model) is discarded with a WARNING and
+    training starts from epoch 1, the model's and optimizer's variables as they
+    were. Only `save_freq="epoch"`.
+    """
+
+    WEIGHTS = "latest.weights.h5"  # the names BackupAndRestore reads
+    METADATA = "training_metadata.json"
+
+    def __init__(self, backup_dir: str | Path):
+        super().__init__(str(backup_dir), save_freq="epoch")
+        self._dir = Path(backup_dir)
+        self._partial = self._dir.with_name(f".{self._dir.name}.partial")
+        self._old = self._dir.with_name(f".{self._dir.name}.old")
+
+    def _recover(self) -> None:
+        if not self._dir.exists() and self._old.exists():  # died between the two renames
+            self._old.rename(self._dir)
+        _rmtree(self._old)
+        _rmtree(self._partial)
+
+    def on_train_begin(self, logs=None):
+        self._recover()
+        if not self._dir.exists() or not self.model.built:
+            return super().on_train_begin(logs)  # nothing to resume / the parent's own error
+        weights, metadata = self._dir / self.WEIGHTS, self._dir / self.METADATA
+        error = None
+        if weights.exists() != metadata.exists():
+            error = f"{(metadata if weights.exists() else weights).name} is missing"
+        else:
+            variables = _model_state(self.model)
+            before = [v.numpy() for v in variables]
+            try:
+                super().on_train_begin(logs)
+                return
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                for variable, value in zip(variables, before):  # a load may stop half-way
+                    variable.assign(value)
+                error = f"{type(e).__name__}: {e}"
+        logger.warning("Discarding the trainer's backup %s: it cannot be read (%s); training starts from epoch 1",
+                       self._dir, error)
+        _rmtree(self._dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        _rmtree(self._partial)
+        self._partial.mkdir(parents=True)
+        self.model.save_weights(str(self._partial / self.WEIGHTS), overwrite=True)
+        (self._partial / self.METADATA).write_text(json.dumps({"epoch": epoch + 1, "batch": 0}))
+        if self._dir.exists():
+            self._dir.rename(self._old)
+        self._partial.rename(self._dir)
+        _rmtree(self._old)
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        _rmtree(self._partial)
+        _rmtree(self._old)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping(restore_best_weights=True) whose state survives a resumed `fit`.
+
+    At each epoch end the state (best, best_epoch, wait) goes to
+    `<state_dir>/early_stopping.json` and, on an improvement, the weights to
+    `<state_dir>/best.epochNNNN.weights.h5` (each written under a temp name,
+    then `os.replace`d; the json names the weights file, so the two always
+    agree). When `fit` resumes at epoch s (BackupAndRestore), a saved state
+    whose best epoch is before s is taken up (wait = s - 1 - best_epoch); at
+    train end the best weights over all attempts are put back. Put it before
+    the backup callback, so a backed-up epoch always has its state saved.
+    The files are removed at train end (the backup is too).
+    """
+
+    STATE = "early_stopping.json"
+
+    def __init__(self, state_dir: str | Path, **kwargs):
+        kwargs["restore_best_weights"] = True
+        super().__init__(**kwargs)
+        self.state_dir = Path(state_dir)
+        self._saved: dict | None = None
+        self._resolved = True
+        self._best_file: Path | None = None
+
+    def _read_state(self) -> dict | None:
+        path = self.state_dir / self.STATE
+        if not path.exists():
+            return None
+        try:
+            state = json.loads(path.read_text())
+            if state.get("monitor") != self.monitor or not (self.state_dir / state["weights"]).exists():
+                return None
+            return state
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            logger.warning("Ignoring the early-stopping state %s: %s", path, e)
+            return None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._best_file = None
+        self._saved = self._read_state()
+        self._resolved = False
+
+    def _resume(self, start: int) -> None:
+        """Takes up the saved state if it fits a fit that starts at (0-based) epoch `start`."""
+        self._resolved = True
+        state, self._saved = self._saved, None
+        if state is None or start == 0:
+            return
+        if state["best_epoch"] < start <= state["epochs_done"]:
+            self.best = state["best"]
+            self.best_epoch = state["best_epoch"]
+            self.wait = start - 1 - self.best_epoch
+            self._best_file = self.state_dir / state["weights"]
+            logger.info("Early stopping resumed at epoch %d: best %s %.6g at epoch %d, wait %d",
+                        start + 1, self.monitor, self.best, self.best_epoch + 1, self.wait)
+        else:
+            logger.info("Early stopping starts afresh at epoch %d (its saved state covers epochs 1-%d)",
+                        start + 1, state["epochs_done"])
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._resolved:
+            self._resume(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        current = self.get_monitor_value(logs)
+        if current is not None and epoch >= self.start_from_epoch:
+            self.wait += 1
+            if self._is_improvement(current, self.best):
+                self.best = float(current)
+                self.best_epoch = epoch
+                self.best_weights = self.model.get_weights()
+                self._save_best_weights(epoch)
+                if self.baseline is None or self._is_improvement(current, self.baseline):
+                    self.wait = 0
+            elif self.wait >= self.patience and epoch > 0:
+                self.stopped_epoch = epoch
+                self.model.stop_training = True
+        self._save_state(epoch)
+
+    def _save_best_weights(self, epoch: int) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        path = self.state_dir / f"best.epoch{epoch + 1:04d}.weights.h5"
+        partial = self.state_dir / f".partial.{path.name}"
+        self.model.save_weights(str(partial), overwrite=True)
+        os.replace(partial, path)
+        self._best_file = path
+
+    def _save_state(self, epoch: int) -> None:
+        if self._best_file is None:
+            return  # nothing evaluated yet
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        state = {"monitor": self.monitor, "best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                 "epochs_done": epoch + 1, "weights": self._best_file.name}
+        partial = self.state_dir / f".partial.{self.STATE}"
+        partial.write_text(json.dumps(state))
+        os.replace(partial, self.state_dir / self.STATE)
+        for stale in self.state_dir.glob("best.epoch*.weights.h5"):
+            if stale != self._best_file:
+                stale.unlink(missing_ok=True)
+
+    def on_train_end(self, logs=None):
+        if not self._resolved and self._saved is not None:  # resumed after the last epoch: no epoch ran
+            self._resume(self._saved["epochs_done"])
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+        elif self._best_file is not None:
+            self.model.load_weights(str(self._best_file))
+        if self.stopped_epoch > 0:
+            logger.info("Early stopping at epoch %d; the best weights are those of epoch %d",
+                        self.stopped_epoch + 1, self.best_epoch + 1)
+        self.best_weights = None
+        self._remove_files()
+
+    def _remove_files(self) -> None:
+        for path in [self.state_dir / self.STATE, self.state_dir / f".partial.{self.STATE}",
+                     *self.state_dir.glob("best.epoch*.weights.h5"), *self.state_dir.glob(".partial.best.*")]:
+            path.unlink(missing_ok=True)
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -242,7 +416,7 @@ def make_callbacks(out: Path, extra: list) -> list:
         *extra,
         keras.callbacks.CSVLogger(str(out / "logs" / "history.csv"), append=True),
         # The runner keeps the trainer's temp dir between attempts, so a rerun resumes here.
-        keras.callbacks.BackupAndRestore(str(out / "checkpoints" / "backup")),
+        AtomicBackupAndRestore(out / "checkpoints" / "backup"),
         _EpochCrashPoint(),  # after the backup: fault-injection tests kill here (pipeline.faults)
     ]
     if importlib.util.find_spec("tensorboard") is not None:  # optional dependency
@@ -326,9 +500,9 @@ def run(ctx: StepContext) -> dict[str, Any]:
 
     timer = _EpochTimer()
     throughput = Throughput()
-    early = keras.callbacks.EarlyStopping(
-        monitor=cfg.train.monitor, mode="min" if cfg.train.monitor == "val_loss" else "max",
-        patience=cfg.train.patience, restore_best_weights=True,
+    early = ResumableEarlyStopping(  # before the backup (make_callbacks): its state is saved first
+        out / "checkpoints", monitor=cfg.train.monitor, mode="min" if cfg.train.monitor == "val_loss" else "max",
+        patience=cfg.train.patience,
     )
     csv_path = out / "logs" / "history.csv"
     budget = TimeBudget(cfg.train.max_minutes)
@@ -341,7 +515,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         model.fit(train_ds, validation_data=eval_ds, epochs=cfg.train.epochs,
                   callbacks=callbacks, verbose=verbose, shuffle=False)
-    # EarlyStopping(restore_best_weights=True) has put the best weights (by train.monitor) back.
+    # ResumableEarlyStopping has put the best weights (by train.monitor, over all attempts) back.
 
     saved_model.save(out / MODEL_FILE)
     history = _read_csv_history(csv_path)
