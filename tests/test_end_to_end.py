@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from pipeline.quiet import BEAM_NOISE, NOISE
+
 SMALL = [
     "--set", "data.source=builtin:dates?n=600",
     "--set", "model.units=32", "--set", "model.embed_dim=16", "--set", "model.attention_units=16",
@@ -21,6 +23,8 @@ def seqlab(*args, root):
         [sys.executable, "-m", "pipeline.cli", *args, "--root", str(root)],
         capture_output=True, text=True, env=env, check=False)
     assert result.returncode == 0, result.stderr[-4000:]
+    noise = [line for line in result.stderr.splitlines() if NOISE.search(line) or BEAM_NOISE.search(line)]
+    assert not noise, noise  # TensorFlow's and Beam's start-up noise is filtered out
     return json.loads((root / "summary.json").read_text())
 
 
@@ -50,9 +54,11 @@ def test_run_cache_rerun_and_predict(tmp_path):
     assert ran == {"trainer", "evaluator", "pusher"}
     assert third["export_dir"] != export_dir
 
+    # the model's base path (its latest version, as TF Serving picks) and one text per line from stdin
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "predict", third["export_dir"], "3 March 1998"],
-        capture_output=True, text=True, check=True)
-    row = json.loads(result.stdout.strip().splitlines()[-1])
-    assert row["text"] == "3 March 1998"
-    assert isinstance(row["translation"], str)
+        [sys.executable, "-m", "pipeline.cli", "predict", str(root / "serving" / "dates"), "-"],
+        input="3 March 1998\nTuesday, March 3, 1998\n", capture_output=True, text=True, check=True)
+    rows = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [row["text"] for row in rows] == ["3 March 1998", "Tuesday, March 3, 1998"]
+    assert all(isinstance(row["translation"], str) for row in rows)
+    assert third["export_dir"].endswith(os.path.join("dates", "2"))
