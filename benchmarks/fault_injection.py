@@ -1,8 +1,9 @@
 """Kill `seqlab run` with SIGKILL at seeded random moments in every step, rerun, and check nothing is lost.
 
-A clean reference run first gives each step's time window (from process start, read from the metadata
-store). Trial i picks step i mod 6 and a uniform random moment inside that step's reference window
-(seeded), starts `seqlab run` in a fresh root, SIGKILLs it at that moment, then checks:
+A clean reference run first gives each step's duration (from the metadata store). Trial i picks step
+i mod 6, starts `seqlab run` in a fresh root, waits until that step's temporary folder appears (the step
+has started), then SIGKILLs the run after a uniform random fraction (seeded) of the step's reference
+duration, and checks:
 
 - nothing half-written looks finished (`pipeline.root_check.problems(root, killed=True)`), and no
   partial SavedModel version is visible;
@@ -86,15 +87,26 @@ def trainer_backup(root: Path) -> bool:
     return any(p.is_file() for p in (root / "artifacts" / "trainer").glob(".*.incomplete/checkpoints/**/*"))
 
 
+def wait_for_start(proc: subprocess.Popen, root: Path, step: str, timeout: float = 120.0) -> None:
+    """Returns once `step`'s temporary folder exists (or the run ended)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if list((root / "artifacts" / step).glob(".*.incomplete")):
+            return
+        time.sleep(0.005)
+
+
 def trial(index: int, rng: random.Random, windows, reference: dict[str, dict], work: Path) -> dict:
     target = STEP_NAMES[index % len(STEP_NAMES)]
     low, high = windows[target]
-    moment = rng.uniform(low, high)
+    delay = rng.uniform(0.0, high - low)
     root = work / f"trial-{index:02d}"
     shutil.rmtree(root, ignore_errors=True)
     proc, began = start(root)
-    time.sleep(max(0.0, began + moment - time.time()))
-    outcome = {"trial": index, "target": target, "at_s": round(moment, 2)}
+    wait_for_start(proc, root, target)
+    time.sleep(delay)
+    outcome = {"trial": index, "target": target, "after_step_start_s": round(delay, 2),
+               "at_s": round(time.time() - began, 2)}
     if proc.poll() is not None:
         outcome["killed_in"] = "finished first"
     else:
