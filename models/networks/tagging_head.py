@@ -24,8 +24,8 @@ class TaggingHead:
     """Mixin: the word/char input layers and the output layers every tagger shares (`_init_head`,
     `_head_config`), `predict_tags`, `tagging_loss` and the `compute_loss` that uses it."""
 
-    crf = None
-    char_encoder = None
+    # No class-level defaults for `crf` / `char_encoder`: on PyTorch a sub-layer lives in the module's
+    # `_modules`, so a class attribute of the same name would shadow it (`_init_head` sets both).
 
     def _init_head(self, vocab_size, num_tags, embed_dim, dropout, output, char_vocab_size, char_embed_dim,
                    char_filters, tag_names, bio_constraints, word_dropout):
