@@ -325,16 +325,17 @@ def convert_value(key: str, raw: Any, target: Any) -> Any:
         if origin in (int, float, str):
             return _scalar(raw, origin)
         if origin is tuple:
+            items = raw
             if isinstance(raw, str):
-                raw = yaml.safe_load(raw) if raw.strip().startswith("[") else raw.split(",")
-            if not isinstance(raw, (list, tuple)):
+                items = yaml.safe_load(raw) if raw.strip().startswith("[") else raw.split(",")
+            if not isinstance(items, (list, tuple)):
                 raise ValueError(raw)
             item = TUPLE_ITEMS.get(key, str)
-            return tuple(_scalar(x.strip() if isinstance(x, str) else x, item) for x in raw)
+            return tuple(_scalar(x.strip() if isinstance(x, str) else x, item) for x in items)
     except (TypeError, ValueError, OverflowError, yaml.YAMLError):
         kind = getattr(origin, "__name__", origin)
         if origin is tuple:
-            kind = f"a list of {TUPLE_ITEMS.get(key, str).__name__}"
+            kind = f"a list of {TUPLE_ITEMS.get(key, str).__name__} (e.g. 4,8,16 or [4, 8, 16])"
         raise ConfigError(f"Config key '{key}' expects {kind}. Received: {key}={raw!r}") from None
     return raw
 
