@@ -74,7 +74,8 @@ def check_bad_fraction(num_dead: int, num_total: int, max_bad_fraction: float, b
     """
     if num_total and num_dead / num_total > max_bad_fraction:
         shown = "; ".join(f"{d['location']}: {d['reason']}" for d in list(first_dead)[:3])
-        where = f"The dead letters are in {dead_letter_dir}/. " if dead_letter_dir is not None else ""
+        where = (f"The dead letters are in {dead_letter_dir}/ (kept until the next run on this root). "
+                 if dead_letter_dir is not None else "")
         raise ValueError(
             f"Too many bad rows: {num_dead} of {num_total} rows ({num_dead / num_total:.2%}) were dead-lettered, "
             f"more than data.max_bad_fraction={max_bad_fraction}. Reasons: {by_reason}. "

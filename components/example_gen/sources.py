@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Callable
 
 from components import schema, source_uri
@@ -79,6 +80,8 @@ def file_format(data: DataConfig, task: str) -> str:
         return "parallel"
     if data.format != "auto":
         return data.format
+    if Path(data.source).is_dir():
+        raise common.directory_error(data.source)
     extension = common.strip_gz(data.source).rsplit(".", 1)[-1].lower()
     if extension not in EXTENSIONS:
         raise ValueError(
