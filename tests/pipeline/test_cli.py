@@ -81,6 +81,7 @@ def test_predict_on_a_path_without_a_model_is_one_line(capsys, tmp_path):
     ("I0000 00:00:1 port.cc:153] oneDNN custom operations are on. You may see slightly different", True),
     ("E0000 cuda_executor.cc:1228] failed call to cuInit: INTERNAL: CUDA error", True),
     ("W0000 cuda_dnn.cc] Unable to register cuDNN factory: Attempting to register factory", True),
+    ("E0000 util.cc:131] oneDNN supports DT_BOOL only on platforms with AVX-512. Falling back to the default", True),
     ("ValueError: a real error", False),
 ])
 def test_start_up_noise_is_recognised(line, noise):
