@@ -3,7 +3,9 @@
 A clean reference run first gives each step's duration (from the metadata store). Trial i picks step
 i mod 6, starts `seqlab run` in a fresh root, waits until that step's temporary folder appears (the step
 has started), then SIGKILLs the run after a uniform random fraction (seeded) of the step's reference
-duration, and checks:
+duration. Every other trainer trial waits for the trainer's first backup instead, and kills within one
+epoch's share of its duration after it, so that resuming is exercised too (the first epoch, with the
+model build and tracing, is most of a short trainer run). Then it checks:
 
 - nothing half-written looks finished (`pipeline.root_check.problems(root, killed=True)`), and no
   partial SavedModel version is visible;
@@ -42,9 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline import root_check  # noqa: E402
 from pipeline.dag import STEP_NAMES  # noqa: E402
 
+EPOCHS = 3
 ARGS = [
     "--set", "data.source=builtin:dates?n=600", "--set", "model.units=32", "--set", "model.embed_dim=16",
-    "--set", "model.attention_units=16", "--set", "train.epochs=3", "--set", "train.patience=5",
+    "--set", "model.attention_units=16", "--set", f"train.epochs={EPOCHS}", "--set", "train.patience=5",
     "--set", "train.batch_size=32", "--set", "eval.bless_threshold=0.0", "--set", "eval.num_attention_plots=1",
 ]
 
@@ -96,6 +99,13 @@ def wait_for_start(proc: subprocess.Popen, root: Path, step: str, timeout: float
         time.sleep(0.005)
 
 
+def wait_for_backup(proc: subprocess.Popen, root: Path, timeout: float = 300.0) -> None:
+    """Returns once the trainer has backed up an epoch (or the run ended)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None and not trainer_backup(root):
+        time.sleep(0.005)
+
+
 def trial(index: int, rng: random.Random, windows, reference: dict[str, dict], work: Path) -> dict:
     target = STEP_NAMES[index % len(STEP_NAMES)]
     low, high = windows[target]
@@ -104,6 +114,9 @@ def trial(index: int, rng: random.Random, windows, reference: dict[str, dict], w
     shutil.rmtree(root, ignore_errors=True)
     proc, began = start(root)
     wait_for_start(proc, root, target)
+    if target == "trainer" and (index // len(STEP_NAMES)) % 2:  # every other trainer trial: after a backup
+        wait_for_backup(proc, root)
+        delay = rng.uniform(0.0, (high - low) / EPOCHS)
     time.sleep(delay)
     outcome = {"trial": index, "target": target, "after_step_start_s": round(delay, 2),
                "at_s": round(time.time() - began, 2)}
