@@ -114,12 +114,12 @@ def trial(index: int, rng: random.Random, windows, reference: dict[str, dict], w
     shutil.rmtree(root, ignore_errors=True)
     proc, began = start(root)
     wait_for_start(proc, root, target)
+    after = "after_step_start_s"
     if target == "trainer" and (index // len(STEP_NAMES)) % 2:  # every other trainer trial: after a backup
         wait_for_backup(proc, root)
-        delay = rng.uniform(0.0, (high - low) / EPOCHS)
+        delay, after = rng.uniform(0.0, (high - low) / EPOCHS), "after_first_backup_s"
     time.sleep(delay)
-    outcome = {"trial": index, "target": target, "after_step_start_s": round(delay, 2),
-               "at_s": round(time.time() - began, 2)}
+    outcome = {"trial": index, "target": target, after: round(delay, 2), "at_s": round(time.time() - began, 2)}
     if proc.poll() is not None:
         outcome["killed_in"] = "finished first"
     else:
