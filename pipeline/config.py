@@ -441,12 +441,13 @@ def _override_tree(key: str, value: str) -> dict:
 _POSITIVE = (lambda v: v > 0, "> 0")
 _NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
 _FRACTION = (lambda v: 0 <= v < 1, "in [0, 1)")
+_AT_LEAST_RESERVED = (lambda v: v >= len(schema.RESERVED_TOKENS),
+                      f">= {len(schema.RESERVED_TOKENS)} (the reserved tokens come first)")
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.num_examples": _POSITIVE,
     "data.max_bad_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "transform.wordpiece_vocab_size": _POSITIVE,
-    "transform.max_vocab_size": (lambda v: v > len(schema.RESERVED_TOKENS),
-                                 f"> {len(schema.RESERVED_TOKENS)} (the reserved tokens come first)"),
+    "transform.wordpiece_vocab_size": _AT_LEAST_RESERVED,
+    "transform.max_vocab_size": _AT_LEAST_RESERVED,
     "transform.min_count": (lambda v: v >= 1, ">= 1"),
     "transform.max_source_length": _POSITIVE,
     "transform.max_target_length": _POSITIVE,
@@ -478,13 +479,13 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "eval.max_decode_length": _POSITIVE,
     "eval.num_attention_plots": _NON_NEGATIVE,
     "eval.batch_size": _POSITIVE,
-    "eval.sample_temperatures": (lambda v: all(t > 0 for t in v), "each > 0"),
+    "eval.sample_temperatures": (lambda v: all(t >= 0 for t in v), "each >= 0 (0: greedy)"),
     "eval.sample_tokens": _POSITIVE,
     "push.max_new_tokens": _POSITIVE,
     "push.temperature": (lambda v: v >= 0, ">= 0 (0: greedy)"),
 }
 # A TF Serving model name is a folder under serving/ and a URL path segment (/v1/models/NAME).
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: no trailing newline either
 
 
 def flat_config(cfg: Config) -> dict[str, Any]:
@@ -535,7 +536,7 @@ def validate(cfg: Config) -> Config:
     """Range, choice and cross-field checks: everything the config alone can tell, in one line each."""
     flat = flat_config(cfg)
     _check_ranges(flat)
-    if not MODEL_NAME.match(cfg.push.model_name):
+    if not MODEL_NAME.fullmatch(cfg.push.model_name):
         raise ConfigError(
             "Config key 'push.model_name' must be a plain folder name: letters, digits, '_', '-', '.', not "
             f"starting with '.' or '-'. Received: push.model_name={cfg.push.model_name!r}")

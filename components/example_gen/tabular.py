@@ -7,9 +7,11 @@ Which fields are read depends on the task (see `task_fields`): `text_field` /
 whitespace). TSV and CSV files whose fields are all integers ("0", "1") are
 header-less and the fields are column indices; otherwise the first line is a
 header naming the columns. Every row must have the configured width (header-less:
-the largest column index + 1; with a header: the header's width); other rows are
-dead letters. Blank lines are skipped. CSV rows are parsed one line at a time, so
-quoted fields may not span lines (locations stay `file:line`). JSON values must be
+the largest column index + 1, indices >= 0; with a header: the header's width);
+other rows are dead letters, and so are CSV rows with a malformed quote. Blank
+lines are skipped (a TSV line of tabs is a row of empty fields). CSV rows are
+parsed one line at a time, so quoted fields may not span lines (locations stay
+`file:line`). JSON values must be
 strings or numbers (tagging: also lists of strings); lists, objects, booleans and
 null are dead letters naming the field and its JSON type.
 
@@ -118,7 +120,7 @@ def _split_row(text: str, fmt: str) -> list[str]:
     """The columns of one line; ValueError (one line) when a CSV line cannot be parsed."""
     if fmt == "csv":
         try:
-            return next(csv.reader([text]), [])
+            return next(csv.reader([text], strict=True), [])  # strict: an unclosed quote is an error
         except csv.Error as e:  # e.g. a bare "\r" inside an unquoted field
             raise ValueError(f"invalid CSV row: {str(e).split(' - ')[0]}") from None
     return text.split("\t")
@@ -131,15 +133,17 @@ def read_delimited(path: str, fields: tuple[str, ...], task: str, fmt: str) -> t
     records: list[Record] = []
     dead: list[DeadLetter] = []
     indices: list[int] | None = [int(f) for f in fields] if headerless else None
-    # header-less: the width the configured indices need ("0", "1" -> 2; "-1" -> 1); else the header's
-    width: int | None = max(i + 1 if i >= 0 else -i for i in indices) if indices else None
+    if indices and min(indices) < 0:
+        raise ValueError(f"A {fmt.upper()} file without a header needs column indices >= 0 (its width is the "
+                         f"largest index + 1). Received: fields {list(fields)} for {path}")
+    width: int | None = max(indices) + 1 if indices else None  # header-less; else the header's width
     for number, raw in common.numbered_lines(path):
         text = common.decode(raw)
         if text is None:
             dead.append(common.dead_letter(common.UNDECODABLE, path, number, raw))
             continue
-        if not text.strip():  # blank lines are skipped, like JSON Lines
-            continue
+        if not text.strip() and (fmt != "tsv" or "\t" not in text):  # blank lines are skipped, like JSON Lines
+            continue  # (a line of tabs is a row of empty fields)
         try:
             columns = _split_row(text, fmt)
         except ValueError as e:

@@ -98,11 +98,41 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     WEIGHTS = "latest.weights.h5"  # the names BackupAndRestore reads
     METADATA = "training_metadata.json"
 
-    def __init__(self, backup_dir: str | Path):
+    def __init__(self, backup_dir: str | Path, history_csv: str | Path | None = None):
         super().__init__(str(backup_dir), save_freq="epoch")
         self._dir = Path(backup_dir)
         self._partial = self._dir.with_name(f".{self._dir.name}.partial")
         self._old = self._dir.with_name(f".{self._dir.name}.old")
+        self._history_csv = None if history_csv is None else Path(history_csv)
+
+    def completed_epochs(self) -> int:
+        """How many epochs the backup holds (0 when there is none or its metadata cannot be read)."""
+        self._recover()
+        try:
+            return int(json.loads((self._dir / self.METADATA).read_text())["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
+
+    def discard(self) -> None:
+        """Removes the backup (training is over)."""
+        self._recover()
+        _rmtree(self._dir)
+
+    def _start(self, start: int) -> None:
+        """Training starts at (0-based) epoch `start`: the history's rows of later epochs are from an attempt
+        that this one replaces (rewritten in place: CSVLogger already holds the file open for appending)."""
+        if self._history_csv is None or not self._history_csv.exists():
+            return
+        with self._history_csv.open("r+", newline="") as f:
+            lines = f.readlines()
+            kept = lines[:1] + [line for line in lines[1:] if line.split(",", 1)[0].strip().isdigit()
+                                and int(line.split(",", 1)[0]) < start]
+            if len(kept) != len(lines):
+                f.seek(0)
+                f.writelines(kept)
+                f.truncate()
+                logger.info("history.csv: dropped %d rows of epochs from %d on, left by an earlier attempt",
+                            len(lines) - len(kept), start + 1)
 
     def _recover(self) -> None:
         if not self._dir.exists() and self._old.exists():  # died between the two renames
@@ -113,7 +143,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_begin(self, logs=None):
         self._recover()
         if not self._dir.exists() or not self.model.built:
-            return super().on_train_begin(logs)  # nothing to resume / the parent's own error
+            super().on_train_begin(logs)  # nothing to resume / the parent's own error
+            self._start(0)
+            return
         weights, metadata = self._dir / self.WEIGHTS, self._dir / self.METADATA
         error = None
         if weights.exists() != metadata.exists():
@@ -123,6 +155,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             before = [v.numpy() for v in variables]
             try:
                 super().on_train_begin(logs)
+                self._start(self.completed_epochs())
                 return
             except (OSError, ValueError, KeyError, TypeError) as e:
                 for variable, value in zip(variables, before):  # a load may stop half-way
@@ -131,6 +164,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         logger.warning("Discarding the trainer's backup %s: it cannot be read (%s); training starts from epoch 1",
                        self._dir, error)
         _rmtree(self._dir)
+        self._start(0)
 
     def on_epoch_end(self, epoch, logs=None):
         _rmtree(self._partial)
@@ -151,15 +185,19 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """EarlyStopping(restore_best_weights=True) whose state survives a resumed `fit`.
 
-    At each epoch end the state (best, best_epoch, wait) goes to
-    `<state_dir>/early_stopping.json` and, on an improvement, the weights to
-    `<state_dir>/best.epochNNNN.weights.h5` (each written under a temp name,
-    then `os.replace`d; the json names the weights file, so the two always
-    agree). When `fit` resumes at epoch s (BackupAndRestore), a saved state
-    whose best epoch is before s is taken up (wait = s - 1 - best_epoch); at
-    train end the best weights over all attempts are put back. Put it before
-    the backup callback, so a backed-up epoch always has its state saved.
-    The files are removed at train end (the backup is too).
+    At each epoch end the state (best, best_epoch, wait, whether it stopped
+    training) goes to `<state_dir>/early_stopping.json` and, on an improvement,
+    the weights to `<state_dir>/best.epochNNNN.weights.h5` (each written under a
+    temp name, then `os.replace`d; the json names the weights file, so the two
+    always agree). The json also keeps the previous epoch's state, and its
+    weights file stays until a later state supersedes it: a crash while the
+    backup of epoch N is written (the backup still says N - 1) resumes from the
+    state of epoch N - 1, not from nothing. When `fit` resumes at epoch s
+    (BackupAndRestore), the saved state that covers s is taken up
+    (wait = s - 1 - best_epoch); at train end the best weights over all
+    attempts are put back. Put it before the backup callback, so a backed-up
+    epoch always has its state saved. The trainer removes the files
+    (`remove_files`) once the backup is gone, never before.
     """
 
     STATE = "early_stopping.json"
@@ -168,45 +206,60 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         kwargs["restore_best_weights"] = True
         super().__init__(**kwargs)
         self.state_dir = Path(state_dir)
-        self._saved: dict | None = None
+        self._saved: list[dict] = []
         self._resolved = True
         self._best_file: Path | None = None
 
-    def _read_state(self) -> dict | None:
+    def _usable(self, state: Any) -> bool:
+        return (isinstance(state, dict) and state.get("monitor") == self.monitor
+                and (self.state_dir / state["weights"]).exists())
+
+    def _read_states(self) -> list[dict]:
+        """The saved states that can be taken up: the latest epoch's, then the one before it."""
         path = self.state_dir / self.STATE
         if not path.exists():
-            return None
+            return []
         try:
             state = json.loads(path.read_text())
-            if state.get("monitor") != self.monitor or not (self.state_dir / state["weights"]).exists():
-                return None
-            return state
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            return [s for s in (state, state.get("previous")) if self._usable(s)]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             logger.warning("Ignoring the early-stopping state %s: %s", path, e)
-            return None
+            return []
+
+    def stopped_before(self, start: int) -> Path | None:
+        """The best weights file when training had already stopped early after `start` epochs, else None.
+
+        A crash between that early stop and the end of `fit` leaves a backup at
+        epoch `start`; resuming would train epochs a clean run never trains.
+        """
+        for state in self._read_states():
+            if state.get("stopped") and state["epochs_done"] == start:
+                return self.state_dir / state["weights"]
+        return None
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         self._best_file = None
-        self._saved = self._read_state()
+        self._saved = self._read_states()
         self._resolved = False
 
     def _resume(self, start: int) -> None:
-        """Takes up the saved state if it fits a fit that starts at (0-based) epoch `start`."""
+        """Takes up a saved state if one covers a fit that starts at (0-based) epoch `start`."""
         self._resolved = True
-        state, self._saved = self._saved, None
-        if state is None or start == 0:
+        states, self._saved = self._saved, []
+        if not states or start == 0:
             return
-        if state["best_epoch"] < start <= state["epochs_done"]:
-            self.best = state["best"]
-            self.best_epoch = state["best_epoch"]
-            self.wait = start - 1 - self.best_epoch
-            self._best_file = self.state_dir / state["weights"]
-            logger.info("Early stopping resumed at epoch %d: best %s %.6g at epoch %d, wait %d",
-                        start + 1, self.monitor, self.best, self.best_epoch + 1, self.wait)
-        else:
+        state = next((s for s in states if s["best_epoch"] < start <= s["epochs_done"]), None)
+        if state is None:
             logger.info("Early stopping starts afresh at epoch %d (its saved state covers epochs 1-%d)",
-                        start + 1, state["epochs_done"])
+                        start + 1, states[0]["epochs_done"])
+            return
+        self.best = state["best"]
+        self.best_epoch = state["best_epoch"]
+        self.wait = start - 1 - self.best_epoch
+        self._best_file = self.state_dir / state["weights"]
+        logger.info("Early stopping resumed at epoch %d: best %s %.6g at epoch %d, wait %d",
+                    start + 1, self.monitor, self.best, self.best_epoch + 1, self.wait)
 
     def on_epoch_begin(self, epoch, logs=None):
         if not self._resolved:
@@ -242,18 +295,25 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         if self._best_file is None:
             return  # nothing evaluated yet
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        previous = next(iter(self._read_states()), None)
+        if previous is not None:
+            previous.pop("previous", None)
+            if previous["epochs_done"] != epoch:  # not the epoch before this one (e.g. a fresh start)
+                previous = None
         state = {"monitor": self.monitor, "best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
-                 "epochs_done": epoch + 1, "weights": self._best_file.name}
+                 "epochs_done": epoch + 1, "stopped": self.stopped_epoch == epoch and epoch > 0,
+                 "weights": self._best_file.name, "previous": previous}
         partial = self.state_dir / f".partial.{self.STATE}"
         partial.write_text(json.dumps(state))
         os.replace(partial, self.state_dir / self.STATE)
+        keep = {self._best_file.name, *([previous["weights"]] if previous else [])}
         for stale in self.state_dir.glob("best.epoch*.weights.h5"):
-            if stale != self._best_file:
+            if stale.name not in keep:
                 stale.unlink(missing_ok=True)
 
     def on_train_end(self, logs=None):
-        if not self._resolved and self._saved is not None:  # resumed after the last epoch: no epoch ran
-            self._resume(self._saved["epochs_done"])
+        if not self._resolved and self._saved:  # resumed after the last epoch: no epoch ran
+            self._resume(self._saved[0]["epochs_done"])
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
         elif self._best_file is not None:
@@ -262,9 +322,9 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             logger.info("Early stopping at epoch %d; the best weights are those of epoch %d",
                         self.stopped_epoch + 1, self.best_epoch + 1)
         self.best_weights = None
-        self._remove_files()
 
-    def _remove_files(self) -> None:
+    def remove_files(self) -> None:
+        """Removes the state and best weights (call once the backup is gone: a rerun no longer resumes)."""
         for path in [self.state_dir / self.STATE, self.state_dir / f".partial.{self.STATE}",
                      *self.state_dir.glob("best.epoch*.weights.h5"), *self.state_dir.glob(".partial.best.*")]:
             path.unlink(missing_ok=True)
@@ -416,7 +476,7 @@ def make_callbacks(out: Path, extra: list) -> list:
         *extra,
         keras.callbacks.CSVLogger(str(out / "logs" / "history.csv"), append=True),
         # The runner keeps the trainer's temp dir between attempts, so a rerun resumes here.
-        AtomicBackupAndRestore(out / "checkpoints" / "backup"),
+        AtomicBackupAndRestore(out / "checkpoints" / "backup", history_csv=out / "logs" / "history.csv"),
         _EpochCrashPoint(),  # after the backup: fault-injection tests kill here (pipeline.faults)
     ]
     if importlib.util.find_spec("tensorboard") is not None:  # optional dependency
@@ -508,14 +568,25 @@ def run(ctx: StepContext) -> dict[str, Any]:
     budget = TimeBudget(cfg.train.max_minutes)
     callbacks = make_callbacks(out, [*extra, timer, throughput, early, budget, *lr_decay_callback(cfg)])
     verbose = 1 if sys.stderr.isatty() else 2
-    logger.info("Training %s for up to %d epochs", cfg.model.family, cfg.train.epochs)
-    with warnings.catch_warnings():
-        # Bucketed datasets have no known length: Keras learns the epoch size
-        # at the end of epoch 1 and warns that the input "ran out of data".
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        model.fit(train_ds, validation_data=eval_ds, epochs=cfg.train.epochs,
-                  callbacks=callbacks, verbose=verbose, shuffle=False)
-    # ResumableEarlyStopping has put the best weights (by train.monitor, over all attempts) back.
+    backup = next(c for c in callbacks if isinstance(c, AtomicBackupAndRestore))
+    done = backup.completed_epochs()
+    stopped_best = early.stopped_before(done) if done and model.built else None
+    if stopped_best is not None:  # a crash came after the early stop, before the end of fit
+        logger.info("Training had stopped early after epoch %d; taking its best weights (%s)", done,
+                    stopped_best.name)
+        _model_state(model)  # the optimizer's variables too, as the weights file holds them
+        model.load_weights(str(stopped_best))
+        backup.discard()
+    else:
+        logger.info("Training %s for up to %d epochs", cfg.model.family, cfg.train.epochs)
+        with warnings.catch_warnings():
+            # Bucketed datasets have no known length: Keras learns the epoch size
+            # at the end of epoch 1 and warns that the input "ran out of data".
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            model.fit(train_ds, validation_data=eval_ds, epochs=cfg.train.epochs,
+                      callbacks=callbacks, verbose=verbose, shuffle=False)
+        # ResumableEarlyStopping has put the best weights (by train.monitor, over all attempts) back.
+    early.remove_files()  # only now: the backup is gone (BackupAndRestore removes it at train end)
 
     saved_model.save(out / MODEL_FILE)
     history = _read_csv_history(csv_path)

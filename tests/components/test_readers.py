@@ -291,3 +291,27 @@ def test_too_many_bad_rows_names_dead_letter_dir_and_first_three(tmp_path):
     assert len(message.splitlines()) == 1
     assert "First: a.tsv:1: empty text; a.tsv:2: empty text; a.tsv:3: empty text. " in message
     assert "a.tsv:4" not in message and f"The dead letters are in {tmp_path / 'dead_letter'}/ (kept" in message
+
+
+def test_a_tsv_line_of_tabs_is_a_row_and_a_line_of_spaces_is_blank(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("one\teins\n\t\n   \ntwo\tzwei\n")
+    records, dead = load("translation", source=str(path))
+    assert [r["source"] for r in records] == ["one", "two"]
+    assert list(reasons(dead)) == ["2"]  # the tab line: empty fields, with a reason
+
+
+def test_headerless_negative_column_index_is_one_line(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("one\teins\n")
+    with pytest.raises(ValueError, match=r"without a header needs column indices >= 0") as error:
+        load("translation", source=str(path), source_field="0", target_field="-1")
+    assert len(str(error.value).splitlines()) == 1
+
+
+def test_csv_row_with_an_unclosed_quote_is_a_dead_letter(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text('text,label\n"fine",pos\n"never closed,neg\nx"y,pos\n')
+    records, dead = load("classification", source=str(path))
+    assert records == [{"text": "fine", "label": "pos"}, {"text": 'x"y', "label": "pos"}]  # a bare quote is text
+    assert list(reasons(dead)) == ["3"] and reasons(dead)["3"].startswith("invalid CSV row")

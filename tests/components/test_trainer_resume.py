@@ -63,12 +63,16 @@ def tiny_model():
     return model
 
 
-def attempt(ckpt, values, epochs, patience=10, crash_after=None, model=None):
-    """One fit in `ckpt` (a fresh model, as a rerun builds one): (model, scripted, early, history)."""
+def attempt(ckpt, values, epochs, patience=10, crash_after=None, model=None, csv=None):
+    """One fit in `ckpt` (a fresh model, as a rerun builds one), the callbacks in the trainer's order:
+    (model, scripted, early, history). After a fit that ends, the early-stopping files go, as in the trainer."""
     model = model or tiny_model()
     scripted = ScriptedValLoss(values)
     early = ResumableEarlyStopping(ckpt, monitor="val_loss", mode="min", patience=patience)
-    callbacks = [scripted, early, AtomicBackupAndRestore(ckpt / "backup")]
+    callbacks = [scripted, early]
+    if csv is not None:
+        callbacks.append(keras.callbacks.CSVLogger(str(csv), append=True))
+    callbacks.append(AtomicBackupAndRestore(ckpt / "backup", history_csv=csv))
     if crash_after is not None:
         callbacks.append(CrashAfter(crash_after))
     history = None
@@ -76,7 +80,8 @@ def attempt(ckpt, values, epochs, patience=10, crash_after=None, model=None):
         history = model.fit(DATA, TARGET, validation_data=(DATA, TARGET), batch_size=8, epochs=epochs,
                             callbacks=callbacks, verbose=0, shuffle=False)
     except Crash:
-        pass
+        return model, scripted, early, history
+    early.remove_files()
     return model, scripted, early, history
 
 
@@ -152,6 +157,59 @@ def test_a_crash_mid_write_leaves_the_previous_files_loadable(tmp_path, caplog, 
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
     assert third.epochs == [2, 3, 4] and early.best_epoch == 4
     assert_same(model.get_weights(), third.weights[4])
+
+
+def test_a_crash_while_an_improving_epoch_is_backed_up_keeps_the_earlier_best(tmp_path):
+    ckpt = tmp_path / "checkpoints"
+    _, first, _, _ = attempt(ckpt, [1.0, 0.5, 0.9, 0.9], epochs=4, patience=1, crash_after=1)  # best: epoch 2
+
+    model = tiny_model()
+    real_save, calls = model.save_weights, []
+
+    def backup_dies(filepath, overwrite=True, **kwargs):  # the best weights save, then the backup's dies
+        calls.append(filepath)
+        if len(calls) == 2:
+            raise OSError("killed while writing the backup")
+        return real_save(filepath, overwrite=overwrite, **kwargs)
+
+    model.save_weights = backup_dies
+    with pytest.raises(OSError, match="killed"):
+        attempt(ckpt, [1.0, 0.5, 0.4, 0.9], epochs=4, patience=1, model=model)  # epoch 3 improves
+    assert json.loads((ckpt / "backup" / "training_metadata.json").read_text())["epoch"] == 2
+
+    # the rerun redoes epoch 3 (this time no better): the best is still epoch 2 of the first attempt
+    model, third, early, _ = attempt(ckpt, [1.0, 0.5, 0.7, 0.8], epochs=4, patience=1)
+    assert third.epochs == [2] and early.best == 0.5 and early.best_epoch == 1 and early.stopped_epoch == 2
+    assert_same(model.get_weights(), first.weights[1])
+
+
+def test_a_crash_after_an_early_stop_does_not_train_on(tmp_path):
+    ckpt = tmp_path / "checkpoints"
+    values = [1.0, 0.5, 0.8, 0.9, 0.95, 0.99]
+    _, first, early, _ = attempt(ckpt, values, epochs=6, patience=1, crash_after=2)  # stops after epoch 3
+    assert early.stopped_epoch == 2
+    backup = AtomicBackupAndRestore(ckpt / "backup")
+    rerun = ResumableEarlyStopping(ckpt, monitor="val_loss", mode="min", patience=1)
+    best = rerun.stopped_before(backup.completed_epochs())
+    assert backup.completed_epochs() == 3 and best is not None
+    probe = tiny_model()
+    probe.load_weights(str(best))
+    assert_same(probe.get_weights(), first.weights[1])
+    assert rerun.stopped_before(2) is None  # a backup of another epoch: resume as usual
+
+
+def test_a_restart_drops_the_history_rows_of_the_discarded_attempt(tmp_path):
+    ckpt, csv = tmp_path / "checkpoints", tmp_path / "history.csv"
+    attempt(ckpt, [1.0, 0.9, 0.8, 0.7], epochs=4, crash_after=2, csv=csv)
+    assert [line.split(",")[0] for line in csv.read_text().splitlines()] == ["epoch", "0", "1", "2"]
+    attempt(ckpt, [1.0, 0.9, 0.8, 0.7], epochs=4, crash_after=3, csv=csv)  # resumed at epoch 4: rows kept
+    assert [line.split(",")[0] for line in csv.read_text().splitlines()] == ["epoch", "0", "1", "2", "3"]
+    weights = ckpt / "backup" / "latest.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:100])  # torn: the next attempt starts from epoch 1
+    attempt(ckpt, [1.0, 2.0, 3.0, 4.0], epochs=4, patience=1, csv=csv)  # stops after epoch 2
+    rows = [line.split(",") for line in csv.read_text().splitlines()]
+    assert [r[0] for r in rows] == ["epoch", "0", "1"]  # not the old attempt's epochs 3 and 4
+    assert float(rows[2][rows[0].index("val_loss")]) == 2.0  # this attempt's rows
 
 
 @pytest.mark.slow

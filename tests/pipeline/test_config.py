@@ -158,7 +158,9 @@ def test_builtin_configs_load_and_fit_their_task():
     ("data.source=tfds:", r"Expected tfds:<name>"),
     ("model.dropout=nan", r"'model.dropout' must be a finite number"),
     ("train.learning_rate=inf", r"'train.learning_rate' must be a finite number"),
-    ("eval.sample_temperatures=0.5,0", r"'eval.sample_temperatures' must be each > 0"),
+    ("eval.sample_temperatures=0.5,-0.1", r"'eval.sample_temperatures' must be each >= 0"),
+    ("push.model_name=dates\n", r"'push.model_name' must be a plain folder name"),
+    ("transform.wordpiece_vocab_size=3", r"'transform.wordpiece_vocab_size' must be >= 4"),
     ("train.clipnorm=0", r"'train.clipnorm' must be > 0"),
     ("data.max_bad_fraction=1.5", r"'data.max_bad_fraction' must be in \[0, 1\]"),
 ])
