@@ -2,8 +2,8 @@
 
 On a CPU machine TensorFlow's C++ runtime prints oneDNN, "Could not find cuda
 drivers" and `cuInit` lines on the first import and device query, before
-`TF_CPP_MIN_LOG_LEVEL` applies, and oneDNN's DT_BOOL line once per process at
-the first graph with a bool transpose; Beam logs "apitools not found" and
+`TF_CPP_MIN_LOG_LEVEL` applies, and oneDNN's DT_BOOL / DT_INT32 lines once per
+process at the first graph with a bool / int32 transpose; Beam logs "apitools not found" and
 type-hint conversions at every pipeline. `import_tensorflow()` does the
 import, the device query and one such graph with file descriptor 2 captured
 and writes back every line that is not known noise; `quiet_logging()` drops
@@ -27,7 +27,7 @@ NOISE = re.compile(
     r"oneDNN custom operations|Could not find cuda drivers|failed call to cuInit|cudart_stub|"
     r"All log messages before absl::InitializeLog|Unable to register cu(DNN|FFT|BLAS) factory|"
     r"computation_placer|TF-TRT Warning|This TensorFlow binary is optimized|rebuild TensorFlow with the|"
-    r"oneDNN supports DT_BOOL only on platforms with AVX-512"
+    r"oneDNN supports DT_[A-Z0-9]+ only on platforms with AVX-512"
 )
 BEAM_NOISE = re.compile(
     r"apitools not found|bigquery_storage|Converting string literal type hint|BatchElements statistics|"
@@ -51,9 +51,9 @@ def import_tensorflow() -> None:
             import tensorflow as tf
 
             tf.config.list_physical_devices("GPU")  # the device query prints the cuInit line
-            # oneDNN's "supports DT_BOOL only on platforms with AVX-512" comes once per process, at the first
-            # graph with a bool transpose (a masked RNN's); have it here, where it is filtered.
-            tf.function(lambda x: tf.transpose(x > 0))(tf.ones((1, 2)))
+            # oneDNN's "supports DT_BOOL (DT_INT32) only on platforms with AVX-512" comes once per process, at
+            # the first graph with a bool (int32) transpose, as a masked RNN has; have both here, filtered.
+            tf.function(lambda x: (tf.transpose(x > 0), tf.transpose(tf.cast(x, tf.int32))))(tf.ones((1, 2)))
         finally:
             os.dup2(saved, 2)
             os.close(saved)
