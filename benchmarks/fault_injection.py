@@ -87,7 +87,11 @@ def finished(root: Path, step: str) -> list[Path]:
 
 
 def trainer_backup(root: Path) -> bool:
-    return any(p.is_file() for p in (root / "artifacts" / "trainer").glob(".*.incomplete/checkpoints/**/*"))
+    """Whether the trainer's temp folder holds a finished epoch backup (the folder, or the old one kept
+    for the instant of the swap); the early-stopping files alone are no backup."""
+    trainer = root / "artifacts" / "trainer"
+    patterns = (".*.incomplete/checkpoints/backup/*", ".*.incomplete/checkpoints/.backup.old/*")
+    return any(p.is_file() for pattern in patterns for p in trainer.glob(pattern))
 
 
 def wait_for_start(proc: subprocess.Popen, root: Path, step: str, timeout: float = 120.0) -> None:
@@ -138,7 +142,8 @@ def trial(index: int, rng: random.Random, windows, reference: dict[str, dict], w
         if len(got) != 1 or root_check.artifact_contents(got[0]) != reference[step]:
             failures.append(f"{step} outputs differ from the clean run's")
     epochs = [int(e) for e in re.findall(r"^Epoch (\d+)/", log, re.MULTILINE)]
-    outcome["trainer"] = ("resumed" if epochs and epochs[0] > 1 else "restarted") if expect_resume else \
+    resumed = "[trainer] resuming from" in log and (not epochs or epochs[0] > 1)  # none left: all were done
+    outcome["trainer"] = ("resumed" if resumed else "restarted") if expect_resume else \
         ("ran" if epochs else "cached")
     if expect_resume and outcome["trainer"] != "resumed":
         failures.append("the trainer had a backup but restarted")
