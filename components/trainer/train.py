@@ -155,12 +155,13 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             before = [v.numpy() for v in variables]
             try:
                 super().on_train_begin(logs)
-                self._start(self.completed_epochs())
-                return
             except (OSError, ValueError, KeyError, TypeError) as e:
                 for variable, value in zip(variables, before):  # a load may stop half-way
                     variable.assign(value)
                 error = f"{type(e).__name__}: {e}"
+            else:
+                self._start(self.completed_epochs())
+                return
         logger.warning("Discarding the trainer's backup %s: it cannot be read (%s); training starts from epoch 1",
                        self._dir, error)
         _rmtree(self._dir)
