@@ -3,9 +3,9 @@
 A clean reference run first gives each step's duration (from the metadata store). Trial i picks step
 i mod 6, starts `seqlab run` in a fresh root, waits until that step's temporary folder appears (the step
 has started), then SIGKILLs the run after a uniform random fraction (seeded) of the step's reference
-duration. Every other trainer trial waits for the trainer's first backup instead, and kills within one
-epoch's share of its duration after it, so that resuming is exercised too (the first epoch, with the
-model build and tracing, is most of a short trainer run). Then it checks:
+duration. Every other trainer trial instead waits for the backup of a random epoch (not the last) and
+kills within 0.5 s of it, so that resuming is exercised whatever the machine's load (the first epoch,
+with the model build and tracing, is most of a short trainer run). Then it checks:
 
 - nothing half-written looks finished (`pipeline.root_check.problems(root, killed=True)`), and no
   partial SavedModel version is visible;
@@ -103,10 +103,20 @@ def wait_for_start(proc: subprocess.Popen, root: Path, step: str, timeout: float
         time.sleep(0.005)
 
 
-def wait_for_backup(proc: subprocess.Popen, root: Path, timeout: float = 300.0) -> None:
-    """Returns once the trainer has backed up an epoch (or the run ended)."""
+def backed_up_epochs(root: Path) -> int:
+    """The epoch count in the trainer's backup metadata (0 when there is none yet)."""
+    for path in (root / "artifacts" / "trainer").glob(".*.incomplete/checkpoints/backup/training_metadata.json"):
+        try:
+            return int(json.loads(path.read_text())["epoch"])
+        except (OSError, ValueError, KeyError):
+            return 0
+    return 0
+
+
+def wait_for_backup(proc: subprocess.Popen, root: Path, epoch: int, timeout: float = 300.0) -> None:
+    """Returns once the trainer has backed up `epoch` epochs (or the run ended)."""
     deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None and not trainer_backup(root):
+    while time.time() < deadline and proc.poll() is None and backed_up_epochs(root) < epoch:
         time.sleep(0.005)
 
 
@@ -120,8 +130,9 @@ def trial(index: int, rng: random.Random, windows, reference: dict[str, dict], w
     wait_for_start(proc, root, target)
     after = "after_step_start_s"
     if target == "trainer" and (index // len(STEP_NAMES)) % 2:  # every other trainer trial: after a backup
-        wait_for_backup(proc, root)
-        delay, after = rng.uniform(0.0, (high - low) / EPOCHS), "after_first_backup_s"
+        epoch = rng.randint(1, EPOCHS - 1)  # the backup of a random epoch but the last, then within 0.5 s
+        wait_for_backup(proc, root, epoch)
+        delay, after = rng.uniform(0.0, 0.5), f"after_backup_of_epoch_{epoch}_s"
     time.sleep(delay)
     outcome = {"trial": index, "target": target, after: round(delay, 2), "at_s": round(time.time() - began, 2)}
     if proc.poll() is not None:
