@@ -11,9 +11,9 @@ the largest column index + 1, indices >= 0; with a header: the header's width);
 other rows are dead letters, and so are CSV rows with a malformed quote. Blank
 lines are skipped (a TSV line of tabs is a row of empty fields). CSV rows are
 parsed one line at a time, so quoted fields may not span lines (locations stay
-`file:line`). JSON values must be
-strings or numbers (tagging: also lists of strings); lists, objects, booleans and
-null are dead letters naming the field and its JSON type.
+`file:line`). JSON values must be strings or numbers (tagging: also lists of
+strings); lists, objects, booleans and null are dead letters naming the field
+and its JSON type.
 
 Example:
 
