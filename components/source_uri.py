@@ -31,13 +31,16 @@ COMMON_PARAMS = ("n", "seed")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
-def split_builtin(uri: str) -> tuple[str, dict[str, str]]:
-    """`builtin:name?k=v` -> (name, {k: v}), with the name and the parameter names checked."""
+def split_builtin(uri: str, key: str = "data.source") -> tuple[str, dict[str, str]]:
+    """`builtin:name?k=v` -> (name, {k: v}), with the name and the parameter names checked.
+
+    `key` is the config key the URI came from, named in the errors.
+    """
     parsed = urllib.parse.urlsplit(uri)
     name = parsed.path
     if name not in BUILTIN_TASKS:
         raise ValueError(f"Unknown builtin source '{name}'. Available: {sorted(BUILTIN_TASKS)}. "
-                         f"Received: data.source={uri!r}")
+                         f"Received: {key}={uri!r}")
     params = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
     valid = [*COMMON_PARAMS, *BUILTIN_PARAMS.get(name, {})]
     unknown = sorted(set(params) - set(valid))
@@ -47,9 +50,9 @@ def split_builtin(uri: str) -> tuple[str, dict[str, str]]:
     return name, params
 
 
-def parse_builtin(uri: str, default_n: int, default_seed: int) -> tuple[str, int, int]:
+def parse_builtin(uri: str, default_n: int, default_seed: int, key: str = "data.source") -> tuple[str, int, int]:
     """`builtin:dates?n=500&seed=7` -> ("dates", 500, 7); absent params take the defaults."""
-    name, params = split_builtin(uri)
+    name, params = split_builtin(uri, key)
     try:
         n = int(params.get("n", default_n))
         seed = int(params.get("seed", default_seed))
@@ -57,29 +60,29 @@ def parse_builtin(uri: str, default_n: int, default_seed: int) -> tuple[str, int
         raise ValueError(f"Builtin source parameters n and seed must be integers. Received: {uri!r}") from None
     if n <= 0:
         raise ValueError(f"Builtin source parameter n must be positive. Received: n={n} in {uri!r}")
-    builtin_params(uri)
+    builtin_params(uri, key)
     return name, n, seed
 
 
-def builtin_params(uri: str) -> dict[str, Any]:
+def builtin_params(uri: str, key: str = "data.source") -> dict[str, Any]:
     """The parameters beyond n and seed that `uri` sets, converted to their types."""
-    name, params = split_builtin(uri)
+    name, params = split_builtin(uri, key)
     out = {}
-    for key, kind in BUILTIN_PARAMS.get(name, {}).items():
-        if key in params:
+    for param, kind in BUILTIN_PARAMS.get(name, {}).items():
+        if param in params:
             try:
-                out[key] = kind(params[key])
+                out[param] = kind(params[param])
             except ValueError:
-                raise ValueError(f"Builtin source parameter {key} of builtin:{name} must be {kind.__name__}. "
-                                 f"Received: {key}={params[key]!r} in {uri!r}") from None
+                raise ValueError(f"Builtin source parameter {param} of builtin:{name} must be {kind.__name__}. "
+                                 f"Received: {param}={params[param]!r} in {uri!r}") from None
     return out
 
 
-def parse_tfds(uri: str) -> tuple[str, str | None]:
+def parse_tfds(uri: str, key: str = "data.source") -> tuple[str, str | None]:
     """`tfds:conll2003` -> ("conll2003", None); `tfds:wmt14_translate/de-en` -> (name, "de-en")."""
     name, _, config = uri[len("tfds:"):].partition("/")
     if not name:
-        raise ValueError(f"Expected tfds:<name>[/<config>]. Received: data.source={uri!r}")
+        raise ValueError(f"Expected tfds:<name>[/<config>]. Received: {key}={uri!r}")
     return name, config or None
 
 

@@ -511,25 +511,22 @@ def _check_ranges(flat: Mapping[str, Any]) -> None:
 def _check_sources(cfg: Config) -> None:
     """What the source URIs say by themselves: builtin names, parameters and task; tfds: names."""
     for key in ("data.source", "data.eval_source", "data.target_source"):
-        section, name = key.split(".")
-        uri = getattr(cfg.data, name)
+        uri = getattr(cfg.data, key.split(".")[1])
         if key == "data.source" and not uri.strip():
             raise ConfigError("Config key 'data.source' must name a source (builtin:NAME, a path or glob, "
                               "tfds:NAME). Received: data.source=''")
         try:
             if uri.startswith("builtin:"):
-                builtin, _, _ = source_uri.parse_builtin(uri, cfg.data.num_examples, cfg.data.seed)
-                feeds = source_uri.BUILTIN_TASKS[builtin]
-                if feeds != cfg.task:
-                    same = sorted(b for b, t in source_uri.BUILTIN_TASKS.items() if t == cfg.task)
-                    raise ValueError(f"{key}=builtin:{builtin} feeds task={feeds!r}, but task={cfg.task!r}. Set "
-                                     f"task={feeds!r}, or use a builtin that feeds {cfg.task!r}: {same}")
+                builtin, _, _ = source_uri.parse_builtin(uri, cfg.data.num_examples, cfg.data.seed, key)
             elif uri.startswith("tfds:"):
-                source_uri.parse_tfds(uri)
-        except ConfigError:
-            raise
+                source_uri.parse_tfds(uri, key)
         except ValueError as exc:
-            raise ConfigError(str(exc).replace("data.source=", f"{key}=")) from None
+            raise ConfigError(str(exc)) from None
+        if uri.startswith("builtin:") and source_uri.BUILTIN_TASKS[builtin] != cfg.task:
+            feeds = source_uri.BUILTIN_TASKS[builtin]
+            same = sorted(b for b, t in source_uri.BUILTIN_TASKS.items() if t == cfg.task)
+            raise ConfigError(f"{key}=builtin:{builtin} feeds task={feeds!r}, but task={cfg.task!r}. Set "
+                              f"task={feeds!r}, or use a builtin that feeds {cfg.task!r}: {same}")
 
 
 def validate(cfg: Config) -> Config:

@@ -46,7 +46,6 @@ from components.trainer.precision import set_precision
 from components.trainer.stateful import ResetStates, StatefulLanguageModel
 from components.trainer.strategy import make_strategy
 from components.trainer.task_input import char_ids_fn_for, make_task_dataset
-from models.metrics import MaskedAccuracy  # noqa: F401  (moved to models; re-exported for old imports)
 from pipeline.faults import crash_point
 from pipeline.step import StepContext
 
@@ -267,6 +266,8 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             self._resume(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
+        # Keras's rule, less its first-epoch shortcut (best_weights None -> this epoch is the best), which is
+        # wrong after a resume: the best then lives in a file, not in best_weights.
         if self.monitor_op is None:
             self._set_monitor_op()
         current = self.get_monitor_value(logs)

@@ -18,7 +18,8 @@ from components import schema
 from components.trainer import input as train_input
 from components.trainer.precision import resolve_precision
 from components.trainer.strategy import make_strategy
-from components.trainer.train import MaskedAccuracy, make_loss
+from components.trainer.train import make_loss
+from models.metrics import MaskedAccuracy
 
 LETTERS = "abcdef"
 
