@@ -1,6 +1,6 @@
 """Backend-agnostic Keras 3 models of seqlab (only `keras` and `keras.ops`)."""
 
-from models.decoding.greedy import greedy_decode
+from models.decoding import BeamSearch, Greedy, Sampling, decode, decode_seq2seq, generate
 from models.layers.attention_decoder_cell import AttentionDecoderCell
 from models.layers.bahdanau_attention import BahdanauAttention
 from models.layers.char_word_encoder import CharWordEncoder
@@ -17,6 +17,12 @@ from models.networks.transformer_classifier import TransformerClassifier
 from models.registry import available_models, build_model
 
 __all__ = [
+    "BeamSearch",
+    "Greedy",
+    "Sampling",
+    "decode",
+    "decode_seq2seq",
+    "generate",
     "AttentionDecoderCell",
     "AttentionSeq2Seq",
     "BahdanauAttention",
@@ -32,5 +38,4 @@ __all__ = [
     "TransformerEncoder",
     "available_models",
     "build_model",
-    "greedy_decode",
 ]

@@ -1,78 +1,102 @@
-"""Next-token sampling (temperature, top-k, top-p) and generation with carried states.
+"""Sampling pieces of the decoding loop: logit filters and seeded Gumbel noise, float32 throughout.
 
-All in float32 whatever the model's policy. `temperature=0` is greedy
-(argmax); top-k keeps the k largest logits; top-p keeps the smallest set of
-most likely tokens whose probability reaches p (the nucleus; the most likely
-token is always kept). Sampling is seeded: the same seed gives the same tokens.
+`filter_logits` keeps the top-k logits and / or the top-p nucleus (the smallest set of most
+likely tokens whose probability reaches p; the most likely token always stays). `gumbel_noise`
+makes the draws: argmax(logits / T + g) with g ~ Gumbel(0, 1) is an exact sample from
+softmax(logits / T). The noise is a counter-based hash of (seed, draw index, token id) in
+uint32 arithmetic, so
+
+- a seed gives the same tokens on TensorFlow and JAX, eagerly, in a `tf.function` or under `jit`;
+- the draw depends on the row's own counter, not on the batch: a prompt and a seed give the same
+  text alone or in any batch (rows with equal prompts and seeds give equal texts);
+- the seed may be a tensor (a served signature's input), which `keras.random` does not accept.
+
+Every value here is float32 whatever the model's policy; `NEG_LOGIT` (-1e9) is the additive
+"minus infinity" of the decoding code: sums of a few of them stay finite in float32, unlike the
+layers' `large_negative` fill, which is safe in one softmax but not in a running sum.
 
 Example:
 
->>> ops.convert_to_numpy(sample_next(np.log([[0.1, 0.6, 0.3]]), temperature=0.0))
-array([1], dtype=int32)
->>> out = generate(model, np.array([[5, 6]]), max_new_tokens=10, temperature=0.7, seed=1)  # doctest: +SKIP
+>>> ops.convert_to_numpy(filter_logits(np.log([[0.1, 0.6, 0.3]]), top_k=1))
+array([[-1.e+09, -5.108256e-01, -1.e+09]], dtype=float32)
+>>> gumbel_noise(7, ops.zeros((2,), "int32"), 3).shape  # equal rows: equal noise
+(2, 3)
 """
 
-import keras
+from __future__ import annotations
+
+import numpy as np
 from keras import ops
 
-_NEG = -1e9  # a float32 "minus infinity" that keeps softmax finite
+NEG_LOGIT = -1e9
+
+
+def _is_static(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating))
 
 
 def filter_logits(logits, top_k=0, top_p=1.0):
-    """Float32 logits `(batch, vocab)` with everything outside top-k / the top-p nucleus set to -1e9."""
+    """Float32 logits `(batch, vocab)`, all outside the top-k and the top-p nucleus set to `NEG_LOGIT`.
+
+    `top_k` <= 0 and `top_p` >= 1 keep everything; either may be a scalar tensor.
+    """
     logits = ops.cast(logits, "float32")
-    if top_k and top_k > 0:
-        kth = ops.top_k(logits, k=int(top_k))[0][:, -1:]  # (batch, 1), the k-th largest
-        logits = ops.where(logits < kth, _NEG, logits)
-    if top_p is not None and top_p < 1.0:
-        order = ops.argsort(-logits, axis=-1)  # descending
-        sorted_logits = ops.take_along_axis(logits, order, axis=-1)
-        probs = ops.softmax(sorted_logits, axis=-1)
+    static_k, static_p = _is_static(top_k), _is_static(top_p)
+    if static_k and static_p and top_k <= 0 and top_p >= 1.0:
+        return logits
+    descending = -ops.sort(-logits, axis=-1)  # (batch, vocab)
+    vocab = ops.shape(logits)[-1]
+    if not (static_k and top_k <= 0):
+        k = ops.cast(top_k, "int32")
+        index = ops.clip(k - 1, 0, vocab - 1)
+        kth = ops.take(descending, ops.reshape(index, (1,)), axis=1)  # (batch, 1), the k-th largest
+        logits = ops.where(ops.logical_and(k > 0, logits < kth), NEG_LOGIT, logits)
+    if not (static_p and top_p >= 1.0):
+        probs = ops.softmax(descending, axis=-1)
         before = ops.cumsum(probs, axis=-1) - probs  # mass of the more likely tokens
-        kept = ops.where(before < top_p, sorted_logits, ops.full_like(sorted_logits, 3e38))
+        kept = ops.where(before < ops.cast(top_p, "float32"), descending, 3e38)
         threshold = ops.min(kept, axis=-1, keepdims=True)  # smallest logit still in the nucleus
-        logits = ops.where(logits < threshold, _NEG, logits)
+        logits = ops.where(logits < threshold, NEG_LOGIT, logits)
     return logits
 
 
-def sample_next(logits, temperature=1.0, top_k=0, top_p=1.0, seed=None):
-    """Token ids `(batch,)` int32 drawn from `logits` `(batch, vocab)` (argmax when `temperature == 0`)."""
-    if temperature < 0:
-        raise ValueError(f"Expected `temperature` >= 0. Received: temperature={temperature!r}")
-    logits = filter_logits(logits, top_k, top_p)
-    if temperature == 0:
-        return ops.cast(ops.argmax(logits, axis=-1), "int32")
-    samples = keras.random.categorical(logits / temperature, 1, seed=seed)  # (batch, 1)
-    return ops.cast(samples[:, 0], "int32")
+def _u32(value):
+    return ops.convert_to_tensor(np.uint32(value))
 
 
-def ban_tokens(logits, banned_ids=()):
-    """Float32 logits `(batch, vocab)` with the `banned_ids` columns set to -1e9 (never sampled)."""
-    logits = ops.cast(logits, "float32")
-    if not banned_ids:
-        return logits
-    vocab = ops.shape(logits)[-1]
-    banned = ops.sum(ops.one_hot(ops.convert_to_tensor(list(banned_ids), "int32"), vocab), axis=0) > 0
-    return ops.where(banned[None, :], _NEG, logits)
+def _mix(x):
+    """A 32-bit integer finaliser (lowbias32, C. Wellons): uint32 in, well-mixed uint32 out."""
+    x = ops.bitwise_xor(x, ops.right_shift(x, _u32(16)))
+    x = ops.multiply(x, _u32(0x7FEB352D))
+    x = ops.bitwise_xor(x, ops.right_shift(x, _u32(15)))
+    x = ops.multiply(x, _u32(0x846CA68B))
+    return ops.bitwise_xor(x, ops.right_shift(x, _u32(16)))
 
 
-def generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=0, top_p=1.0, seed=None, banned_ids=()):
-    """Continues `prompt_ids` `(batch, P)` (no padding) by `max_new_tokens` tokens.
+def gumbel_noise(seed, counters, vocab_size):
+    """Float32 `(rows, vocab_size)` Gumbel(0, 1) noise, a function of (seed, counters[row], token id) only.
 
-    The prompt runs once through `model(..., return_state=True)`; every new
-    token then costs one `model.step` (the RNN states are the cache), never a
-    re-run over the prefix. `banned_ids` are never generated (e.g. `[PAD]`
-    and `[START]`, which are never a language model's training targets).
-
-    Returns:
-        int32 `(batch, max_new_tokens)`, the new tokens only.
+    Args:
+        seed: an int or an integer scalar tensor (its low 32 bits are used).
+        counters: int `(rows,)`, the index of the draw in each row's sequence.
+        vocab_size: int or scalar tensor.
     """
-    seeds = keras.random.SeedGenerator(seed) if seed is not None else None
-    logits, states = model(prompt_ids, return_state=True)
-    next_logits = logits[:, -1, :]  # (batch, vocab)
-    tokens = []
-    for _ in range(int(max_new_tokens)):
-        token = sample_next(ban_tokens(next_logits, banned_ids), temperature, top_k, top_p, seed=seeds)  # (batch,)
-        tokens.append(token)
-        next_logits, states = model.step(token, states)
-    return ops.stack(tokens, axis=1)
+    seed32 = _u32(int(seed) & 0xFFFFFFFF) if _is_static(seed) else ops.cast(seed, "uint32")  # low 32 bits
+    row = _mix(ops.bitwise_xor(_mix(ops.add(seed32, _u32(0x9E3779B9))), ops.cast(counters, "uint32")))
+    tokens = ops.cast(ops.arange(vocab_size), "uint32")  # (vocab,)
+    bits = _mix(ops.bitwise_xor(_mix(row)[:, None], tokens[None, :]))  # (rows, vocab)
+    # 24 random bits -> a uniform in (0, 1), never 0 or 1
+    uniform = (ops.cast(ops.right_shift(bits, _u32(8)), "float32") + 0.5) / 16777216.0
+    return -ops.log(-ops.log(uniform))
+
+
+def sample_tokens(logits, counters, temperature=1.0, top_k=0, top_p=1.0, seed=0):
+    """Int32 `(rows,)` tokens drawn from `logits` `(rows, vocab)` (argmax where `temperature == 0`)."""
+    logits = filter_logits(logits, top_k, top_p)
+    greedy = ops.cast(ops.argmax(logits, axis=-1), "int32")
+    if _is_static(temperature) and temperature == 0:
+        return greedy
+    temperature = ops.cast(temperature, "float32")
+    noisy = logits / ops.maximum(temperature, 1e-6) + gumbel_noise(seed, counters, ops.shape(logits)[-1])
+    sampled = ops.cast(ops.argmax(noisy, axis=-1), "int32")
+    return ops.where(temperature > 0, sampled, greedy)
