@@ -20,7 +20,7 @@ from typing import Sequence
 
 import yaml
 
-from pipeline.config import builtin_configs, load_config
+from pipeline.config import builtin_configs, effective_dict, load_config
 from pipeline.dag import STEP_NAMES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="print the effective config after merging and checking it",
                          description="Print the effective config as YAML: the files merged, the --set values "
-                         "applied and every value checked. A bad value is reported in one line naming the key.")
+                         "applied and every value checked; the model section shows the keys its family reads. A bad "
+                         "value is reported in one line naming the key.")
     _add_config_args(cfg)
 
     sub.add_parser("configs", help="list the built-in configs", description="List the built-in config names.")
@@ -113,7 +114,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_config(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
-    print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+    print(yaml.safe_dump(effective_dict(config), sort_keys=False), end="")
     return 0
 
 

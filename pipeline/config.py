@@ -3,7 +3,8 @@
 A config is a tree of frozen dataclasses, one per section. It is loaded from
 one or more YAML files merged rightmost-wins, then `--set key=value`
 overrides are applied with type conversion. Unknown keys are errors that name
-the nearest valid key.
+the nearest valid key; so is a `model.*` key set for a family that does not read
+it (`FAMILIES`), which also names the keys that family reads.
 
 Example:
 
@@ -24,7 +25,7 @@ import re
 import sys
 import typing
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 import yaml
 
@@ -108,7 +109,10 @@ class ModelConfig:
 
     Families (models.registry): `rnn_attention` (translation), `rnn_classifier`,
     `transformer_classifier` (classification), `rnn_tagger`, `transformer_tagger`
-    (tagging). Each reads the keys that apply to it; see `components/trainer/model_builder.py`.
+    (tagging), `rnn_language_model`, `transformer_language_model` (language_model).
+    Each reads only its own keys (`FAMILIES`; `components/trainer/model_builder.py`
+    turns them into constructor arguments): a key set in a file or by `--set` that
+    the family does not read is a ConfigError naming the keys it does read.
     """
 
     family: str = "auto"  # auto: the task's default (DEFAULT_FAMILIES)
@@ -225,16 +229,36 @@ BLESS_METRICS: dict[str, tuple[str, ...]] = {
     "tagging": ("auto", "token_accuracy", "entity_f1", "entity_precision", "entity_recall"),
     "language_model": ("auto", "nats_per_token", "perplexity"),  # lower is better; bless_threshold is a ceiling
 }
-# model.family -> the task it serves (models.registry holds the classes).
-MODEL_FAMILIES: dict[str, str] = {
-    "rnn_attention": "translation",
-    "rnn_classifier": "classification",
-    "transformer_classifier": "classification",
-    "rnn_tagger": "tagging",
-    "transformer_tagger": "tagging",
-    "rnn_language_model": "language_model",
-    "transformer_language_model": "language_model",
+
+
+class Family(typing.NamedTuple):
+    """A model family: the task it serves and the `model.*` keys its builder reads (besides `family`)."""
+
+    task: str
+    keys: tuple[str, ...]
+
+
+# model.family -> Family, the one table of families (models.registry holds the classes;
+# components/trainer/model_builder.py reads exactly these keys, tests/components/test_model_builder_keys.py checks it).
+FAMILIES: dict[str, Family] = {
+    "rnn_attention": Family("translation", (
+        "cell", "embed_dim", "units", "encoder_layers", "bidirectional", "attention_units", "dropout")),
+    "rnn_classifier": Family("classification", (
+        "cell", "embed_dim", "units", "encoder_layers", "bidirectional", "attention_units", "dropout", "pooling")),
+    "transformer_classifier": Family("classification", (
+        "embed_dim", "encoder_layers", "dropout", "pooling", "num_heads", "ff_dim", "positions")),
+    "rnn_tagger": Family("tagging", (
+        "cell", "embed_dim", "units", "encoder_layers", "bidirectional", "dropout",
+        "output", "bio_constraints", "char_filters", "char_embed_dim", "word_dropout")),
+    "transformer_tagger": Family("tagging", (
+        "embed_dim", "encoder_layers", "dropout", "output", "bio_constraints", "char_filters", "char_embed_dim",
+        "word_dropout", "num_heads", "ff_dim", "positions")),
+    "rnn_language_model": Family("language_model", ("cell", "embed_dim", "units", "encoder_layers", "dropout")),
+    "transformer_language_model": Family("language_model", (
+        "embed_dim", "encoder_layers", "dropout", "num_heads", "ff_dim", "positions", "max_length")),
 }
+# model.family -> the task it serves.
+MODEL_FAMILIES: dict[str, str] = {name: family.task for name, family in FAMILIES.items()}
 FORMATS = ("auto", "text", "tsv", "csv", "jsonl", "conll", "conllu", "parallel")
 CHOICES: dict[str, tuple[str, ...]] = {
     "task": TASKS,
@@ -529,8 +553,35 @@ def _check_sources(cfg: Config) -> None:
                               f"task={feeds!r}, or use a builtin that feeds {cfg.task!r}: {same}")
 
 
-def validate(cfg: Config) -> Config:
-    """Range, choice and cross-field checks: everything the config alone can tell, in one line each."""
+def _check_family_keys(cfg: Config, set_keys: Collection[str], auto: bool) -> None:
+    """`model.*` keys in `set_keys` (set in a file or by --set) that the resolved family does not read."""
+    if cfg.model.family not in FAMILIES:
+        return
+    reads = FAMILIES[cfg.model.family].keys
+    leaves = {key.split(".", 1)[1] for key in set_keys if key.startswith("model.")}
+    foreign = [f.name for f in dataclasses.fields(ModelConfig) if f.name in leaves - {"family", *reads}]
+    if not foreign:
+        return
+    shown = ", ".join(f"model.{leaf}={getattr(cfg.model, leaf)!r}" for leaf in foreign)
+    which = f"the {cfg.model.family} family" + (f" (model.family=auto, task={cfg.task!r})" if auto else "")
+    # Cutoff 0.6: word_dropout -> dropout and char_embed_dim -> embed_dim, not pooling -> positions.
+    near = {leaf: difflib.get_close_matches(leaf, reads, n=1, cutoff=0.6) for leaf in foreign}
+    near = {leaf: match[0] for leaf, match in near.items() if match}
+    hint = ""
+    if len(foreign) == 1 and near:
+        hint = f" (did you mean model.{near[foreign[0]]}?)"
+    elif near:
+        hint = " (did you mean " + ", ".join(f"model.{m} for model.{leaf}" for leaf, m in near.items()) + "?)"
+    raise ConfigError(f"{shown}: {which} does not read {'it' if len(foreign) == 1 else 'them'}; it reads "
+                      f"{', '.join('model.' + k for k in reads)}{hint}")
+
+
+def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:
+    """Range, choice and cross-field checks: everything the config alone can tell, in one line each.
+
+    `set_keys` are the dotted keys the files and `--set` gave (not defaults); a `model.*` one that the
+    family does not read is an error.
+    """
     flat = flat_config(cfg)
     _check_ranges(flat)
     if not MODEL_NAME.fullmatch(cfg.push.model_name):
@@ -542,7 +593,8 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(
                 f"Config key '{key}' must be one of {list(choices)}. Received: {key}={flat[key]!r}"
             )
-    if cfg.model.family == "auto" and cfg.task in DEFAULT_FAMILIES:
+    auto = cfg.model.family == "auto"
+    if auto and cfg.task in DEFAULT_FAMILIES:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, family=DEFAULT_FAMILIES[cfg.task]))
     family_task = MODEL_FAMILIES.get(cfg.model.family, "" if cfg.model.family == "auto" else None)
     if family_task is None:
@@ -557,6 +609,7 @@ def validate(cfg: Config) -> Config:
             f"model.family={cfg.model.family!r} is a {family_task} model, but task={cfg.task!r}. "
             f"Families for {cfg.task}: {fits}"
         )
+    _check_family_keys(cfg, set_keys, auto)
     transformer = cfg.model.family.startswith("transformer")
     if cfg.model.pooling != "auto" and (cfg.model.pooling in ("cls",)) != transformer and \
             not (transformer and cfg.model.pooling == "mean"):
@@ -629,4 +682,22 @@ def load_config(
     for text in overrides:
         key, value = parse_override(text)
         merged = _deep_merge(merged, _override_tree(key, value))
-    return validate(_apply(Config, merged))
+    return validate(_apply(Config, merged), _leaf_keys(merged))
+
+
+def _leaf_keys(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys of a raw config mapping's leaves, e.g. ["task", "model.units"]."""
+    keys = []
+    for key, value in tree.items():
+        name = prefix + str(key)
+        keys.extend(_leaf_keys(value, name + ".") if isinstance(value, Mapping) else [name])
+    return keys
+
+
+def effective_dict(cfg: Config) -> dict[str, Any]:
+    """`cfg.to_dict()` with the model section cut to the family and the keys it reads: what
+    `seqlab config` prints, a file that loads again."""
+    full = cfg.to_dict()
+    reads = FAMILIES[model_family(cfg)].keys
+    full["model"] = {k: v for k, v in full["model"].items() if k == "family" or k in reads}
+    return full

@@ -1,8 +1,9 @@
 """config.model + the transform manifest -> a built, compiled Keras model of the configured family.
 
-Each family reads the `ModelConfig` keys that apply to it (`model_kwargs`);
-vocabulary, label and tag sizes come from the manifest, so a model always fits
-the artifact it trains on. Losses and metrics per task:
+Each family reads the `ModelConfig` keys that apply to it (`model_kwargs`): exactly
+those `pipeline.config.FAMILIES` lists, the keys a config may set for that family
+(tests/components/test_model_builder_keys.py checks it). Vocabulary, label and tag sizes
+come from the manifest, so a model always fits the artifact it trains on. Losses and metrics per task:
 
     translation      cross-entropy ignoring [PAD] targets, MaskedAccuracy
     classification   sparse cross-entropy from float32 logits, accuracy

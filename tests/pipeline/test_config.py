@@ -213,3 +213,77 @@ def test_tfds_not_prepared_is_one_line_naming_the_data_dir(tmp_path):
     assert message == source_uri.tfds_not_prepared("tfds:imdb_reviews", str(tmp_path))
     assert f"data.tfds_data_dir={str(tmp_path)!r}" in message and "--set data.source=PATH" in message
     assert "download" not in message.replace("never downloads", "")
+
+
+def test_a_key_the_family_does_not_read_names_the_family_and_its_keys():
+    with pytest.raises(ConfigError) as caught:
+        load_config(["imdb_transformer"], ["model.units=256"])
+    assert str(caught.value) == (
+        "model.units=256: the transformer_classifier family does not read it; it reads model.embed_dim, "
+        "model.encoder_layers, model.dropout, model.pooling, model.num_heads, model.ff_dim, model.positions")
+
+
+@pytest.mark.parametrize("name, overrides, message", [
+    ("quickstart", ["model.word_dropout=0.1"], r"^model.word_dropout=0.1: the rnn_attention family \(model.family="
+     r"auto, task='translation'\) does not read it; .* \(did you mean model.dropout\?\)$"),
+    ("date_tags", ["model.pooling=max"], r"^model.pooling='max': the rnn_tagger family does not read it"),
+    ("dialogue_lm", ["model.num_heads=2", "model.char_embed_dim=8"],
+     r"^model.char_embed_dim=8, model.num_heads=2: the rnn_language_model family does not read them; it reads "
+     r"model.cell, model.embed_dim, model.units, model.encoder_layers, model.dropout "
+     r"\(did you mean model.embed_dim for model.char_embed_dim\?\)$"),
+    # A key set in a file counts as much as one set by --set: date_validity's BiGRU keys, for a Transformer.
+    ("date_validity", ["model.family=transformer_classifier"],
+     r"^model.cell='gru', model.units=64, model.bidirectional=True: the transformer_classifier family"),
+])
+def test_keys_foreign_to_the_family_are_errors(name, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config([name], overrides)
+
+
+def test_a_foreign_key_in_a_yaml_file_is_an_error(tmp_path):
+    path = tmp_path / "lm.yaml"
+    path.write_text("task: language_model\ndata:\n  source: t.txt\nmodel:\n  bidirectional: false\n")
+    with pytest.raises(ConfigError, match=r"^model.bidirectional=False: the rnn_language_model family "
+                                          r"\(model.family=auto, task='language_model'\) does not read it"):
+        load_config([str(path)])
+
+
+def test_keys_the_family_reads_and_defaults_pass():
+    cfg = load_config(["imdb_transformer"], ["model.ff_dim=64", "model.family=transformer_classifier"])
+    assert cfg.model.ff_dim == 64 and cfg.model.units == 128  # units: a default the family ignores, no error
+    assert load_config(["date_tags"], ["model.word_dropout=0.2", "model.char_embed_dim=8"]).model.word_dropout == 0.2
+
+
+def test_auto_family_resolves_before_the_key_check():
+    source = "data.source=t.txt"
+    lm = load_config(None, ["task=language_model", source, "model.units=64", "model.cell=lstm"])
+    assert lm.model.family == "rnn_language_model" and lm.model.units == 64
+    with pytest.raises(ConfigError, match="rnn_language_model family .* does not read it"):
+        load_config(None, ["task=language_model", source, "model.attention_units=32"])
+    load_config(None, ["model.attention_units=32"])  # rnn_attention, translation's default, reads it
+
+
+def test_printed_config_shows_the_family_keys_and_loads_again(tmp_path):
+    import yaml
+
+    from pipeline.config import FAMILIES, effective_dict
+
+    for name in builtin_configs():
+        cfg = load_config([name])
+        shown = effective_dict(cfg)
+        assert set(shown["model"]) == {"family", *FAMILIES[cfg.model.family].keys}, name
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(shown, sort_keys=False))
+        assert load_config([str(path)]) == cfg, name
+
+
+def test_readme_table_of_family_keys_is_the_config_table():
+    import re
+    from pathlib import Path
+
+    from pipeline.config import FAMILIES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([a-z_, ]+) \|$", readme, re.M))
+    assert {family: tuple(keys.split(", ")) for family, keys in rows.items()} == \
+        {family: spec.keys for family, spec in FAMILIES.items()}

@@ -1,0 +1,40 @@
+"""`pipeline.config.FAMILIES` (which `model.*` keys each family reads, checked at config time) agrees with
+the model builder that reads them and with the registry that holds the classes."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from components.trainer import model_builder
+from models.registry import available_models
+from pipeline.config import FAMILIES, ModelConfig
+
+MANIFEST = {
+    "vocab": {name: {"size": 50} for name in ("source", "target", "text", "tokens")},
+    "labels": ["a", "b"], "tags": ["O", "B-X", "I-X"], "max_source_length": 16,
+}
+
+
+class _Recorder:
+    """A ModelConfig that records which keys are read."""
+
+    def __init__(self, model: ModelConfig):
+        self._model, self.read = model, set()
+
+    def __getattr__(self, name):
+        self.read.add(name)
+        return getattr(self._model, name)
+
+
+def test_the_registry_holds_the_families_of_the_table():
+    assert available_models() == sorted(FAMILIES)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_the_builder_reads_exactly_the_keys_of_the_table(family):
+    for char_filters in (0, 8):  # a tagger's character encoder on and off
+        model = _Recorder(ModelConfig(family=family, char_filters=char_filters))
+        config = SimpleNamespace(task=FAMILIES[family].task, model=model)
+        model_builder.model_kwargs(config, MANIFEST)
+        model_builder.uses_char_ids(config)
+        assert model.read - {"family"} == set(FAMILIES[family].keys), family
