@@ -4,7 +4,7 @@ Backend-agnostic (imports `keras` only; the backend comes from
 `KERAS_BACKEND`). Builds `models.registry.build_model("rnn_attention", ...)`
 with the date-translation sizes (source vocabulary 40, target vocabulary 15),
 fits it on random right-padded int data (a warm-up, then `--steps` timed
-steps), then times `greedy_decode` on a batch of `--decode-batch-size`
+steps), then times greedy `decode_seq2seq` on a batch of `--decode-batch-size`
 sources. Under JAX the decoder is `jax.jit`-compiled with the model's
 variables passed in through a `keras.StatelessScope`; on other backends (or
 if that fails) it runs eagerly.
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from models.decoding.greedy import greedy_decode  # noqa: E402
+from models.decoding import Greedy, decode_seq2seq  # noqa: E402
 from models.registry import build_model  # noqa: E402
 
 PAD, START, END = 0, 2, 3
@@ -93,8 +93,8 @@ def make_decoder(model, max_length, use_jit):
     backend = keras.backend.backend()
 
     def eager(source):
-        out = greedy_decode(model, source, max_length=max_length)
-        return {k: keras.ops.convert_to_numpy(v) for k, v in out.items()}
+        out = decode_seq2seq(model, source, Greedy(), max_length=max_length)
+        return keras.tree.map_structure(keras.ops.convert_to_numpy, out)
 
     if not use_jit or backend != "jax":
         return eager, "eager"
@@ -105,13 +105,13 @@ def make_decoder(model, max_length, use_jit):
 
     def stateless_decode(values, source):
         with keras.StatelessScope(state_mapping=list(zip(variables, values))):
-            return greedy_decode(model, source, max_length=max_length)
+            return decode_seq2seq(model, source, Greedy(), max_length=max_length)
 
     jitted = jax.jit(stateless_decode)
 
     def run(source):
         out = jitted([v.value for v in variables], source)
-        return {k: np.asarray(v) for k, v in out.items()}
+        return keras.tree.map_structure(np.asarray, out)
 
     return run, "jax.jit"
 

@@ -161,10 +161,28 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DecodeConfig:
+    """How a generative model (translation, language model) chooses its tokens (models.decoding).
+
+    `strategy`: greedy | sampling | beam | auto (beam for translation, sampling for language models).
+    Beam search reads `beam_width` and `length_penalty` (GNMT's alpha, 0: rank by log-probability);
+    sampling reads `temperature` (0: greedy), `top_k` (0: all tokens) and `top_p` (1: all tokens).
+    """
+
+    strategy: str = "auto"
+    beam_width: int = 4
+    length_penalty: float = 0.6
+    temperature: float = 0.7
+    top_k: int = 0
+    top_p: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
 class EvalConfig:
     """Decoding and blessing."""
 
     max_decode_length: int = 16
+    decode: DecodeConfig = DecodeConfig()  # translation: the evaluator's decoding (as push.decode by default)
     bless_metric: str = "auto"  # auto: exact_match (translation), accuracy (classification),
     #                             entity_f1 (BIO tagging) or token_accuracy (other tagging)
     bless_threshold: float = 0.9
@@ -181,7 +199,7 @@ class PushConfig:
 
     model_name: str = "dates"
     max_new_tokens: int = 200  # language_model serving_default: tokens generated per prompt
-    temperature: float = 0.7  # language_model serving_default: sampling temperature (0: greedy)
+    decode: DecodeConfig = DecodeConfig()  # the served serving_default's decoding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,6 +231,16 @@ DEFAULT_FAMILIES: dict[str, str] = {
     "translation": "rnn_attention", "classification": "rnn_classifier", "tagging": "rnn_tagger",
     "language_model": "rnn_language_model",
 }
+
+
+DEFAULT_DECODING: dict[str, str] = {"translation": "beam", "language_model": "sampling"}
+
+
+def decode_strategy(decode: DecodeConfig, task: str) -> str:
+    """`decode.strategy` with "auto" resolved for `task` (greedy where the task has no default)."""
+    if decode.strategy == "auto":
+        return DEFAULT_DECODING.get(task, "greedy")
+    return decode.strategy
 
 
 def model_family(cfg: "Config") -> str:
@@ -277,6 +305,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.precision": ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
     "train.strategy": ("auto", "default", "mirrored", "multi_worker"),
     "train.monitor": ("val_loss", "val_accuracy"),
+    "eval.decode.strategy": ("auto", "greedy", "sampling", "beam"),
+    "push.decode.strategy": ("auto", "greedy", "sampling", "beam"),
 }
 
 
@@ -506,7 +536,13 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "eval.sample_temperatures": (lambda v: all(t >= 0 for t in v), "each >= 0 (0: greedy)"),
     "eval.sample_tokens": _POSITIVE,
     "push.max_new_tokens": _POSITIVE,
-    "push.temperature": (lambda v: v >= 0, ">= 0 (0: greedy)"),
+    **{f"{section}.decode.{key}": check for section in ("eval", "push") for key, check in {
+        "beam_width": _POSITIVE,
+        "length_penalty": _NON_NEGATIVE,
+        "temperature": (lambda v: v >= 0, ">= 0 (0: greedy)"),
+        "top_k": (lambda v: v >= 0, ">= 0 (0: every token)"),
+        "top_p": (lambda v: 0 < v <= 1, "in (0, 1] (1: every token)"),
+    }.items()},
 }
 # A TF Serving model name is a folder under serving/ and a URL path segment (/v1/models/NAME).
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: no trailing newline either
@@ -515,9 +551,17 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: no trailing
 def flat_config(cfg: Config) -> dict[str, Any]:
     """{"section.key": value} for every leaf of `cfg`, plus "task" and "name"."""
     flat: dict[str, Any] = {"task": cfg.task, "name": cfg.name}
+
+    def leaves(value: Any, prefix: str) -> None:
+        for field in dataclasses.fields(value):
+            item = getattr(value, field.name)
+            if dataclasses.is_dataclass(item):
+                leaves(item, f"{prefix}{field.name}.")
+            else:
+                flat[prefix + field.name] = item
+
     for section in ("data", "transform", "model", "train", "eval", "push"):
-        for k, v in dataclasses.asdict(getattr(cfg, section)).items():
-            flat[f"{section}.{k}"] = v
+        leaves(getattr(cfg, section), section + ".")
     return flat
 
 
@@ -610,6 +654,10 @@ def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:
             f"Families for {cfg.task}: {fits}"
         )
     _check_family_keys(cfg, set_keys, auto)
+    cfg = dataclasses.replace(cfg, **{  # decode.strategy "auto" resolved for the task, as model.family is
+        name: dataclasses.replace(section, decode=dataclasses.replace(
+            section.decode, strategy=decode_strategy(section.decode, cfg.task)))
+        for name, section in (("eval", cfg.eval), ("push", cfg.push))})
     transformer = cfg.model.family.startswith("transformer")
     if cfg.model.pooling != "auto" and (cfg.model.pooling in ("cls",)) != transformer and \
             not (transformer and cfg.model.pooling == "mean"):

@@ -4,8 +4,9 @@
 with the transform's own normalize/tokenize code and vocab files (SavedModel
 assets). Per task (`export_model` dispatches):
 
-    translation     text string [batch] -> translation string [batch], score float32 [batch]
-                    (greedy decoding in the graph; score = sum of token log-probabilities)
+    translation     text string [batch] -> translation string [batch], score float32 [batch],
+                    log_probability float32 [batch] (`push.decode`'s strategy in the graph, beam search
+                    of width 4 by default: score = log P / GNMT length penalty, the beam's ranking)
     classification  text string [batch] -> label string [batch], probabilities float32 [batch, classes]
     tagging         text string [batch] -> tokens string [batch, T], tags string [batch, T],
                     length int32 [batch]  (words split as in `split_raw_words`, padded with "")
@@ -14,7 +15,7 @@ assets). Per task (`export_model` dispatches):
 
 Example:
 
->>> export_translation_model(model, "artifacts/transform/abc", "/tmp/export/1", 16)  # doctest: +SKIP
+>>> export_translation_model(model, "artifacts/transform/abc", "/tmp/export/1", 16, BeamSearch(4))  # doctest: +SKIP
 >>> from serving.predict import predict
 >>> predict("/tmp/export/1", ["march 3, 2024"])  # doctest: +SKIP
 [{'text': 'march 3, 2024', 'translation': '2024-03-03', 'score': -0.01}]
@@ -39,9 +40,9 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 DEFAULT_WARMUP_TEXTS: tuple[str, ...] = ("hello", "march 3, 2024", "")
 
 
-def make_serving_fn(model: keras.Model, source_processor, target_processor, max_decode_length: int):
-    """The raw-string-in, named-outputs-out function (not yet traced)."""
-    from models.decoding.greedy import greedy_decode
+def make_serving_fn(model: keras.Model, source_processor, target_processor, max_decode_length: int, strategy):
+    """The raw-string-in, named-outputs-out function (not yet traced); `strategy` from `models.decoding`."""
+    from models.decoding import decode_seq2seq
 
     if max_decode_length <= 0:
         raise ValueError(
@@ -49,13 +50,12 @@ def make_serving_fn(model: keras.Model, source_processor, target_processor, max_
         )
 
     def serve(text):
-        ids = source_processor.encode(text).to_tensor(default_value=schema.PAD_ID)  # (batch, S)
-        # An all-empty batch would give S=0; keep one [PAD] column so shapes stay valid.
-        ids = tf.pad(ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(ids)[1])]])
-        out = greedy_decode(model, tf.cast(ids, tf.int32), max_decode_length)
+        ids = _padded_ids(source_processor, source_processor.encode(text))  # (batch, S)
+        out = decode_seq2seq(model, ids, strategy, max_decode_length)  # the best hypothesis first
         return {
-            "translation": target_processor.decode(out["tokens"]),  # (batch,)
-            "score": tf.cast(out["scores"], tf.float32),  # (batch,)
+            "translation": target_processor.decode(out["tokens"][:, 0]),  # (batch,)
+            "score": out["scores"][:, 0],  # (batch,) float32
+            "log_probability": out["log_probs"][:, 0],  # (batch,) float32
         }
 
     return serve
@@ -171,8 +171,11 @@ def export_model(config, model: keras.Model, transform_dir: str | Path, export_d
     from serving.text_processor import TextProcessor
 
     if config.task == "translation":
+        from models.decoding import strategy_from_settings
+
         return export_translation_model(model, transform_dir, export_dir, config.eval.max_decode_length,
-                                        model_name=model_name, warmup_texts=warmup_texts)
+                                        strategy_from_settings(config.push.decode), model_name=model_name,
+                                        warmup_texts=warmup_texts)
     if config.task == "language_model":
         from serving.lm_export import export_language_model
 
@@ -194,6 +197,7 @@ def export_translation_model(
     transform_dir: str | Path,
     export_dir: str | Path,
     max_decode_length: int,
+    strategy,
     model_name: str = "",
     warmup_texts: Sequence[str] = DEFAULT_WARMUP_TEXTS,
 ) -> Path:
@@ -204,6 +208,7 @@ def export_translation_model(
         transform_dir: the transform artifact (manifest, vocab files).
         export_dir: the SavedModel directory to create.
         max_decode_length: decoding steps (the output length limit).
+        strategy: `Greedy()`, `Sampling(...)` or `BeamSearch(...)` (`models.decoding`).
         model_name: written into the warmup requests' model spec.
         warmup_texts: strings for the TF Serving warmup request (empty: none).
 
@@ -214,5 +219,5 @@ def export_translation_model(
 
     source = TextProcessor.from_manifest(transform_dir, "source")
     target = TextProcessor.from_manifest(transform_dir, "target")
-    serve = make_serving_fn(model, source, target, max_decode_length)
+    serve = make_serving_fn(model, source, target, max_decode_length, strategy)
     return _write_archive(Path(export_dir), serve, [model, source, target], warmup_texts, model_name)

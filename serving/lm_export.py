@@ -1,31 +1,34 @@
 """Language-model signatures: in-graph generation and scoring on raw strings.
 
-`LanguageModelFunctions(model, processor, max_new_tokens, temperature)`
+`LanguageModelFunctions(model, processor, max_new_tokens, decode)`
 holds the three functions that `export_language_model` writes as SavedModel
 signatures (the evaluator calls the same ones for its report samples):
 
     serving_default  prompt string [batch] -> text string [batch], num_tokens int32 [batch]
-                     (push.max_new_tokens tokens at push.temperature, a fresh seed per request)
+                     (push.max_new_tokens tokens with push.decode's strategy, a fresh seed per request)
     generate         prompt string [batch], max_new_tokens int32 [], temperature float32 [],
-                     top_k int32 [], seed int64 [] -> text, num_tokens
+                     top_k int32 [], seed int64 [] -> text, num_tokens (sampling)
     score            text string [batch] -> log_likelihood float32 [batch] (nats),
                      perplexity float32 [batch], num_tokens int32 [batch]
 
 Every prompt is `[END]` + its tokens (the transform's stream puts `[END]`
-before each text, so an empty prompt starts a new text). The decode loop is a
-`tf.while_loop` inside the graph: the prompt runs once, then each new token
-is one `model.step` (an RNN cell step or a cached attention step). Sampling
-is float32, never draws `[PAD]` or `[START]`: temperature 0 is greedy (argmax), `top_k` > 0 keeps the k most
-likely tokens, and token i of a request is drawn with the stateless seed
-`(seed, i)`, so a prompt and a seed give the same text in any batch, in this
-process or in a fresh one. The new text stops at the first `[END]` the model
-generates. A model with a context limit (`max_length`, the Transformer
-decoder) keeps the last `max_length - 1` prompt tokens and generates at most
-up to its limit; `score` reads the first `max_length` tokens after `[END]`.
+before each text, so an empty prompt starts a new text). A batch of prompts
+decodes together in the one loop of `models.decoding` (a `tf.while_loop` in
+the graph): the shortest prompt's length runs through the model once, the rest
+of each longer prompt is forced one cached step a token, then every new token
+is one `model.step` (an RNN cell step or a cached attention step). Sampling is
+float32 and never draws `[PAD]` or `[START]`: temperature 0 is greedy
+(argmax), `top_k` > 0 keeps the k most likely tokens, and the i-th new token
+of a prompt is drawn with noise that depends on (seed, i) only, so a prompt
+and a seed give the same text in any batch, in this process or in a fresh
+one. The new text stops at the first `[END]` the model generates. A model with
+a context limit (`max_length`, the Transformer decoder) keeps the last
+`max_length - 1` prompt tokens and generates at most up to its limit; `score`
+reads the first `max_length` tokens after `[END]`.
 
 Example:
 
->>> fns = LanguageModelFunctions(model, processor, max_new_tokens=50, temperature=0.7)  # doctest: +SKIP
+>>> fns = LanguageModelFunctions(model, processor, max_new_tokens=50)  # doctest: +SKIP
 >>> fns.generate(tf.constant(["ROMEO:"]), 50, 0.3, 0, tf.constant(7, tf.int64))["text"]  # doctest: +SKIP
 """
 
@@ -39,6 +42,7 @@ import keras
 import tensorflow as tf
 
 from components import schema
+from models.decoding import Sampling, generate, strategy_from_settings
 
 logger = logging.getLogger(__name__)
 
@@ -46,30 +50,6 @@ PROMPT_NAME = "prompt"
 GENERATE_SIGNATURE = "generate"
 SCORE_SIGNATURE = "score"
 DEFAULT_WARMUP_PROMPTS: tuple[str, ...] = ("", "The ")
-_NEG = -1e9  # float32 "minus infinity" for filtered logits
-NEVER_GENERATED: tuple[int, ...] = (schema.PAD_ID, schema.START_ID)
-
-
-def filter_top_k(logits: tf.Tensor, top_k: tf.Tensor) -> tf.Tensor:
-    """Float32 logits (batch, vocab): all but the `top_k` largest set to -1e9 (`top_k` <= 0: unchanged)."""
-    vocab = tf.shape(logits)[-1]
-    k = tf.clip_by_value(top_k, 1, vocab)
-    kth = tf.math.top_k(logits, k=k).values[:, -1:]  # (batch, 1)
-    return tf.where((top_k > 0) & (logits < kth), tf.constant(_NEG, logits.dtype), logits)
-
-
-def sample_token(logits: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """One token per row (batch,) int32 from logits (batch, vocab); `seed` is a stateless int64 pair.
-
-    `[PAD]` and `[START]` (`NEVER_GENERATED`) are never drawn: no language-model target is either.
-    """
-    from models.decoding.sampling import ban_tokens
-
-    logits = filter_top_k(ban_tokens(logits, NEVER_GENERATED), top_k)
-    greedy = tf.cast(tf.argmax(logits, axis=-1), tf.int32)
-    safe_t = tf.maximum(temperature, 1e-6)
-    sampled = tf.random.stateless_categorical(logits / safe_t, 1, seed=seed, dtype=tf.int32)[:, 0]
-    return tf.where(temperature > 0, sampled, greedy)
 
 
 class LanguageModelFunctions(tf.Module):
@@ -79,64 +59,40 @@ class LanguageModelFunctions(tf.Module):
         model: an `RNNLanguageModel` or `TransformerLanguageModel` (built).
         processor: the transform's `TextProcessor` for the "text" vocabulary.
         max_new_tokens: serving_default's generation length.
-        temperature: serving_default's temperature.
+        decode: serving_default's decoding, an object with `strategy`, `beam_width`, `length_penalty`,
+            `temperature`, `top_k`, `top_p` (the config's `push.decode`); None: sampling at temperature 0.7.
     """
 
-    def __init__(self, model: keras.Model, processor, max_new_tokens: int = 200, temperature: float = 0.7):
+    def __init__(self, model: keras.Model, processor, max_new_tokens: int = 200, decode=None):
         super().__init__(name="language_model_functions")
-        if max_new_tokens <= 0 or temperature < 0:
-            raise ValueError(
-                "max_new_tokens must be positive and temperature >= 0. "
-                f"Received: max_new_tokens={max_new_tokens}, temperature={temperature}"
-            )
+        if max_new_tokens <= 0:
+            raise ValueError(f"max_new_tokens must be positive. Received: max_new_tokens={max_new_tokens}")
         self.model = model
         self.processor = processor
         self.default_max_new_tokens = int(max_new_tokens)
-        self.default_temperature = float(temperature)
+        self.decode_settings = decode
+        if decode is not None:
+            strategy_from_settings(decode)  # bad settings fail here, not inside the traced graph
         self.max_length = getattr(model, "max_length", None)  # context limit of a Transformer decoder
 
-    def _prompt_ids(self, prompt: tf.Tensor) -> tf.Tensor:
-        """One prompt string -> int32 (1, P): [END] + its tokens, cut to the model's context."""
-        ids = tf.cast(self.processor.encode(prompt[None])[0], tf.int32)
-        ids = tf.concat([[schema.END_ID], ids], axis=0)
+    def _prompt_ids(self, prompt: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Prompt strings (batch,) -> int32 ids (batch, P), right-padded, and lengths (batch,):
+        [END] + each prompt's tokens, cut to the model's context."""
+        ids = tf.cast(self.processor.encode(prompt), tf.int32)  # ragged (batch, None)
+        starts = tf.RaggedTensor.from_tensor(tf.fill([ids.nrows(), 1], schema.END_ID))
+        ids = tf.concat([starts, ids], axis=1)
         if self.max_length is not None:
-            ids = ids[-(self.max_length - 1):]  # room for at least one new token
-        return ids[None, :]
+            ids = ids[:, -(self.max_length - 1):]  # room for at least one new token
+        return ids.to_tensor(default_value=schema.PAD_ID), tf.cast(ids.row_lengths(), tf.int32)
 
-    def _generate_one(self, prompt, max_new_tokens, temperature, top_k, seed):
-        ids = self._prompt_ids(prompt)  # (1, P)
-        steps = max_new_tokens
-        if self.max_length is not None:
-            steps = tf.minimum(steps, self.max_length - tf.shape(ids)[1])
-        steps = tf.maximum(steps, 0)
-        logits, states = self.model(ids, return_state=True)  # (1, P, vocab)
-        tokens = tf.TensorArray(tf.int32, size=steps)
-
-        def body(i, next_logits, states, tokens):
-            token = sample_token(next_logits, temperature, top_k, tf.stack([seed, tf.cast(i, tf.int64)]))  # (1,)
-            tokens = tokens.write(i, token[0])
-            next_logits, states = self.model.step(token, states)  # (1, vocab)
-            return i + 1, next_logits, states, tokens
-
-        _, _, _, tokens = tf.while_loop(
-            lambda i, *_: i < steps, body, (tf.constant(0), logits[:, -1, :], states, tokens)
-        )
-        new = tokens.stack()  # (steps,)
-        ended = tf.cumsum(tf.cast(tf.equal(new, schema.END_ID), tf.int32))
-        count = tf.reduce_sum(tf.cast(ended == 0, tf.int32))  # tokens before the first [END]
-        text = self.processor.decode(new[None, :])[0]  # stops at [END]
-        return text, count
-
-    def _generate(self, prompt, max_new_tokens, temperature, top_k, seed):
-        max_new_tokens = tf.cast(max_new_tokens, tf.int32)
-        temperature = tf.cast(temperature, tf.float32)
-        top_k = tf.cast(top_k, tf.int32)
-        seed = tf.cast(seed, tf.int64)
-        text, count = tf.map_fn(
-            lambda p: self._generate_one(p, max_new_tokens, temperature, top_k, seed),
-            prompt, fn_output_signature=(tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int32)),
-        )
-        return {"text": text, "num_tokens": count}
+    def _generate(self, prompt, max_new_tokens, strategy):
+        ids, lengths = self._prompt_ids(prompt)
+        out = generate(self.model, ids, lengths, strategy, tf.cast(max_new_tokens, tf.int32),
+                       context=self.max_length)
+        new, count = out["new_tokens"][:, 0], out["new_lengths"][:, 0]  # (batch, T), (batch,)
+        ended = tf.reduce_any(tf.equal(new, schema.END_ID), axis=1)
+        return {"text": self.processor.decode(new),  # stops at [END]
+                "num_tokens": count - tf.cast(ended, tf.int32)}  # tokens before [END]
 
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name=PROMPT_NAME),
@@ -146,14 +102,16 @@ class LanguageModelFunctions(tf.Module):
         tf.TensorSpec([], tf.int64, name="seed"),
     ])
     def generate(self, prompt, max_new_tokens, temperature, top_k, seed):
-        """Explicit length, temperature, top-k and seed (see module docstring)."""
-        return self._generate(prompt, max_new_tokens, temperature, top_k, seed)
+        """Sampling with an explicit length, temperature, top-k and seed (see module docstring)."""
+        return self._generate(prompt, max_new_tokens, Sampling(temperature=temperature, top_k=top_k, seed=seed))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=PROMPT_NAME)])
     def serving_default(self, prompt):
-        """The configured length and temperature, a fresh random seed per request."""
+        """The configured length and decoding, a fresh random seed per request."""
         seed = tf.random.uniform([], maxval=2**31 - 1, dtype=tf.int64)
-        return self._generate(prompt, self.default_max_new_tokens, self.default_temperature, 0, seed)
+        strategy = Sampling(0.7, seed=seed) if self.decode_settings is None else \
+            strategy_from_settings(self.decode_settings, seed=seed)
+        return self._generate(prompt, self.default_max_new_tokens, strategy)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def score(self, text):
@@ -186,7 +144,7 @@ def export_language_model(config, model: keras.Model, transform_dir: str | Path,
     from serving.text_processor import TextProcessor
 
     processor = TextProcessor.from_manifest(transform_dir, "text")
-    fns = LanguageModelFunctions(model, processor, config.push.max_new_tokens, config.push.temperature)
+    fns = LanguageModelFunctions(model, processor, config.push.max_new_tokens, config.push.decode)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(processor)

@@ -1,6 +1,6 @@
 """The evaluator step: predict the eval/test splits, score, plot, bless.
 
-Translation is greedy-decoded here; classification and tagging go through
+Translation is decoded here with `eval.decode` (beam search by default, as served); classification and tagging go through
 `evaluate_tasks.py` (confusion matrix PNG, entity-level F1), language models
 through `evaluate_lm.py` (nats per token, perplexity, bits per character,
 samples.txt at several temperatures).
@@ -55,18 +55,18 @@ def load_trained_model(trainer_dir: str | Path) -> keras.Model:
     return keras.saving.load_model(path, compile=False)
 
 
-def make_decode_fn(model: keras.Model, target_processor, max_length: int):
-    """A tf.function: padded source ids (batch, S) -> tokens, lengths, scores, alignments, text."""
-    from models.decoding.greedy import greedy_decode
+def make_decode_fn(model: keras.Model, target_processor, max_length: int, strategy):
+    """A tf.function: padded source ids (batch, S) -> the best hypothesis' tokens, scores, alignments, text."""
+    from models.decoding import decode_seq2seq
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="source_ids")])
     def decode(source_ids):
-        out = greedy_decode(model, source_ids, max_length)
+        out = decode_seq2seq(model, source_ids, strategy, max_length)
         return {
-            "tokens": out["tokens"],
-            "scores": tf.cast(out["scores"], tf.float32),
-            "alignments": tf.cast(out["alignments"], tf.float32),
-            "text": target_processor.decode(out["tokens"]),
+            "tokens": out["tokens"][:, 0],
+            "scores": out["scores"][:, 0],
+            "alignments": out["extras"][:, 0],  # (batch, T, S) attention weights of each emitted token
+            "text": target_processor.decode(out["tokens"][:, 0]),
         }
 
     return decode
@@ -166,11 +166,13 @@ def _scalars(all_metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, floa
 
 
 def _evaluate_translation(cfg, model, transform_dir: Path, manifest, spec, splits, out: Path):
-    """Greedy-decodes each split, scores it, plots the first attention maps."""
+    """Decodes each split (`eval.decode`), scores it, plots the first attention maps."""
+    from models.decoding import strategy_from_settings
     from serving.text_processor import TextProcessor, normalize
 
     target_processor = TextProcessor.from_manifest(transform_dir, "target")
-    decode_fn = make_decode_fn(model, target_processor, cfg.eval.max_decode_length)
+    decode_fn = make_decode_fn(model, target_processor, cfg.eval.max_decode_length,
+                               strategy_from_settings(cfg.eval.decode))
     source_vocab = read_vocab(transform_dir / manifest["vocab"]["source"]["file"])
     target_vocab = read_vocab(transform_dir / manifest["vocab"]["target"]["file"])
 

@@ -130,7 +130,7 @@ def write_samples(model: keras.Model, transform_dir: Path, config, out: Path) ->
     from serving.text_processor import TextProcessor
 
     processor = TextProcessor.from_manifest(transform_dir, "text")
-    fns = LanguageModelFunctions(model, processor, config.push.max_new_tokens, config.push.temperature)
+    fns = LanguageModelFunctions(model, processor, config.push.max_new_tokens, config.push.decode)
     samples = []
     for temperature in config.eval.sample_temperatures:
         result = fns.generate(tf.constant([config.eval.sample_prompt]), config.eval.sample_tokens,

@@ -88,6 +88,14 @@ class Sampling:
     num_results = 1
 
 
+def strategy_from_settings(settings, seed: Any = 0):
+    """The strategy named by an object with `strategy`, `beam_width`, `length_penalty`, `temperature`, `top_k`
+    and `top_p` attributes (a config's `decode` section); `seed` seeds sampling (a tensor in a served graph)."""
+    return strategy_from_name(settings.strategy, beam_width=settings.beam_width,
+                              length_penalty=settings.length_penalty, temperature=settings.temperature,
+                              top_k=settings.top_k, top_p=settings.top_p, seed=seed)
+
+
 def strategy_from_name(name: str, beam_width: int = 4, length_penalty: float = 0.0, num_results: int = 1,
                        temperature: Any = 1.0, top_k: Any = 0, top_p: Any = 1.0, seed: Any = 0):
     """The strategy `name` (greedy | sampling | beam) with the settings it reads."""

@@ -6,7 +6,7 @@ import json
 import pytest
 
 pytest.importorskip("models.registry")
-pytest.importorskip("models.decoding.greedy")
+pytest.importorskip("models.decoding")
 
 from components import evaluator, pusher, trainer  # noqa: E402
 from pipeline.config import Config, EvalConfig, ModelConfig, PushConfig, TrainConfig  # noqa: E402

@@ -99,7 +99,7 @@ def test_invalid_arguments():
 def test_encode_and_decode_step_trace_in_tf_function():
     import tensorflow as tf
 
-    from models.decoding.greedy import greedy_decode
+    from models.decoding import Greedy, decode_seq2seq
 
     model = AttentionSeq2Seq(**SMALL, cell="lstm")
     model((SOURCE, TARGET_IN))
@@ -113,7 +113,7 @@ def test_encode_and_decode_step_trace_in_tf_function():
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
     def decode(source_ids):
-        return greedy_decode(model, source_ids, max_length=4)
+        return decode_seq2seq(model, source_ids, Greedy(), max_length=4)
 
     for source in (SOURCE, SOURCE[:1, :3]):
         logits, weights = first_step(tf.constant(source))
@@ -123,6 +123,6 @@ def test_encode_and_decode_step_trace_in_tf_function():
         np.testing.assert_allclose(logits.numpy(), _np(eager_logits), atol=1e-5)
         assert weights.shape == source.shape
         traced = decode(tf.constant(source))
-        eager = greedy_decode(model, source, max_length=4)
+        eager = decode_seq2seq(model, source, Greedy(), max_length=4)
         np.testing.assert_array_equal(traced["tokens"].numpy(), _np(eager["tokens"]))
-        assert traced["alignments"].shape == (len(source), 4, source.shape[1])
+        assert traced["extras"].shape == (len(source), 1, 4, source.shape[1])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from models.decoding.sampling import generate
+from models.decoding import Greedy, generate
 from models.networks.transformer_language_model import CausalDecoderBlock, TransformerLanguageModel
 from tests.models.layer_checks import assert_float32_logits_under_mixed_precision, assert_model_round_trip
 
@@ -94,12 +94,17 @@ def test_keras_round_trip(tmp_path):
 def test_greedy_generate_equals_rerunning_the_prefix():
     model = _model(seed=2)
     prompt = _tokens(time=3, seed=4)
-    greedy = _np(generate(model, prompt, max_new_tokens=6, temperature=0.0))
-    sequence = prompt
-    for _ in range(6):  # the slow reference: re-run the whole prefix for every token
-        nxt = _np(model(sequence))[:, -1].argmax(-1).astype("int32")
-        sequence = np.concatenate([sequence, nxt[:, None]], axis=1)
-    np.testing.assert_array_equal(greedy, sequence[:, 3:])
+    out = generate(model, prompt, np.full((len(prompt),), prompt.shape[1]), Greedy(), 6)
+    greedy = [list(t[:n]) for t, n in zip(_np(out["new_tokens"])[:, 0], _np(out["new_lengths"])[:, 0])]
+    for row, new in zip(prompt, greedy):
+        sequence = list(row)
+        for _ in range(6):  # the slow reference: re-run the whole prefix for every token
+            logits = _np(model(np.array([sequence], "int32")))[0, -1]
+            logits[[0, 2]] = -np.inf  # [PAD] and [START] are never generated
+            sequence.append(int(logits.argmax()))
+            if sequence[-1] == 3:  # [END]
+                break
+        assert new == sequence[3:]
 
 
 def _layer_norm(x, layer):

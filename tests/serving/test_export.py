@@ -31,7 +31,7 @@ def test_warmup_record_is_a_prediction_log(tmp_path):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     registry = pytest.importorskip("models.registry")
-    greedy = pytest.importorskip("models.decoding.greedy")
+    decoding = pytest.importorskip("models.decoding")
     from serving.text_processor import TextProcessor
 
     root = tmp_path_factory.mktemp("export")
@@ -40,15 +40,18 @@ def exported(tmp_path_factory):
                                  embed_dim=8, units=16, cell="gru", encoder_layers=1,
                                  bidirectional=True, attention_units=8, dropout=0.0)
     model((tf.constant([[4, 5, 6]]), tf.constant([[2, 4, 5]])))  # build
-    export_dir = export.export_translation_model(model, transform, root / "1", max_decode_length=10)
+    strategy = decoding.BeamSearch(4, length_penalty=0.6)
+    export_dir = export.export_translation_model(model, transform, root / "1", max_decode_length=10,
+                                                 strategy=strategy)
 
     source = TextProcessor.from_manifest(transform, "source")
     target = TextProcessor.from_manifest(transform, "target")
     ids = source.encode(tf.constant(TEXTS)).to_tensor(default_value=0)
-    out = greedy.greedy_decode(model, tf.cast(ids, tf.int32), 10)
+    out = decoding.decode_seq2seq(model, tf.cast(ids, tf.int32), strategy, 10)
     expected = {
-        "translation": [t.decode() for t in target.decode(out["tokens"]).numpy()],
-        "score": np.asarray(out["scores"], dtype="float32").tolist(),
+        "translation": [t.decode() for t in target.decode(out["tokens"][:, 0]).numpy()],
+        "score": np.asarray(out["scores"][:, 0], dtype="float32").tolist(),
+        "log_probability": np.asarray(out["log_probs"][:, 0], dtype="float32").tolist(),
     }
     return export_dir, expected
 
@@ -61,7 +64,7 @@ def test_export_layout_and_signature(exported):
     assert (export_dir / "assets.extra" / export.WARMUP_FILE).exists()
     fn = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
     assert list(fn.structured_input_signature[1]) == ["text"]
-    assert sorted(fn.structured_outputs) == ["score", "translation"]
+    assert sorted(fn.structured_outputs) == ["log_probability", "score", "translation"]
     assert fn.structured_outputs["translation"].dtype == tf.string
     assert fn.structured_outputs["score"].dtype == tf.float32
 
@@ -77,7 +80,8 @@ def test_fresh_process_agrees_with_in_process_model(exported, tmp_path):
         fn = tf.saved_model.load({str(export_dir)!r}).signatures["serving_default"]
         out = fn(text=tf.constant({TEXTS!r}))
         print(json.dumps({{"translation": [t.decode() for t in out["translation"].numpy()],
-                          "score": out["score"].numpy().tolist()}}))
+                          "score": out["score"].numpy().tolist(),
+                          "log_probability": out["log_probability"].numpy().tolist()}}))
     """)
     env = {"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "HOME": str(tmp_path)}
     vocab = export_dir.parent / "transform" / "vocab"
@@ -90,7 +94,8 @@ def test_fresh_process_agrees_with_in_process_model(exported, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["translation"] == expected["translation"]
-    np.testing.assert_allclose(got["score"], expected["score"], rtol=1e-4, atol=1e-4)
+    for key in ("score", "log_probability"):
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-4)
 
 
 def test_predict_helper(exported):
