@@ -147,7 +147,9 @@ def decode(step_fn, logits, state, strategy, max_length, end_id: int = END_ID, e
             token = ops.cast(flat % vocab, "int32")
             log_probs = ops.take_along_axis(ops.reshape(total, (batch, k * vocab)), flat, axis=1)
 
-        def reorder(x):  # (batch, k, ...) -> the survivors' rows
+        def reorder(x):  # (batch, k, ...) -> the survivors' rows (one hypothesis: nothing moves)
+            if k == 1:
+                return x
             return ops.take_along_axis(x, ops.reshape(beam, (batch, k) + (1,) * (len(x.shape) - 2)), axis=1)
 
         was_finished = reorder(finished)
@@ -159,11 +161,12 @@ def decode(step_fn, logits, state, strategy, max_length, end_id: int = END_ID, e
         lengths = ops.where(was_finished, reorder(lengths), ops.where(just_finished, i + 1, steps))
         finished = ops.logical_or(was_finished, just_finished)
         rows = ops.reshape(ops.arange(batch, dtype="int32")[:, None] * k + beam, (-1,))  # (batch * k,)
-        state = keras.tree.map_structure(lambda x: ops.take(x, rows, axis=0), state)
+        if k > 1:  # a gather of the whole state (a Transformer's cache): only a beam needs it
+            state = keras.tree.map_structure(lambda x: ops.take(x, rows, axis=0), state)
         live = 1.0 - ops.cast(was_finished, "float32")  # (batch, k): nothing recorded after the end
 
         def record(buffer, x):
-            x = ops.take(x, rows, axis=0)
+            x = ops.take(x, rows, axis=0) if k > 1 else x
             x = ops.reshape(x, (batch, k, *ops.shape(x)[1:]))  # (batch, k, ...)
             x = x * ops.reshape(live, (batch, k) + (1,) * (len(x.shape) - 2))
             at = ops.reshape(ops.cast(at_i, "float32"), (1, 1, steps) + (1,) * (len(x.shape) - 2))
