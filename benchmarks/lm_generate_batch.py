@@ -1,0 +1,130 @@
+"""Batched generation: a batch of prompts decoded together against one prompt at a time.
+
+The served `generate` signature (`serving/lm_export.py`) decodes a batch of prompts of mixed lengths
+in one loop of `models.decoding`. Before it, the signature ran one `tf.while_loop` per prompt under
+`tf.map_fn`; the reference here is that structure, rebuilt on today's loop: the same
+`LanguageModelFunctions._generate` mapped over the prompts one by one inside one `tf.function`. Both
+sample with the same seed, so they must give the same texts (checked), and the ratio is the speed-up
+of batching alone.
+
+Models have random weights (speed does not depend on training): the char-LSTM of
+`configs/shakespeare_char.yaml` (embedding 64 -> LSTM 512) and the Transformer decoder of
+`configs/shakespeare_transformer.yaml` sizes (`--d-model`, `--layers`, `--heads`). Prompts are
+`--batch` random strings of 5 to 40 characters; each gets `--new-tokens` tokens at temperature 0.8.
+
+    python benchmarks/lm_generate_batch.py --batch 32 --new-tokens 100 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from components import schema  # noqa: E402
+from models.decoding import Sampling  # noqa: E402
+from models.networks.rnn_language_model import RNNLanguageModel  # noqa: E402
+from models.networks.transformer_language_model import TransformerLanguageModel  # noqa: E402
+from serving.lm_export import LanguageModelFunctions  # noqa: E402
+from serving.text_processor import TextProcessor, TokenizerSpec  # noqa: E402
+
+CHARS = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,;:!?'-")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--new-tokens", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", default="lstm,transformer")
+    parser.add_argument("--d-model", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--heads", type=int, default=4)
+    return parser.parse_args(argv)
+
+
+def build(name: str, args, vocab_size: int):
+    keras.utils.set_random_seed(0)
+    if name == "lstm":
+        model = RNNLanguageModel(vocab_size, embed_dim=64, units=512, cell="lstm")
+        label = "LSTM 512 (embedding 64)"
+    else:
+        model = TransformerLanguageModel(vocab_size, embed_dim=args.d_model, num_heads=args.heads,
+                                         ff_dim=4 * args.d_model, num_layers=args.layers, max_length=256)
+        label = f"Transformer decoder {args.layers}x{args.d_model}, {args.heads} heads"
+    model(np.ones((1, 2), "int32"))
+    return model, label
+
+
+def one_by_one(fns: LanguageModelFunctions):
+    """Today's loop on one prompt at a time under `tf.map_fn`: the structure the signature had before."""
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([], tf.int32),
+                                  tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int64)])
+    def generate(prompt, max_new_tokens, temperature, seed):
+        def one(p):
+            out = fns._generate(p[None], max_new_tokens, Sampling(temperature=temperature, seed=seed))
+            return out["text"][0], out["num_tokens"][0]
+
+        text, count = tf.map_fn(one, prompt, fn_output_signature=(tf.TensorSpec([], tf.string),
+                                                                  tf.TensorSpec([], tf.int32)))
+        return {"text": text, "num_tokens": count}
+
+    return generate
+
+
+def timed(fn, repeats: int):
+    out = fn()  # traces
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        seconds.append(time.perf_counter() - start)
+    return out, statistics.median(seconds)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    rng = np.random.default_rng(0)
+    prompts = tf.constant(["".join(rng.choice(CHARS, size=rng.integers(5, 41))) for _ in range(args.batch)])
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab = Path(tmp) / "text.txt"
+        tokens = [schema.PAD, schema.UNK, schema.START, schema.END, *CHARS]
+        vocab.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+        spec = TokenizerSpec(kind="char", lowercase=False, normalization="none", whitespace="keep")
+        processor = TextProcessor(spec, str(vocab))
+        rows = []
+        for name in [m for m in args.models.split(",") if m]:
+            model, label = build(name, args, len(tokens))
+            fns = LanguageModelFunctions(model, processor, max_new_tokens=args.new_tokens)
+            reference = one_by_one(fns)
+            n, t, seed = tf.constant(args.new_tokens), tf.constant(0.8), tf.constant(7, tf.int64)
+            batched_out, batched_s = timed(lambda: fns.generate(prompts, n, t, tf.constant(0), seed), args.repeats)
+            single_out, single_s = timed(lambda: reference(prompts, n, t, seed), args.repeats)
+            same = float(np.mean(batched_out["text"].numpy() == single_out["text"].numpy()))
+            new = int(batched_out["num_tokens"].numpy().sum())
+            rows.append((label, batched_s, single_s, new, same))
+            print(f"{label:45s} batched {batched_s * 1000:8.0f} ms ({new / batched_s:7.0f} tok/s), one by one "
+                  f"{single_s * 1000:8.0f} ms, speed-up {single_s / batched_s:5.1f}x, same texts {same:.3f}",
+                  flush=True)
+    print(f"\n{args.batch} prompts of 5-40 characters, {args.new_tokens} new tokens each, temperature 0.8, "
+          f"TensorFlow {tf.__version__} CPU, median of {args.repeats} calls after one tracing call")
+    print("| model | batched ms | one by one ms | speed-up | new tokens | same texts |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, b, s, new, same in rows:
+        print(f"| {label} | {b * 1000:.0f} | {s * 1000:.0f} | {s / b:.1f}x | {new} | {same:.3f} |")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
