@@ -210,8 +210,11 @@ def generate(model, prompt_ids, prompt_lengths, strategy, max_new_tokens, max_le
              shortest=None, end_id: int = END_ID):
     """Continues each prompt of a batch with a language model (`model(ids, return_state=True)`, `model.step`).
 
-    The first `shortest` tokens of every prompt go through one full pass; the rest of each longer prompt is
-    forced, one cached step a token; then up to `max_new_tokens` tokens are chosen by `strategy`.
+    A model whose cache continues each row of a right-padded batch after its own prompt (a class attribute
+    `continues_padded_prompts = True`, the Transformer decoder) runs the prompts in one full pass. Otherwise
+    (an RNN, whose states would run through the padding) the first `shortest` tokens of every prompt go through
+    one full pass and the rest of each longer prompt is forced, one cached step a token. Then up to
+    `max_new_tokens` tokens are chosen by `strategy`.
 
     Args:
         prompt_ids: int `(batch, P)`, right-padded; `prompt_lengths` int `(batch,)`, each >= 1.
@@ -229,14 +232,22 @@ def generate(model, prompt_ids, prompt_lengths, strategy, max_new_tokens, max_le
     prompt_ids = ops.cast(prompt_ids, "int32")
     prompt_lengths = ops.cast(prompt_lengths, "int32")
     batch, width = ops.shape(prompt_ids)[0], ops.shape(prompt_ids)[1]
-    if shortest is None:
-        shortest = ops.min(prompt_lengths)
-        if keras.backend.backend() != "tensorflow":  # static slice sizes (eager only, see Args)
-            shortest = int(ops.convert_to_numpy(shortest))
-    logits, state = model(ops.slice(prompt_ids, (0, 0), (batch, shortest)), return_state=True)
-    forced_lengths = prompt_lengths - shortest
-    forced_ids = ops.concatenate(  # one [PAD] column keeps it non-empty
-        [ops.slice(prompt_ids, (0, shortest), (batch, width - shortest)), ops.zeros((batch, 1), "int32")], axis=1)
+    if getattr(model, "continues_padded_prompts", False):  # one pass; each row continues after its prompt
+        logits, state = model(prompt_ids, return_state=True)  # (batch, P, vocab)
+        last = ops.reshape(prompt_lengths - 1, (-1, 1, 1))
+        first_logits = ops.take_along_axis(logits, last, axis=1)[:, 0, :]  # each prompt's last real position
+        forced_ids, forced_lengths = None, ops.zeros_like(prompt_lengths)
+    else:  # the shortest prompt's length in one pass, the rest forced one step a token
+        if shortest is None:
+            shortest = ops.min(prompt_lengths)
+            if keras.backend.backend() != "tensorflow":  # static slice sizes (eager only, see Args)
+                shortest = int(ops.convert_to_numpy(shortest))
+        logits, state = model(ops.slice(prompt_ids, (0, 0), (batch, shortest)), return_state=True)
+        first_logits = logits[:, -1, :]
+        forced_lengths = prompt_lengths - shortest
+        forced_ids = ops.concatenate(  # one [PAD] column keeps it non-empty
+            [ops.slice(prompt_ids, (0, shortest), (batch, width - shortest)), ops.zeros((batch, 1), "int32")],
+            axis=1)
     budgets = _as_int32(max_new_tokens, batch, 0)
     if context is not None:
         budgets = ops.minimum(budgets, context - prompt_lengths)
@@ -247,7 +258,7 @@ def generate(model, prompt_ids, prompt_lengths, strategy, max_new_tokens, max_le
         logits, state = model.step(ids, state)
         return logits, state, ()
 
-    out = decode(step_fn, logits[:, -1, :], state, strategy, max_length, end_id, forced_ids=forced_ids,
+    out = decode(step_fn, first_logits, state, strategy, max_length, end_id, forced_ids=forced_ids,
                  forced_lengths=forced_lengths, budgets=budgets)
     steps = ops.shape(out["tokens"])[-1]
     index = forced_lengths[:, None, None] + ops.arange(steps, dtype="int32")[None, None, :]  # (batch, 1, T)

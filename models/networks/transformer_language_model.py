@@ -246,6 +246,8 @@ class TransformerLanguageModel(keras.Model):
     ((1, 3, 50), (1, 50), 5)
     """
 
+    continues_padded_prompts = True  # `call` on right-padded prompts: each row continues after its own (above)
+
     def __init__(self, vocab_size, embed_dim=128, num_heads=4, ff_dim=512, num_layers=2, max_length=256,
                  positions="learned", dropout=0.0, **kwargs):
         super().__init__(**kwargs)

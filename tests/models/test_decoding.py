@@ -13,6 +13,7 @@ from models.decoding.sampling import filter_logits, gumbel_noise, sample_tokens
 from models.decoding.strategies import length_penalty_of, strategy_from_name
 from models.networks.rnn_language_model import RNNLanguageModel
 from models.networks.rnn_seq2seq import AttentionSeq2Seq
+from models.networks.transformer_language_model import TransformerLanguageModel
 
 PAD, START, END = 0, 2, 3
 VOCAB = 5  # 0 [PAD], 1 "a", 2 [START], 3 [END], 4 "b"
@@ -289,9 +290,13 @@ def test_noise_depends_on_seed_counter_and_token_only():
 
 # ---- language models: prompts of mixed lengths, budgets ----
 
-def _lm(seed=2):
+def _lm(seed=2, family="lstm"):
     keras.utils.set_random_seed(seed)
-    model = RNNLanguageModel(13, embed_dim=6, units=8, cell="lstm")
+    if family == "lstm":  # forced prompt tokens
+        model = RNNLanguageModel(13, embed_dim=6, units=8, cell="lstm")
+    else:  # one pass over the right-padded prompts
+        model = TransformerLanguageModel(13, embed_dim=8, num_heads=2, ff_dim=16, num_layers=1, max_length=24)
+        assert model.continues_padded_prompts
     model(np.ones((1, 2), "int32"))
     return model
 
@@ -321,9 +326,11 @@ def test_greedy_generation_equals_rerunning_the_prefix():
         assert new == sequence[len(prompt):]
 
 
-@pytest.mark.parametrize("strategy", [Sampling(temperature=1.0, top_p=0.95, seed=11), BeamSearch(3, 0.6)])
-def test_a_batch_of_mixed_prompts_generates_what_each_prompt_generates_alone(strategy):
-    model = _lm()
+@pytest.mark.parametrize("strategy, family", [
+    (Sampling(temperature=1.0, top_p=0.95, seed=11), "lstm"), (BeamSearch(3, 0.6), "lstm"),
+    (Sampling(temperature=1.0, top_k=5, seed=11), "transformer")])
+def test_a_batch_of_mixed_prompts_generates_what_each_prompt_generates_alone(strategy, family):
+    model = _lm(family=family)
     batched = _generate(model, PROMPTS, strategy, 6)
     assert batched == [_generate(model, [p], strategy, 6)[0] for p in PROMPTS]
     assert all(len(new) == 6 or new[-1] == END for new in batched)
