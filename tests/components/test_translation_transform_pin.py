@@ -1,0 +1,156 @@
+"""Pins the translation transform: the generic task graph must write what the translation-only graph writes.
+
+The quickstart corpus (builtin dates, 400 examples) goes through the transform
+twice, once through `graph.py` (the translation-only path) and once through
+`task_graph.py` with task="translation": vocabularies, manifest and every
+encoded record must be identical, and so must the trainer's and the
+evaluator's tf.data batches read from either output. `GOLDEN` holds digests of
+the outputs, so the pin survives the deletion of the old path.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import components.example_gen as example_gen
+import components.transform as transform
+from components import schema
+from components.trainer import input as train_input
+from components.transform.vocab import read_vocab_file
+from pipeline.config import load_config
+from pipeline.step import StepContext
+from serving.text_processor import TextProcessor, normalize
+
+N = 400
+# name -> the quickstart config's overrides; one shard, so record order within a split is fixed too.
+VARIANTS = {
+    "char": ["transform.tokenizer=char"],
+    "word": ["transform.tokenizer=word"],
+    "char_truncated": ["transform.tokenizer=char", "transform.max_source_length=8",
+                       "transform.max_target_length=5"],
+}
+
+
+def config(variant: str):
+    return load_config(["quickstart"], [f"data.num_examples={N}", "transform.num_shards=1", *VARIANTS[variant]])
+
+
+@pytest.fixture(scope="module")
+def raw_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("raw")
+    raw = root / "example_gen"
+    raw.mkdir()
+    example_gen.run(StepContext(config("char"), {}, raw, root))
+    return raw
+
+
+def run_transform(raw: Path, out: Path, variant: str, task_graph: bool) -> dict:
+    out.mkdir(parents=True)
+    with mock.patch.object(transform, "uses_task_graph", lambda cfg: task_graph):
+        return transform.run(StepContext(config(variant), {"example_gen": raw}, out, out.parent))
+
+
+def records(artifact: Path, split: str) -> list[dict]:
+    """Every encoded record of a split, in file order: {feature: (kind, values)}."""
+    files = sorted(tf.io.gfile.glob(schema.split_glob(artifact, split)))
+    rows = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        feature = tf.train.Example.FromString(record.numpy()).features.feature
+        rows.append({name: (f.WhichOneof("kind"), [v.decode() if isinstance(v, bytes) else int(v)
+                                                    for v in getattr(f, f.WhichOneof("kind")).value])
+                     for name, f in sorted(feature.items())})
+    return rows
+
+
+def digest(artifact: Path) -> str:
+    """sha256 of the vocab files and every split's records (order-free within a split)."""
+    h = hashlib.sha256()
+    for side in ("source", "target"):
+        h.update(json.dumps(read_vocab_file(artifact / schema.VOCAB_DIR / f"{side}.txt")).encode())
+    for split in schema.SPLITS:
+        h.update(json.dumps(sorted(json.dumps(r, sort_keys=True) for r in records(artifact, split))).encode())
+    return h.hexdigest()[:16]
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def outputs(request, raw_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp(request.param)
+    old = run_transform(raw_dir, root / "graph", request.param, task_graph=False)
+    new = run_transform(raw_dir, root / "task_graph", request.param, task_graph=True)
+    return request.param, root / "graph", root / "task_graph", old, new
+
+
+def test_same_files_manifest_and_records(outputs):
+    variant, old_dir, new_dir, old, new = outputs
+    assert old == new
+    old_files = sorted(p.relative_to(old_dir) for p in old_dir.rglob("*") if p.is_file())
+    assert old_files == sorted(p.relative_to(new_dir) for p in new_dir.rglob("*") if p.is_file())
+    for name in old_files:  # vocab files, manifest.json and the (deterministic, one-shard) TFRecords
+        assert (old_dir / name).read_bytes() == (new_dir / name).read_bytes(), name
+    for split in schema.SPLITS:
+        assert records(old_dir, split) == records(new_dir, split)
+
+
+def test_same_trainer_and_evaluator_batches(outputs):
+    variant, old_dir, new_dir, _, _ = outputs
+
+    def train_batches(d, split, **kw):
+        ds = train_input.make_dataset(d, split, 16, (10, 20), **kw)
+        return [(s.numpy(), ti.numpy(), to.numpy()) for (s, ti), to in ds]
+
+    def text_batches(d):
+        return [{k: v.numpy() for k, v in b.items()} for b in train_input.make_text_dataset(d, "eval", 16)]
+
+    for kw in ({"split": "train", "training": True, "seed": 7}, {"split": "eval"}):
+        a, b = train_batches(old_dir, **kw), train_batches(new_dir, **kw)
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            for u, v in zip(x, y):
+                np.testing.assert_array_equal(u, v)
+    for x, y in zip(text_batches(old_dir), text_batches(new_dir), strict=True):
+        assert x.keys() == y.keys()
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k])
+
+
+# Digests of the translation-only graph's outputs (graph.py), computed before it was deleted.
+GOLDEN = {"char": "52038885bbe7995e", "word": "b7193fa30fdb3e1a", "char_truncated": "3aa51e2f249bf8b8"}
+
+
+def test_golden_digest(outputs):
+    variant, old_dir, new_dir, _, _ = outputs
+    assert digest(old_dir) == digest(new_dir)
+    assert digest(new_dir) == GOLDEN[variant]
+
+
+def test_encoded_translation_properties(outputs):
+    variant, _, out, _, _ = outputs
+    manifest = json.loads((out / schema.MANIFEST).read_text())
+    assert manifest["features"] == transform.FEATURES
+    for side in ("source", "target"):
+        assert read_vocab_file(out / schema.VOCAB_DIR / f"{side}.txt")[:4] == list(schema.RESERVED_TOKENS)
+    source, target = TextProcessor.from_manifest(out, "source"), TextProcessor.from_manifest(out, "target")
+    for split in schema.SPLITS:
+        rows = records(out, split)
+        assert len(rows) == manifest["splits"][split]["count"]
+        assert all(set(row) == {"source", "target", "source_ids", "target_ids"} for row in rows)
+        assert {row["source"][0] for row in rows} == {"bytes_list"} == {row["target"][0] for row in rows}
+        raw_source = tf.constant([row["source"][1][0] for row in rows])
+        raw_target = tf.constant([row["target"][1][0] for row in rows])
+        source_ids = [row["source_ids"][1] for row in rows]
+        target_ids = [row["target_ids"][1] for row in rows]
+        # the ids are what serving's TextProcessor encodes (truncated), the target then [END]
+        assert source_ids == source.encode(raw_source).to_list()
+        assert [ids[:-1] for ids in target_ids] == target.encode(raw_target).to_list()
+        assert all(ids[-1] == schema.END_ID and schema.END_ID not in ids[:-1] for ids in target_ids)
+        assert max(map(len, source_ids)) <= manifest["max_source_length"]
+        assert max(map(len, target_ids)) <= manifest["max_target_length"]
+        if split == "train" and variant != "char_truncated":  # decoding gives the normalized text back
+            for processor, raw, ids in ((source, raw_source, source_ids), (target, raw_target, target_ids)):
+                dense = tf.ragged.constant(ids, dtype=tf.int64).to_tensor()
+                assert processor.decode(dense).numpy().tolist() == normalize(raw, source.spec).numpy().tolist()
