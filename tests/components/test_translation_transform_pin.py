@@ -21,6 +21,7 @@ import components.example_gen as example_gen
 import components.transform as transform
 from components import schema
 from components.trainer import input as train_input
+from components.trainer.task_input import make_task_dataset
 from components.transform.vocab import read_vocab_file
 from pipeline.config import load_config
 from pipeline.step import StepContext
@@ -97,25 +98,26 @@ def test_same_files_manifest_and_records(outputs):
 
 
 def test_same_trainer_and_evaluator_batches(outputs):
+    """The old path (graph.py, input.make_dataset / make_text_dataset) against the generic one (task_input)."""
     variant, old_dir, new_dir, _, _ = outputs
 
-    def train_batches(d, split, **kw):
-        ds = train_input.make_dataset(d, split, 16, (10, 20), **kw)
-        return [(s.numpy(), ti.numpy(), to.numpy()) for (s, ti), to in ds]
+    def old_batches(d, split, **kw):
+        return [(s, ti, to) for (s, ti), to in train_input.make_dataset(d, split, 16, (10, 20), **kw)]
 
-    def text_batches(d):
-        return [{k: v.numpy() for k, v in b.items()} for b in train_input.make_text_dataset(d, "eval", 16)]
+    def new_batches(d, split, **kw):
+        return [(s, ti, to) for (s, ti), to in make_task_dataset(d, "translation", split, 16, (10, 20), **kw)]
 
     for kw in ({"split": "train", "training": True, "seed": 7}, {"split": "eval"}):
-        a, b = train_batches(old_dir, **kw), train_batches(new_dir, **kw)
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
+        for x, y in zip(old_batches(old_dir, **kw), new_batches(new_dir, **kw), strict=True):
             for u, v in zip(x, y):
-                np.testing.assert_array_equal(u, v)
-    for x, y in zip(text_batches(old_dir), text_batches(new_dir), strict=True):
-        assert x.keys() == y.keys()
+                assert u.dtype == v.dtype
+                np.testing.assert_array_equal(u.numpy(), v.numpy())
+    old_text = train_input.make_text_dataset(old_dir, "eval", 16)
+    new_text = make_task_dataset(new_dir, "translation", "eval", 16, with_raw=True)  # the evaluator's decode_split
+    for x, y in zip(old_text, new_text, strict=True):
         for k in x:
-            np.testing.assert_array_equal(x[k], y[k])
+            assert x[k].dtype == y[k].dtype
+            np.testing.assert_array_equal(x[k].numpy(), y[k].numpy())
 
 
 # Digests of the translation-only graph's outputs (graph.py), computed before it was deleted.
@@ -154,3 +156,29 @@ def test_encoded_translation_properties(outputs):
             for processor, raw, ids in ((source, raw_source, source_ids), (target, raw_target, target_ids)):
                 dense = tf.ragged.constant(ids, dtype=tf.int64).to_tensor()
                 assert processor.decode(dense).numpy().tolist() == normalize(raw, source.spec).numpy().tolist()
+
+
+def test_evaluator_greedy_decodes_what_serving_decodes(outputs):
+    """Greedy decoding in the evaluator (encoded records) equals the export's serving function (raw strings)."""
+    import keras
+
+    from components.evaluator.evaluate import decode_split, make_decode_fn
+    from components.trainer.model_builder import build_model_for
+    from models.decoding import Greedy
+    from serving.export import make_serving_fn
+
+    variant, _, out, _, _ = outputs
+    cfg = load_config(["quickstart"], ["model.units=16", "model.embed_dim=8", "model.attention_units=8"])
+    keras.utils.set_random_seed(0)
+    model = build_model_for(cfg, json.loads((out / schema.MANIFEST).read_text()))  # untrained: any fixed weights
+    source, target = TextProcessor.from_manifest(out, "source"), TextProcessor.from_manifest(out, "target")
+    result = decode_split(out, "eval", make_decode_fn(model, target, 12, Greedy()),
+                          lambda t: normalize(t, source.spec), batch_size=16)
+    rows = records(out, "eval")
+    assert result["sources"] == [row["source"][1][0] for row in rows]
+    raw_targets = tf.constant([row["target"][1][0] for row in rows])
+    assert result["references"] == [t.decode() for t in normalize(raw_targets, source.spec).numpy()]
+    serve = tf.function(make_serving_fn(model, source, target, 12, Greedy()))
+    served = [t.decode() for i in range(0, len(rows), 16)
+              for t in serve(tf.constant(result["sources"][i:i + 16]))["translation"].numpy()]
+    assert result["predictions"] == served
