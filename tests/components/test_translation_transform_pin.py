@@ -1,17 +1,17 @@
-"""Pins the translation transform: the generic task graph must write what the translation-only graph writes.
+"""Pins the translation transform on the quickstart corpus (builtin dates, 400 examples).
 
-The quickstart corpus (builtin dates, 400 examples) goes through the transform
-twice, once through `graph.py` (the translation-only path) and once through
-`task_graph.py` with task="translation": vocabularies, manifest and every
-encoded record must be identical, and so must the trainer's and the
-evaluator's tf.data batches read from either output. `GOLDEN` holds digests of
-the outputs, so the pin survives the deletion of the old path.
+Translation used to run on its own path (`transform/graph.py`, `beam_fns.py`,
+`trainer/input.py`). Before that path was deleted, this test ran both paths
+and found byte-identical vocab files, manifest and TFRecords, and identical
+trainer and evaluator batches (commits a6c90d2 and 28d70c2). What is left:
+`GOLDEN` digests of the old path's outputs, the properties every encoded
+example has, the trainer's teacher-forcing batches, and the evaluator's greedy
+decoding equal to the export's serving function.
 """
 
 import hashlib
 import json
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -20,7 +20,6 @@ import tensorflow as tf
 import components.example_gen as example_gen
 import components.transform as transform
 from components import schema
-from components.trainer import input as train_input
 from components.trainer.task_input import make_task_dataset
 from components.transform.vocab import read_vocab_file
 from pipeline.config import load_config
@@ -50,10 +49,9 @@ def raw_dir(tmp_path_factory) -> Path:
     return raw
 
 
-def run_transform(raw: Path, out: Path, variant: str, task_graph: bool) -> dict:
+def run_transform(raw: Path, out: Path, variant: str) -> dict:
     out.mkdir(parents=True)
-    with mock.patch.object(transform, "uses_task_graph", lambda cfg: task_graph):
-        return transform.run(StepContext(config(variant), {"example_gen": raw}, out, out.parent))
+    return transform.run(StepContext(config(variant), {"example_gen": raw}, out, out.parent))
 
 
 def records(artifact: Path, split: str) -> list[dict]:
@@ -80,58 +78,36 @@ def digest(artifact: Path) -> str:
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
 def outputs(request, raw_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp(request.param)
-    old = run_transform(raw_dir, root / "graph", request.param, task_graph=False)
-    new = run_transform(raw_dir, root / "task_graph", request.param, task_graph=True)
-    return request.param, root / "graph", root / "task_graph", old, new
+    out = tmp_path_factory.mktemp(request.param) / "transform"
+    return request.param, out, run_transform(raw_dir, out, request.param)
 
 
-def test_same_files_manifest_and_records(outputs):
-    variant, old_dir, new_dir, old, new = outputs
-    assert old == new
-    old_files = sorted(p.relative_to(old_dir) for p in old_dir.rglob("*") if p.is_file())
-    assert old_files == sorted(p.relative_to(new_dir) for p in new_dir.rglob("*") if p.is_file())
-    for name in old_files:  # vocab files, manifest.json and the (deterministic, one-shard) TFRecords
-        assert (old_dir / name).read_bytes() == (new_dir / name).read_bytes(), name
-    for split in schema.SPLITS:
-        assert records(old_dir, split) == records(new_dir, split)
-
-
-def test_same_trainer_and_evaluator_batches(outputs):
-    """The old path (graph.py, input.make_dataset / make_text_dataset) against the generic one (task_input)."""
-    variant, old_dir, new_dir, _, _ = outputs
-
-    def old_batches(d, split, **kw):
-        return [(s, ti, to) for (s, ti), to in train_input.make_dataset(d, split, 16, (10, 20), **kw)]
-
-    def new_batches(d, split, **kw):
-        return [(s, ti, to) for (s, ti), to in make_task_dataset(d, "translation", split, 16, (10, 20), **kw)]
-
-    for kw in ({"split": "train", "training": True, "seed": 7}, {"split": "eval"}):
-        for x, y in zip(old_batches(old_dir, **kw), new_batches(new_dir, **kw), strict=True):
-            for u, v in zip(x, y):
-                assert u.dtype == v.dtype
-                np.testing.assert_array_equal(u.numpy(), v.numpy())
-    old_text = train_input.make_text_dataset(old_dir, "eval", 16)
-    new_text = make_task_dataset(new_dir, "translation", "eval", 16, with_raw=True)  # the evaluator's decode_split
-    for x, y in zip(old_text, new_text, strict=True):
-        for k in x:
-            assert x[k].dtype == y[k].dtype
-            np.testing.assert_array_equal(x[k].numpy(), y[k].numpy())
-
-
-# Digests of the translation-only graph's outputs (graph.py), computed before it was deleted.
+# Digests of the outputs of the translation-only graph (graph.py, deleted after commit 28d70c2), computed
+# at commit a6c90d2, where task_graph.py's outputs were checked byte-identical to them.
 GOLDEN = {"char": "52038885bbe7995e", "word": "b7193fa30fdb3e1a", "char_truncated": "3aa51e2f249bf8b8"}
 
 
 def test_golden_digest(outputs):
-    variant, old_dir, new_dir, _, _ = outputs
-    assert digest(old_dir) == digest(new_dir)
-    assert digest(new_dir) == GOLDEN[variant]
+    variant, out, _ = outputs
+    assert digest(out) == GOLDEN[variant]
+
+
+def test_trainer_batches_teacher_forcing(outputs):
+    _, out, _ = outputs
+    pairs = []
+    for (source, target_in), target_out in make_task_dataset(out, "translation", "train", 16, (10, 20),
+                                                             training=True, seed=7):
+        assert source.dtype == target_in.dtype == target_out.dtype == tf.int64
+        np.testing.assert_array_equal(target_in[:, 0], schema.START_ID)
+        np.testing.assert_array_equal(target_in[:, 1:], target_out[:, :-1])
+        pairs += [(tuple(i for i in s if i != schema.PAD_ID), tuple(i for i in t if i != schema.PAD_ID))
+                  for s, t in zip(source.numpy().tolist(), target_out.numpy().tolist())]
+    expected = [(tuple(row["source_ids"][1]), tuple(row["target_ids"][1])) for row in records(out, "train")]
+    assert sorted(pairs) == sorted(expected)  # every example once, its source and target together
 
 
 def test_encoded_translation_properties(outputs):
-    variant, _, out, _, _ = outputs
+    variant, out, _ = outputs
     manifest = json.loads((out / schema.MANIFEST).read_text())
     assert manifest["features"] == transform.FEATURES
     for side in ("source", "target"):
@@ -167,7 +143,7 @@ def test_evaluator_greedy_decodes_what_serving_decodes(outputs):
     from models.decoding import Greedy
     from serving.export import make_serving_fn
 
-    variant, _, out, _, _ = outputs
+    variant, out, _ = outputs
     cfg = load_config(["quickstart"], ["model.units=16", "model.embed_dim=8", "model.attention_units=8"])
     keras.utils.set_random_seed(0)
     model = build_model_for(cfg, json.loads((out / schema.MANIFEST).read_text()))  # untrained: any fixed weights
