@@ -15,7 +15,7 @@ assets). Per task (`export_model` dispatches):
 
 Example:
 
->>> export_translation_model(model, "artifacts/transform/abc", "/tmp/export/1", 16, BeamSearch(4))  # doctest: +SKIP
+>>> export_model(config, model, "artifacts/transform/abc", "/tmp/export/1")  # doctest: +SKIP
 >>> from serving.predict import predict
 >>> predict("/tmp/export/1", ["march 3, 2024"])  # doctest: +SKIP
 [{'text': 'march 3, 2024', 'translation': '2024-03-03', 'score': -0.01}]
@@ -170,54 +170,23 @@ def export_model(config, model: keras.Model, transform_dir: str | Path, export_d
 
     from serving.text_processor import TextProcessor
 
-    if config.task == "translation":
-        from models.decoding import strategy_from_settings
-
-        return export_translation_model(model, transform_dir, export_dir, config.eval.max_decode_length,
-                                        strategy_from_settings(config.push.decode), model_name=model_name,
-                                        warmup_texts=warmup_texts)
     if config.task == "language_model":
         from serving.lm_export import export_language_model
 
         return export_language_model(config, model, transform_dir, export_dir, model_name=model_name)
     manifest = json.loads((Path(transform_dir) / schema.MANIFEST).read_text())
-    if config.task == "classification":
-        processor = TextProcessor.from_manifest(transform_dir, "text")
-        serve = make_classification_fn(model, processor, manifest["labels"])
+    if config.task == "translation":
+        from models.decoding import strategy_from_settings
+
+        processors = [TextProcessor.from_manifest(transform_dir, side) for side in ("source", "target")]
+        serve = make_serving_fn(model, *processors, config.eval.max_decode_length,
+                                strategy_from_settings(config.push.decode))
+    elif config.task == "classification":
+        processors = [TextProcessor.from_manifest(transform_dir, "text")]
+        serve = make_classification_fn(model, processors[0], manifest["labels"])
     elif config.task == "tagging":
-        processor = TextProcessor.from_manifest(transform_dir, "tokens")
-        serve = make_tagging_fn(model, processor, manifest["tags"], char_ids=config.model.char_filters > 0)
+        processors = [TextProcessor.from_manifest(transform_dir, "tokens")]
+        serve = make_tagging_fn(model, processors[0], manifest["tags"], char_ids=config.model.char_filters > 0)
     else:
         raise ValueError(f"No export for task={config.task!r}. Exportable: {list(schema.TASKS)}")
-    return _write_archive(Path(export_dir), serve, [model, processor], warmup_texts, model_name)
-
-
-def export_translation_model(
-    model: keras.Model,
-    transform_dir: str | Path,
-    export_dir: str | Path,
-    max_decode_length: int,
-    strategy,
-    model_name: str = "",
-    warmup_texts: Sequence[str] = DEFAULT_WARMUP_TEXTS,
-) -> Path:
-    """Writes a SavedModel with a raw-string `serving_default` signature.
-
-    Args:
-        model: a trained `AttentionSeq2Seq` (built).
-        transform_dir: the transform artifact (manifest, vocab files).
-        export_dir: the SavedModel directory to create.
-        max_decode_length: decoding steps (the output length limit).
-        strategy: `Greedy()`, `Sampling(...)` or `BeamSearch(...)` (`models.decoding`).
-        model_name: written into the warmup requests' model spec.
-        warmup_texts: strings for the TF Serving warmup request (empty: none).
-
-    Returns:
-        `export_dir` as a Path.
-    """
-    from serving.text_processor import TextProcessor
-
-    source = TextProcessor.from_manifest(transform_dir, "source")
-    target = TextProcessor.from_manifest(transform_dir, "target")
-    serve = make_serving_fn(model, source, target, max_decode_length, strategy)
-    return _write_archive(Path(export_dir), serve, [model, source, target], warmup_texts, model_name)
+    return _write_archive(Path(export_dir), serve, [model, *processors], warmup_texts, model_name)

@@ -1,9 +1,9 @@
 """The trained Keras model on raw strings, in this process: the reference an export must agree with.
 
-Encodes with the transform's own `TextProcessor` (not the exported graph) and
-runs the `model.keras` the trainer wrote, so comparing this with the
-SavedModel's `serving_default` in a fresh process checks the export, the
-vocab assets and the reload together.
+Runs the export's own serving functions (`serving.export`) eagerly, with the
+transform's vocab files, on the `model.keras` the trainer wrote, so comparing
+this with the SavedModel's `serving_default` in a fresh process checks the
+tracing, the vocab assets and the reload together.
 
 Example:
 
@@ -67,29 +67,26 @@ def keras_language_model_outputs(root: str | Path, prompts: Sequence[str], check
 
 
 def keras_predictions(root: str | Path, texts: Sequence[str]) -> list:
-    """Labels (classification) or per-word tag lists (tagging) of `texts` from the run's Keras model."""
+    """Labels (classification) or per-word tag lists (tagging) of `texts` from the run's Keras model.
+
+    Runs the export's own serving function (`serving.export`) eagerly on the trained model.
+    """
     import tensorflow as tf
 
     from components.evaluator.evaluate import load_trained_model
-    from serving.text_processor import TextProcessor, split_raw_words, word_char_ids
+    from serving.export import make_classification_fn, make_tagging_fn
+    from serving.text_processor import TextProcessor
 
     transform_dir, trainer_dir, config = run_artifacts(root)
     manifest = json.loads((transform_dir / "manifest.json").read_text())
     model = load_trained_model(trainer_dir)
     texts = tf.constant(list(texts), dtype=tf.string)
     if manifest["task"] == "classification":
-        ids = TextProcessor.from_manifest(transform_dir, "text").encode(texts).to_tensor()
-        ids = tf.pad(ids, [[0, 0], [0, 1]])  # an all-empty batch still has one column
-        logits = model(tf.cast(ids, tf.int32), training=False).numpy()
-        return [manifest["labels"][i] for i in logits.argmax(-1)]
+        serve = make_classification_fn(model, TextProcessor.from_manifest(transform_dir, "text"), manifest["labels"])
+        return [label.decode("utf-8") for label in serve(texts)["label"].numpy()]
     if manifest["task"] != "tagging":
         raise ValueError(f"keras_predictions handles classification and tagging. Received: task={manifest['task']!r}")
-    processor = TextProcessor.from_manifest(transform_dir, "tokens")
-    words = split_raw_words(texts, processor.spec)
-    ids = tf.cast(tf.pad(processor.encode_words(words).to_tensor(), [[0, 0], [0, 1]]), tf.int32)
-    inputs = ids
-    if config["model"].get("char_filters", 0) > 0:
-        dense = words.to_tensor(default_value="", shape=tf.shape(ids, out_type=tf.int64))
-        inputs = (ids, word_char_ids(dense, processor.spec))
-    predicted = model.predict_tags(inputs).numpy()
-    return [[manifest["tags"][t] for t in row[:n]] for row, n in zip(predicted, words.row_lengths().numpy())]
+    serve = make_tagging_fn(model, TextProcessor.from_manifest(transform_dir, "tokens"), manifest["tags"],
+                            char_ids=config["model"].get("char_filters", 0) > 0)
+    out = serve(texts)
+    return [[t.decode("utf-8") for t in row[:n]] for row, n in zip(out["tags"].numpy(), out["length"].numpy())]

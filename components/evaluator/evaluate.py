@@ -34,7 +34,7 @@ from components import schema
 from components.evaluator import metrics as metrics_lib
 from components.evaluator.evaluate_tasks import bless_metric, evaluate_split
 from components.evaluator.plots import plot_attention
-from components.trainer import input as train_input
+from components.trainer.task_input import make_task_dataset
 from pipeline.step import StepContext
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def decode_split(transform_dir: Path, split: str, decode_fn, normalize_fn, batch
                  keep_alignments: int = 0) -> dict[str, Any]:
     """Runs the decoder over one split; returns strings plus the first alignments."""
     sources, references, predictions, kept = [], [], [], []
-    for batch in train_input.make_text_dataset(transform_dir, split, batch_size):
+    for batch in make_task_dataset(transform_dir, "translation", split, batch_size, with_raw=True):  # file order
         source_ids = tf.cast(batch[schema.SOURCE_IDS], tf.int32)
         out = decode_fn(source_ids)
         sources += [s.decode("utf-8") for s in batch[schema.RAW_SOURCE].numpy()]

@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from components import schema
-from components.trainer.input import AUTOTUNE, list_shards
+from components.trainer.task_input import AUTOTUNE, list_shards
 
 def read_stream(transform_dir: str | Path, split: str) -> np.ndarray:
     """One split's texts as one int32 token stream: `[END] text_1 [END] text_2 ...` (file order)."""

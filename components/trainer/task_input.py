@@ -1,9 +1,13 @@
-"""tf.data input for the classification and tagging tasks (translation: `input.py`).
+"""tf.data input over the transform's encoded TFRecords, for every task but language_model (`lm_input.py`).
 
-Same order as `input.py`: list shards -> read -> parse -> cache -> shuffle
-(train, seeded) -> bucket by length with right padding -> prefetch. Yields
-`(x, y)` for `model.fit`:
+Order (see STYLE.md): list shards -> read (parallel, deterministic) -> parse
+-> cache -> shuffle examples (train only, seeded) -> bucket by the length of
+the model's input ids with right padding ([PAD]=0) -> model inputs ->
+prefetch. Nothing is shuffled after batching, so the examples inside a batch
+stay together. Yields `(x, y)` for `model.fit`:
 
+    translation      x = (source_ids, target_in) (batch, S), (batch, T) int64    y = target_out (batch, T)
+                     (teacher forcing: target_in = [START] + target_out[:-1])
     classification   x = token_ids (batch, T) int32              y = label_id (batch,)
     tagging          x = token_ids (batch, T) int32              y = tag_ids (batch, T)
                      or (token_ids, char_ids (batch, T, C)) with a character encoder
@@ -13,7 +17,7 @@ training batches (they are not a class); the evaluator scores them as errors.
 
 Example:
 
->>> ds = make_task_dataset(transform_dir, manifest, "train", 32, (16, 32), training=True)  # doctest: +SKIP
+>>> ds = make_task_dataset(transform_dir, "classification", "train", 32, (16, 32), training=True)  # doctest: +SKIP
 >>> token_ids, label_id = next(iter(ds))  # doctest: +SKIP
 """
 
@@ -25,14 +29,29 @@ from typing import Any, Mapping, Sequence
 import tensorflow as tf
 
 from components import schema
-from components.trainer.input import AUTOTUNE, list_shards
 
+AUTOTUNE = tf.data.AUTOTUNE
 MAX_TAGGING_LENGTH = schema.MAX_TAGGING_LENGTH  # sentences are cut here (the Transformer tagger's position table)
 
 
+def list_shards(transform_dir: str | Path, split: str) -> list[str]:
+    """Sorted shard paths of one split; raises if there are none."""
+    pattern = schema.split_glob(transform_dir, split)
+    files = sorted(tf.io.gfile.glob(pattern))
+    if not files:
+        raise ValueError(
+            f"No TFRecord shards for split '{split}'. Received: pattern={pattern!r}. Run the transform step first."
+        )
+    return files
+
+
 def feature_spec(task: str, with_raw: bool) -> dict[str, Any]:
-    """Parsing spec of the transform's encoded examples of `task`."""
-    if task == "classification":
+    """Parsing spec of the transform's encoded examples of `task`; the model's input ids come first."""
+    if task == "translation":
+        spec = {schema.SOURCE_IDS: tf.io.VarLenFeature(tf.int64), schema.TARGET_IDS: tf.io.VarLenFeature(tf.int64)}
+        raw = {schema.RAW_SOURCE: tf.io.FixedLenFeature([], tf.string, default_value=""),
+               schema.RAW_TARGET: tf.io.FixedLenFeature([], tf.string, default_value="")}
+    elif task == "classification":
         spec = {schema.TOKEN_IDS: tf.io.VarLenFeature(tf.int64),
                 schema.LABEL_ID: tf.io.FixedLenFeature([], tf.int64)}
         raw = {schema.RAW_TEXT: tf.io.FixedLenFeature([], tf.string, default_value=""),
@@ -41,7 +60,7 @@ def feature_spec(task: str, with_raw: bool) -> dict[str, Any]:
         spec = {schema.TOKEN_IDS: tf.io.VarLenFeature(tf.int64), schema.TAG_IDS: tf.io.VarLenFeature(tf.int64)}
         raw = {schema.RAW_TOKENS: tf.io.VarLenFeature(tf.string), schema.RAW_TAGS: tf.io.VarLenFeature(tf.string)}
     else:
-        raise ValueError(f"task_input handles classification and tagging. Received: task={task!r}")
+        raise ValueError(f"task_input handles translation, classification and tagging. Received: task={task!r}")
     return {**spec, **raw} if with_raw else spec
 
 
@@ -88,10 +107,10 @@ def make_task_dataset(
 
     Args:
         transform_dir: the transform artifact directory.
-        task: "classification" or "tagging".
+        task: "translation", "classification" or "tagging".
         split: "train", "eval" or "test".
         batch_size: examples per batch.
-        bucket_boundaries: token-length bucket boundaries (empty: one bucket).
+        bucket_boundaries: input-length bucket boundaries (empty: one bucket, batches in file order).
         training: drop unseen labels, shuffle (seeded, reshuffled each epoch).
         seed, shuffle_buffer: the shuffle.
         char_ids_fn: tagging with a character encoder: dense words (batch, T)
@@ -110,8 +129,9 @@ def make_task_dataset(
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     boundaries = [int(b) for b in bucket_boundaries]
     example_spec = ds.element_spec
+    input_ids = next(iter(feature_spec(task, with_raw=False)))  # source_ids or token_ids
     ds = ds.bucket_by_sequence_length(
-        element_length_func=lambda ex: tf.shape(ex[schema.TOKEN_IDS])[0],
+        element_length_func=lambda ex: tf.shape(ex[input_ids])[0],
         bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         padded_shapes={k: [None] * s.shape.rank for k, s in example_spec.items()},
@@ -129,8 +149,22 @@ def make_task_dataset(
     return ds.prefetch(AUTOTUNE)
 
 
+def teacher_forcing(source_ids: tf.Tensor, target_ids: tf.Tensor):
+    """((source, [START] + target[:-1]), target) from right-padded batches.
+
+    `target_ids` is (batch, T) with tokens, then [END], then [PAD]s; the
+    decoder input is the same row shifted right by one behind [START].
+    """
+    batch = tf.shape(target_ids)[0]
+    start = tf.fill([batch, 1], tf.constant(schema.START_ID, target_ids.dtype))
+    target_in = tf.concat([start, target_ids[:, :-1]], axis=1)  # (batch, T)
+    return (source_ids, target_in), target_ids
+
+
 def to_model_inputs(batch: Mapping[str, tf.Tensor], task: str):
     """A batch dict -> (x, y) as the model family takes it."""
+    if task == "translation":
+        return teacher_forcing(batch[schema.SOURCE_IDS], batch[schema.TARGET_IDS])
     token_ids = tf.cast(batch[schema.TOKEN_IDS], tf.int32)
     if task == "classification":
         return token_ids, batch[schema.LABEL_ID]

@@ -39,7 +39,6 @@ import keras
 from keras import ops
 
 from components import schema
-from components.trainer import input as train_input
 from components.trainer import lm_input
 from components.trainer.model_builder import build_compiled_model, build_model_for, compile_model, uses_char_ids
 from components.trainer.precision import set_precision
@@ -491,12 +490,6 @@ def make_callbacks(out: Path, extra: list) -> list:
 def make_datasets(cfg, transform_dir: Path, manifest: dict[str, Any]):
     """(train, eval) datasets of `(x, y)` batches for the configured task."""
     t = cfg.train
-    if cfg.task == "translation":
-        return (
-            train_input.make_dataset(transform_dir, "train", t.batch_size, t.bucket_boundaries,
-                                     training=True, seed=t.seed, shuffle_buffer=t.shuffle_buffer),
-            train_input.make_dataset(transform_dir, "eval", t.batch_size, t.bucket_boundaries),
-        )
     kwargs = dict(bucket_boundaries=t.bucket_boundaries,
                   char_ids_fn=char_ids_fn_for(uses_char_ids(cfg), manifest))
     return (

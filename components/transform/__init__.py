@@ -1,23 +1,24 @@
 """transform: raw TFRecords -> encoded TFRecords + vocab files + manifest.json.
 
 Reads `ctx.inputs["example_gen"]`, normalizes and tokenizes with the shared
-`serving.text_processor` code, builds source and target vocabularies from the
-train split, encodes every split and writes, inside `ctx.output_dir`:
+`serving.text_processor` code, builds the task's vocabularies from the train
+split, encodes every split and writes, inside `ctx.output_dir`:
 
-    <split>/data-XXXXX-of-YYYYY.tfrecord.gz   int64 source_ids/target_ids + raw bytes source/target
-    vocab/source.txt, vocab/target.txt        one token per line, line number = id
+    <split>/data-XXXXX-of-YYYYY.tfrecord.gz   encoded ids + the raw features (below)
+    vocab/<name>.txt                          one token per line, line number = id
     manifest.json                             the contract read by trainer and serving
 
-Other tasks (and any task with `transform.tokenizer=wordpiece`) go through
-`task_graph.py`, which writes per task:
+per task:
 
+    translation      source_ids (truncated to max_source_length), target_ids (truncated to
+                     max_target_length - 1, then [END]) + raw source/target; vocab/source.txt, vocab/target.txt
     classification   token_ids (truncated to max_source_length), label_id + raw text/label;
                      vocab/text.txt, vocab/labels.txt (sorted label names; unseen -> -1)
     tagging          token_ids (one per word), tag_ids + raw tokens/tags;
                      vocab/tokens.txt, vocab/tags.txt ([PAD]=0, [UNK]=1 for unseen tags)
     language_model   token_ids of the whole text (not truncated) + raw text; vocab/text.txt
 
-See `graph.py` (translation) and `task_graph.py` for the (single) Beam pipeline.
+See `task_graph.py` for the (single) Beam pipeline.
 
 Example:
 
@@ -39,9 +40,8 @@ import tensorflow as tf
 
 from components import schema
 from components.beam_utils import make_pipeline
-from components.transform.graph import STATS_JSON, VOCAB_JSON, build_transform
 from components.transform.task_fns import LABEL_FIELDS, TEXT_FIELDS
-from components.transform.task_graph import build_task_transform
+from components.transform.task_graph import STATS_JSON, VOCAB_JSON, build_task_transform
 from components.transform.vocab import build_vocabulary, fingerprint, write_vocab_file
 from pipeline.config import Config
 from pipeline.step import StepContext
@@ -87,11 +87,6 @@ def spec_from_config(config: Config) -> TokenizerSpec:
         kind=t.tokenizer, lowercase=t.lowercase, normalization=t.normalization, word_split=t.word_split,
         whitespace=t.whitespace,
     )
-
-
-def uses_task_graph(config: Config) -> bool:
-    """Translation with char/word keeps the original graph (its outputs must not change)."""
-    return config.task != "translation" or config.transform.tokenizer == "wordpiece"
 
 
 def vocab_names(task: str) -> list[str]:
@@ -160,10 +155,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     globs = find_split_globs(Path(ctx.inputs[UPSTREAM]))
     output_dir, work_dir = Path(ctx.output_dir), Path(ctx.output_dir) / WORK_DIR
     with make_pipeline(ctx.beam_args) as pipeline:
-        if uses_task_graph(ctx.config):
-            build_task_transform(pipeline, ctx.config.task, globs, output_dir, work_dir, ctx.config.transform, spec)
-        else:
-            build_transform(pipeline, globs, output_dir, work_dir, ctx.config.transform, spec)
+        build_task_transform(pipeline, ctx.config.task, globs, output_dir, work_dir, ctx.config.transform, spec)
     vocabs = json.loads((work_dir / VOCAB_JSON).read_text())
     stats = json.loads((work_dir / STATS_JSON).read_text())
     shutil.rmtree(work_dir)

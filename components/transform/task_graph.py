@@ -1,11 +1,12 @@
-"""The task-aware transform Beam graph: read -> pre-tokenize -> vocab (train) -> [wordpiece] -> encode -> write.
+"""The transform Beam graph of every task: read -> pre-tokenize -> vocab (train) -> [wordpiece] -> encode -> write.
 
-Used for classification, tagging and language_model, and for any task with
-`transform.tokenizer=wordpiece` (translation with char/word keeps `graph.py`,
-whose outputs must not change). Like `graph.py` it is ONE pipeline: the
-vocabularies are a singleton side input computed from train; for WordPiece the
-train word counts feed tensorflow-text's learner, and the learned vocabulary
-both splits words into pieces and maps pieces to ids.
+ONE pipeline: the vocabularies are a PCollection computed from the train split
+and fed to the encoder as a singleton side input, so every split is read and
+tokenized once; for WordPiece the train word counts feed tensorflow-text's
+learner, and the learned vocabulary both splits words into pieces and maps
+pieces to ids. The small results (vocabularies, per-split stats) are written
+as JSON to `<work_dir>/` and turned into vocab files and the manifest in
+Python after the pipeline finishes.
 
 Example:
 
@@ -15,12 +16,12 @@ Example:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import apache_beam as beam
 
-from components.transform.graph import GZIP, STATS_JSON, VOCAB_JSON, _write_json
 from components.transform.task_fns import (
     LABEL_FIELDS,
     TEXT_FIELDS,
@@ -33,6 +34,18 @@ from components.transform.task_fns import (
 from components.transform.vocab import build_vocabulary, label_vocabulary, learn_wordpiece_vocabulary, tag_vocabulary
 from pipeline.config import TransformConfig
 from serving.text_processor import TokenizerSpec
+
+VOCAB_JSON = "vocab.json"
+STATS_JSON = "stats.json"
+GZIP = beam.io.filesystem.CompressionTypes.GZIP
+
+
+def _write_json(pcoll: beam.PCollection, path: Path, label: str) -> None:
+    _ = (
+        pcoll
+        | f"{label}ToJson" >> beam.Map(lambda value: json.dumps(value, ensure_ascii=False))
+        | f"Write{label}" >> beam.io.WriteToText(str(path), shard_name_template="")
+    )
 
 
 def build_task_vocabularies(

@@ -18,7 +18,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from components import schema
 
-SIDES: tuple[str, ...] = ("source", "target")
 MAX_WORDPIECE_LENGTH = 100  # longest word (in characters) the WordPiece learner looks inside
 
 
@@ -34,16 +33,6 @@ def build_vocabulary(counts: Iterable[tuple[str, int]], max_size: int, min_count
     kept.sort(key=lambda item: (-item[1], item[0]))
     room = max_size - len(schema.RESERVED_TOKENS)
     return list(schema.RESERVED_TOKENS) + [tok for tok, _ in kept[:room]]
-
-
-def build_vocabularies(
-    side_counts: Iterable[tuple[tuple[str, str], int]], max_size: int, min_count: int
-) -> dict[str, list[str]]:
-    """((side, token), n) pairs -> {"source": vocab, "target": vocab}."""
-    per_side: dict[str, list[tuple[str, int]]] = {side: [] for side in SIDES}
-    for (side, token), n in side_counts:
-        per_side[side].append((token, n))
-    return {side: build_vocabulary(per_side[side], max_size, min_count) for side in SIDES}
 
 
 def check_vocab_tokens(tokens: Sequence[str]) -> None:

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from components import schema
-from components.trainer import input as train_input
+from components.trainer.task_input import make_task_dataset
 from components.trainer.precision import resolve_precision
 from components.trainer.strategy import make_strategy
 from components.trainer.train import make_loss
@@ -84,7 +84,7 @@ def _batches(ds):
 
 def test_buckets_group_by_source_length(toy_transform):
     boundaries = (4, 7)
-    ds = train_input.make_dataset(toy_transform, "train", 16, boundaries, training=True, seed=1)
+    ds = make_task_dataset(toy_transform, "translation", "train", 16, boundaries, training=True, seed=1)
     batches = _batches(ds)
     assert sum(b[0][0].shape[0] for b in batches) == 256
     for (source, _), _ in batches:
@@ -95,7 +95,7 @@ def test_buckets_group_by_source_length(toy_transform):
 
 
 def test_right_padding_and_teacher_forcing_shift(toy_transform):
-    ds = train_input.make_dataset(toy_transform, "eval", 8, (4, 7))
+    ds = make_task_dataset(toy_transform, "translation", "eval", 8, (4, 7))
     for (source, target_in), target_out in _batches(ds):
         assert source.dtype == np.int64 and target_out.dtype == np.int64
         for row in source:
@@ -113,7 +113,7 @@ def test_right_padding_and_teacher_forcing_shift(toy_transform):
 
 def test_shuffle_is_seeded_and_eval_is_ordered(toy_transform):
     def first_rows(**kw):
-        ds = train_input.make_dataset(toy_transform, "train", 16, (), **kw)
+        ds = make_task_dataset(toy_transform, "translation", "train", 16, (), **kw)
         return np.concatenate([s[:, :2] for (s, _), _ in _batches(ds)[:3]])
 
     np.testing.assert_array_equal(first_rows(training=True, seed=3), first_rows(training=True, seed=3))
@@ -123,11 +123,11 @@ def test_shuffle_is_seeded_and_eval_is_ordered(toy_transform):
 
 def test_missing_split_raises(tmp_path):
     with pytest.raises(ValueError, match="No TFRecord shards"):
-        train_input.make_dataset(tmp_path, "train", 4)
+        make_task_dataset(tmp_path, "translation", "train", 4)
 
 
 def test_text_dataset_keeps_raw_strings(toy_transform):
-    batch = next(iter(train_input.make_text_dataset(toy_transform, "test", 5)))
+    batch = next(iter(make_task_dataset(toy_transform, "translation", "test", 5, with_raw=True)))
     assert batch[schema.SOURCE_IDS].shape[0] == 5
     assert batch[schema.RAW_SOURCE].numpy().tolist() == batch[schema.RAW_TARGET].numpy().tolist()
 

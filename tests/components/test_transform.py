@@ -1,4 +1,4 @@
-"""transform: vocab rules, the Beam DoFns on a handful of strings, and an end-to-end run."""
+"""transform: vocab rules, the Beam DoFns on a handful of translation pairs, and an end-to-end run."""
 
 import json
 from pathlib import Path
@@ -13,9 +13,10 @@ from apache_beam.testing.util import assert_that, equal_to
 import components.example_gen as example_gen
 import components.transform as transform
 from components import schema
-from components.transform.beam_fns import EncodeFn, TokenizeBatchFn, parse_raw_example, side_tokens
-from components.transform.vocab import build_vocabularies, build_vocabulary, read_vocab_file
-from pipeline.config import load_config
+from components.transform.task_fns import TEXT_FIELDS, EncodeTaskFn, PreTokenizeBatchFn, parse_task_example, vocab_items
+from components.transform.task_graph import build_task_vocabularies
+from components.transform.vocab import build_vocabulary, read_vocab_file
+from pipeline.config import TransformConfig, load_config
 from pipeline.step import StepContext
 from serving.text_processor import TextProcessor, TokenizerSpec, normalize
 
@@ -36,14 +37,13 @@ def test_vocabulary_order_cap_and_min_count():
         build_vocabulary(counts, max_size=3, min_count=1)
 
 
-def test_tokenize_batch_fn():
+def test_pretokenize_batch_fn():
     with local_pipeline() as p:
         rows = (
             p
-            | beam.Create([("Mar 3", "03"), ("A  B", "x y")])
-            | beam.BatchElements(min_batch_size=2, max_batch_size=2)
-            | beam.ParDo(TokenizeBatchFn(CHAR))
-            | beam.Map(lambda r: (r["source"], tuple(r["source_tokens"]), tuple(r["target_tokens"])))
+            | beam.Create([[{"source": "Mar 3", "target": "03"}, {"source": "A  B", "target": "x y"}]])
+            | beam.ParDo(PreTokenizeBatchFn(CHAR, TEXT_FIELDS["translation"]))
+            | beam.Map(lambda r: (r["raw"]["source"], tuple(r["tokens"]["source"]), tuple(r["tokens"]["target"])))
         )
         assert_that(rows, equal_to([
             ("Mar 3", ("m", "a", "r", " ", "3"), ("0", "3")),
@@ -53,43 +53,43 @@ def test_tokenize_batch_fn():
 
 def test_count_and_vocab_transforms():
     rows = [
-        {"source_tokens": ["a", "b", "a"], "target_tokens": ["1"]},
-        {"source_tokens": ["b", "a"], "target_tokens": ["2", "1"]},
+        {"raw": {}, "tokens": {"source": ["a", "b", "a"], "target": ["1"]}},
+        {"raw": {}, "tokens": {"source": ["b", "a"], "target": ["2", "1"]}},
     ]
     with local_pipeline() as p:
-        counts = p | beam.Create(rows) | beam.FlatMap(side_tokens) | beam.CombinePerKey(sum)
+        counts = p | beam.Create(rows) | beam.FlatMap(vocab_items, ()) | beam.CombinePerKey(sum)
         assert_that(counts, equal_to([
             (("source", "a"), 3), (("source", "b"), 2), (("target", "1"), 2), (("target", "2"), 1),
         ]), label="counts")
-        vocab = counts | beam.combiners.ToList() | beam.Map(build_vocabularies, 10, 1)
+        config = TransformConfig(max_vocab_size=10, min_count=1)
+        vocab = counts | beam.combiners.ToList() | beam.Map(build_task_vocabularies, "translation", config, "char")
         assert_that(vocab, equal_to([{"source": RESERVED + ["a", "b"], "target": RESERVED + ["1", "2"]}]),
                     label="vocab")
 
 
-def test_encode_fn_with_side_input():
+def test_encode_fn_truncates_and_appends_end():
     vocab = {"source": RESERVED + ["a", "b"], "target": RESERVED + ["1"]}
-    rows = [{"source": "abz", "target": "111", "source_tokens": ["a", "b", "z"], "target_tokens": ["1", "1", "1"]}]
-    with local_pipeline() as p:
+    rows = [{"raw": {"source": "abz", "target": "111"},
+             "tokens": {"source": ["a", "b", "z"], "target": ["1", "1", "1"]}}]
+
+    def encoded(p, max_source_length, max_target_length):
+        fn = EncodeTaskFn(TEXT_FIELDS["translation"], (), {"max_source_length": max_source_length,
+                                                            "max_target_length": max_target_length})
         side = p | "Vocab" >> beam.Create([vocab])
-        encoded = (
-            p
-            | "Rows" >> beam.Create(rows)
-            | beam.ParDo(EncodeFn(max_source_length=2, max_target_length=3), vocab=beam.pvalue.AsSingleton(side))
-        )
-        decoded = encoded | beam.Map(lambda e: (
-            list(tf.train.Example.FromString(e["example"]).features.feature[schema.SOURCE_IDS].int64_list.value),
-            list(tf.train.Example.FromString(e["example"]).features.feature[schema.TARGET_IDS].int64_list.value),
-            parse_raw_example(e["example"]), e["tokens"], e["oov"],
-        ))
-        assert_that(decoded, equal_to([([4, 5], [4, 4, schema.END_ID], ("abz", "111"), 4, 0)]))
+        return p | "Rows" >> beam.Create(rows) | beam.ParDo(fn, vocab=beam.pvalue.AsSingleton(side))
+
+    def decoded(e):
+        feature = tf.train.Example.FromString(e["example"]).features.feature
+        return (list(feature[schema.SOURCE_IDS].int64_list.value), list(feature[schema.TARGET_IDS].int64_list.value),
+                parse_task_example(e["example"], "translation"), e["tokens"], e["oov"])
+
     with local_pipeline() as p:
-        side = p | "Vocab" >> beam.Create([vocab])
-        oov = (
-            p | "Rows" >> beam.Create(rows)
-            | beam.ParDo(EncodeFn(10, 10), vocab=beam.pvalue.AsSingleton(side))
-            | beam.Map(lambda e: e["oov"])
-        )
-        assert_that(oov, equal_to([1]))
+        assert_that(encoded(p, 2, 3) | beam.Map(decoded), equal_to([
+            ([4, 5], [4, 4, schema.END_ID], {"source": "abz", "target": "111"}, 4, 0)]))
+    with local_pipeline() as p:
+        assert_that(encoded(p, 10, 10) | beam.Map(lambda e: e["oov"]), equal_to([1]))
+    with pytest.raises(ValueError, match="max_target_length"):
+        EncodeTaskFn(TEXT_FIELDS["translation"], (), {"max_source_length": 10, "max_target_length": 1})
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,8 @@ def _read_raw(artifact: Path, split: str) -> list[tuple[str, str]]:
     files = tf.io.gfile.glob(schema.split_glob(artifact, split))
     out = []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        out.append(parse_raw_example(record.numpy()))
+        raw = parse_task_example(record.numpy(), "translation")
+        out.append((raw["source"], raw["target"]))
     return out
 
 
