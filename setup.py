@@ -43,7 +43,7 @@ setup(
         "filelock>=3.12",
     ],
     extras_require={
-        "test": ["pytest>=8", "jax[cpu]", "seqeval", "hypothesis>=6"],
+        "test": ["pytest>=8", "jax[cpu]", "seqeval", "hypothesis>=6", "import-linter>=2.16"],
         "gcp": ["apache-beam[gcp]==2.77.*"],
         "gpu": ["tensorflow[and-cuda]==2.21.*"],
     },

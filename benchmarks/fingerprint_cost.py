@@ -25,7 +25,7 @@ from pipeline.config import load_config  # noqa: E402
 from pipeline.dag import STEPS  # noqa: E402
 from pipeline.input_digest import digest_sources  # noqa: E402
 from pipeline.metadata import MetadataStore  # noqa: E402
-from pipeline.step import StepContext  # noqa: E402
+from components.step import StepContext  # noqa: E402
 
 
 def main() -> int:

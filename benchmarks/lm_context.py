@@ -26,7 +26,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components.evaluator.evaluate import load_trained_model  # noqa: E402
+from serving.export import load_trained_model  # noqa: E402
 from components.evaluator.evaluate_lm import stream_loss_carried, window_position_losses  # noqa: E402
 from components.trainer import lm_input  # noqa: E402
 from serving.parity import run_artifacts  # noqa: E402

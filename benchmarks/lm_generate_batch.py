@@ -32,7 +32,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from components import schema  # noqa: E402
+from serving import schema  # noqa: E402
 from models.decoding import Sampling  # noqa: E402
 from models.networks.rnn_language_model import RNNLanguageModel  # noqa: E402
 from models.networks.transformer_language_model import TransformerLanguageModel  # noqa: E402

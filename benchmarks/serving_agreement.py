@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def eval_texts(transform_dir: Path, task: str, limit: int) -> list[str]:
     import tensorflow as tf
 
-    from components import schema
+    from serving import schema
     from components.trainer.task_input import read_task_examples
 
     texts = []

@@ -97,7 +97,7 @@ def python_loop(config, output_dir: Path) -> dict[str, Any]:
     """The single-process reference: read, tokenize, count train vocab, encode, write gzip TFRecords."""
     import tensorflow as tf
 
-    from components import schema
+    from serving import schema
     from components.example_gen.sources import load_source
     from components.example_gen.split import split_for
 
@@ -157,7 +157,7 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     else:
         import components.example_gen as example_gen
         import components.transform as transform
-        from pipeline.step import StepContext
+        from components.step import StepContext
 
         beam_args = MODES[args.worker]
         raw, encoded = root / "example_gen", root / "transform"

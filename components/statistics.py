@@ -27,9 +27,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from components import schema
-from pipeline import atomic
-from pipeline.step import StepContext
+from serving import schema
+from serving import atomic
+from components.step import StepContext
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-PAD_ID = 0  # = components.schema.PAD_ID; `models` must not import `components`
+PAD_ID = 0  # = serving.schema.PAD_ID; `models` must not import `components`
 
 
 @keras.saving.register_keras_serializable(package="seqlab")  # "seqlab>MaskedAccuracy", as saved before

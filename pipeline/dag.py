@@ -23,7 +23,7 @@ import hashlib
 import json
 from typing import Any, Mapping
 
-from components.schema import TASKS
+from serving.schema import TASKS
 from pipeline.config import Config
 from pipeline.input_digest import code_versions
 

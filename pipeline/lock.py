@@ -35,7 +35,7 @@ from typing import Any
 
 import filelock
 
-from pipeline import atomic
+from serving import atomic
 
 logger = logging.getLogger(__name__)
 

@@ -37,14 +37,15 @@ import traceback
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from pipeline import atomic, quiet
+from pipeline import quiet
+from serving import atomic
 from pipeline.config import Config
 from pipeline.dag import STEPS, Step, check_tasks, fingerprints, steps_until
-from pipeline.faults import crash_point
+from serving.faults import crash_point
 from pipeline.input_digest import digest_sources
 from pipeline.lock import RootLock
 from pipeline.metadata import MetadataStore
-from pipeline.step import StepContext
+from components.step import StepContext
 
 logger = logging.getLogger(__name__)
 

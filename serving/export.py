@@ -30,14 +30,11 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from components import schema
+from serving import schema
+from serving.warmup import DEFAULT_WARMUP_TEXTS, INPUT_NAME, SIGNATURE, write_warmup
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE = "serving_default"
-INPUT_NAME = "text"
-WARMUP_FILE = "tf_serving_warmup_requests"
-DEFAULT_WARMUP_TEXTS: tuple[str, ...] = ("hello", "march 3, 2024", "")
 
 
 def make_serving_fn(model: keras.Model, source_processor, target_processor, max_decode_length: int, strategy):
@@ -59,6 +56,16 @@ def make_serving_fn(model: keras.Model, source_processor, target_processor, max_
         }
 
     return serve
+
+
+def load_trained_model(trainer_dir: str | Path) -> keras.Model:
+    """Loads `model.keras` (importing `models` registers the custom classes and `MaskedAccuracy`)."""
+    import models  # noqa: F401  (registers the seqlab layers, networks and metrics)
+
+    path = Path(trainer_dir) / "model.keras"
+    if not path.exists():
+        raise ValueError(f"Trained model not found. Received: {path}. Run the trainer step first.")
+    return keras.saving.load_model(path, compile=False)
 
 
 def _padded_ids(processor, ragged_ids) -> tf.Tensor:
@@ -104,50 +111,6 @@ def make_tagging_fn(model: keras.Model, processor, tags: Sequence[str], char_ids
         }
 
     return serve
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _length_delimited(field: int, payload: bytes) -> bytes:
-    return _varint((field << 3) | 2) + _varint(len(payload)) + payload
-
-
-def warmup_record(texts: Sequence[str], model_name: str = "", signature: str = SIGNATURE,
-                  input_name: str = INPUT_NAME) -> bytes:
-    """A serialized `tensorflow.serving.PredictionLog` holding one PredictRequest.
-
-    Hand-encoded (tensorflow-serving-api is not a dependency); field numbers from
-    tensorflow_serving/apis/{prediction_log,predict,model}.proto:
-    PredictionLog.predict_log=6, PredictLog.request=1, PredictRequest.model_spec=1,
-    PredictRequest.inputs=2 (map entry key=1, value=2), ModelSpec.name=1,
-    ModelSpec.signature_name=3.
-    """
-    tensor = tf.make_tensor_proto(list(texts), dtype=tf.string).SerializeToString()
-    model_spec = (_length_delimited(1, model_name.encode()) if model_name else b"") + \
-        _length_delimited(3, signature.encode())
-    inputs_entry = _length_delimited(1, input_name.encode()) + _length_delimited(2, tensor)
-    request = _length_delimited(1, model_spec) + _length_delimited(2, inputs_entry)
-    return _length_delimited(6, _length_delimited(1, request))
-
-
-def write_warmup(export_dir: str | Path, texts: Sequence[str] = DEFAULT_WARMUP_TEXTS,
-                 model_name: str = "", input_name: str = INPUT_NAME) -> Path:
-    """Writes `assets.extra/tf_serving_warmup_requests` (one batched request)."""
-    path = Path(export_dir) / "assets.extra" / WARMUP_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        writer.write(warmup_record(texts, model_name, input_name=input_name))
-    return path
 
 
 def _write_archive(export_dir: Path, serve_fn, tracked: Sequence, warmup_texts: Sequence[str],

@@ -41,8 +41,9 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from components import schema
+from serving import schema
 from models.decoding import Sampling, generate, strategy_from_settings
+from serving.warmup import write_warmup
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +141,6 @@ class LanguageModelFunctions(tf.Module):
 def export_language_model(config, model: keras.Model, transform_dir: str | Path, export_dir: str | Path,
                           model_name: str = "", warmup_prompts: Sequence[str] = DEFAULT_WARMUP_PROMPTS) -> Path:
     """Writes the SavedModel with `serving_default`, `generate` and `score` (see module docstring)."""
-    from serving.export import write_warmup
     from serving.text_processor import TextProcessor
 
     processor = TextProcessor.from_manifest(transform_dir, "text")

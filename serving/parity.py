@@ -57,7 +57,7 @@ def saved_language_model_outputs(export_dir: str | Path, prompts: Sequence[str],
 
 def keras_language_model_outputs(root: str | Path, prompts: Sequence[str], check=None) -> dict[str, list]:
     """`language_model_outputs` of the run's `model.keras`, with the functions the export traces."""
-    from components.evaluator.evaluate import load_trained_model
+    from serving.export import load_trained_model
     from serving.lm_export import LanguageModelFunctions
     from serving.text_processor import TextProcessor
 
@@ -73,7 +73,7 @@ def keras_predictions(root: str | Path, texts: Sequence[str]) -> list:
     """
     import tensorflow as tf
 
-    from components.evaluator.evaluate import load_trained_model
+    from serving.export import load_trained_model
     from serving.export import make_classification_fn, make_tagging_fn
     from serving.text_processor import TextProcessor
 

@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from components import schema
+from serving import schema
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """`seqlab run` killed with SIGKILL once in every step, at fixed crash points, then run to completion.
 
 The short CI version of `benchmarks/fault_injection.py` (which kills at seeded random moments): one root,
-six killed runs (each at the next step's crash point, `pipeline.faults`), then a run to the end. After every
+six killed runs (each at the next step's crash point, `serving.faults`), then a run to the end. After every
 kill nothing half-written looks finished; at the end the root is consistent, example_gen's and transform's
 outputs hold the same records and vocabularies as a clean run's, the trainer resumed from its last epoch,
 and exactly one complete SavedModel version is published.

@@ -30,12 +30,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from components import schema
 from components.evaluator import metrics as metrics_lib
 from components.evaluator.evaluate_tasks import bless_metric, evaluate_split
 from components.evaluator.plots import plot_attention
+from components.step import StepContext
 from components.trainer.task_input import make_task_dataset
-from pipeline.step import StepContext
+from serving import schema
+from serving.export import load_trained_model
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +44,6 @@ METRICS_FILE = "metrics.json"
 BLESSING_FILE = "blessing.json"
 BLESS_SPLIT = "eval"
 EVAL_SPLITS = ("eval", "test")
-
-
-def load_trained_model(trainer_dir: str | Path) -> keras.Model:
-    """Loads `model.keras` (importing `models` registers the custom classes and `MaskedAccuracy`)."""
-    import models  # noqa: F401  (registers the seqlab layers, networks and metrics)
-
-    path = Path(trainer_dir) / "model.keras"
-    if not path.exists():
-        raise ValueError(f"Trained model not found. Received: {path}. Run the trainer step first.")
-    return keras.saving.load_model(path, compile=False)
 
 
 def make_decode_fn(model: keras.Model, target_processor, max_length: int, strategy):

@@ -38,7 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from components import schema
+from serving import schema
 from components.trainer import lm_input
 
 logger = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from components import schema
+from serving import schema
 from components.evaluator.classification_metrics import compute_classification_metrics
 from components.evaluator.plots import plot_confusion_matrix
 from components.evaluator.tagging_metrics import compute_tagging_metrics

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Sequence
 
-from components import schema
+from serving import schema
 
 # The reserved tags of vocab/tags.txt; never part of an entity.
 RESERVED_TAGS: frozenset[str] = frozenset({schema.PAD, schema.UNK})

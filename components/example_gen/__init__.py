@@ -27,14 +27,14 @@ import logging
 import time
 from typing import Any
 
-from components import schema
+from serving import schema
 from components.beam_utils import make_pipeline
 from components.example_gen.beam_write import FORCED_SPLIT, record_split, write_examples
 from components.example_gen.dates import FORMATS, format_date, generate_dates
 from components.example_gen.parallel import read_parallel
 from components.example_gen.sources import BUILTINS, load_source
 from components.example_gen.split import split_for
-from pipeline.step import StepContext
+from components.step import StepContext
 
 logger = logging.getLogger(__name__)
 

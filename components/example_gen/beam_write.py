@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import apache_beam as beam
 import tensorflow as tf
 
-from components import schema
+from serving import schema
 from components.example_gen.split import split_for
 
 SHARD_SIZE = 50_000  # examples per output shard

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from components import schema
+from serving import schema
 from components.example_gen import common
 from components.example_gen.common import DeadLetter, Record
 

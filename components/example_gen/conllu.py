@@ -6,7 +6,7 @@ row that does not have 10 TAB-separated columns is dead-lettered whole.
 
 Example:
 
->>> from pipeline.config import DataConfig
+>>> from components.config import DataConfig
 >>> records, dead = read_conllu(["en_ewt-ud-train.conllu.gz"], DataConfig())  # doctest: +SKIP
 >>> records[0]["tags"][:3]  # doctest: +SKIP
 ['PROPN', 'PUNCT', 'PROPN']
@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from components import schema
+from serving import schema
 from components.example_gen import common
 from components.example_gen.common import DeadLetter, Record
 from components.example_gen.conll import sentences

@@ -31,7 +31,7 @@ import dataclasses
 import random
 import re
 
-from components import schema
+from serving import schema
 from components.example_gen import dates
 
 TAGS: tuple[str, ...] = ("B-DAY", "B-MONTH", "B-WEEKDAY", "B-YEAR", "O")

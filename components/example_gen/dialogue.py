@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import random
 
-from components import schema
+from serving import schema
 
 CAST: tuple[str, ...] = (
     "KING HENRY", "QUEEN MARGARET", "FIRST CITIZEN", "SECOND CITIZEN",

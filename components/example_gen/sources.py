@@ -21,7 +21,7 @@ A record is a dict keyed by `schema.RAW_FEATURES[task]`.
 
 Example:
 
->>> from pipeline.config import DataConfig
+>>> from components.config import DataConfig
 >>> records, dead = load_source(DataConfig(source="builtin:dates?n=3&seed=7"))
 >>> len(records), sorted(records[0]), dead
 (3, ['source', 'target'], [])
@@ -36,10 +36,11 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from components import schema, source_uri
+from components import source_uri
+from serving import schema
 from components.example_gen import common, conll, conllu, dates, dates_tasks, parallel, tabular, text, tfds_source
 from components.example_gen import dialogue, temporal_order
-from pipeline.config import DataConfig
+from components.config import DataConfig
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ and its JSON type.
 
 Example:
 
->>> from pipeline.config import DataConfig
+>>> from components.config import DataConfig
 >>> records, dead = read_table(["reviews.jsonl.gz"], DataConfig(), "classification")  # doctest: +SKIP
 >>> records[0]  # doctest: +SKIP
 {'text': 'A fine film.', 'label': 'pos'}
@@ -30,7 +30,7 @@ import json
 import re
 from typing import Any
 
-from components import schema
+from serving import schema
 from components.example_gen import common
 from components.example_gen.common import DeadLetter, Record
 

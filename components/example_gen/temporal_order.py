@@ -33,7 +33,7 @@ import random
 
 import numpy as np
 
-from components import schema
+from serving import schema
 
 START_SYMBOL, END_SYMBOL = "B", "E"
 MARKERS: tuple[str, ...] = ("X", "Y")

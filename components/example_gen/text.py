@@ -7,7 +7,7 @@ joined with "\\n").
 
 Example:
 
->>> from pipeline.config import DataConfig
+>>> from components.config import DataConfig
 >>> records, dead = read_text(["book.txt"], DataConfig(text_unit="paragraph"))  # doctest: +SKIP
 >>> records[0]  # doctest: +SKIP
 {'text': 'First Citizen:\\nBefore we proceed any further, hear me speak.'}
@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from components import schema
+from serving import schema
 from components.example_gen import common
 from components.example_gen.common import DeadLetter, Record
 

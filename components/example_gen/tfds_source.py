@@ -9,7 +9,7 @@ for translation). ClassLabel ids become their names.
 
 Example:
 
->>> from pipeline.config import DataConfig
+>>> from components.config import DataConfig
 >>> records, dead = read_tfds("tfds:imdb_reviews", DataConfig(), "classification")  # doctest: +SKIP
 >>> sorted(records[0])  # doctest: +SKIP
 ['label', 'text']

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from components import schema
+from serving import schema
 from components.trainer.task_input import AUTOTUNE, list_shards
 
 def read_stream(transform_dir: str | Path, split: str) -> np.ndarray:

@@ -26,7 +26,8 @@ import keras
 from keras import ops
 
 from components.trainer.task_input import MAX_TAGGING_LENGTH
-from pipeline.config import model_family
+from components.config import model_family
+from serving import schema
 from serving.text_processor import CHAR_VOCAB_SIZE, MAX_WORD_CHARS
 
 
@@ -81,6 +82,11 @@ def model_kwargs(config, manifest: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"No model builder for model.family={family!r}")
 
 
+def make_loss() -> keras.losses.Loss:
+    """Cross-entropy on logits where [PAD] targets contribute nothing."""
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=schema.PAD_ID)
+
+
 def uses_char_ids(config) -> bool:
     """Tagging families with a character encoder take (word_ids, char_ids)."""
     return config.task == "tagging" and config.model.char_filters > 0
@@ -98,7 +104,6 @@ def dummy_inputs(config):
 
 def compile_args(config) -> dict[str, Any]:
     """`loss` and `metrics` for `model.compile` (see module docstring)."""
-    from components.trainer.train import make_loss
     from models.metrics import MaskedAccuracy
 
     if config.task == "language_model":

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 
 import tensorflow as tf
 
-from components import schema
+from serving import schema
 
 AUTOTUNE = tf.data.AUTOTUNE
 MAX_TAGGING_LENGTH = schema.MAX_TAGGING_LENGTH  # sentences are cut here (the Transformer tagger's position table)

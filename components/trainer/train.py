@@ -38,26 +38,21 @@ from typing import Any
 import keras
 from keras import ops
 
-from components import schema
+from serving import schema
 from components.trainer import lm_input
 from components.trainer.model_builder import build_compiled_model, build_model_for, compile_model, uses_char_ids
 from components.trainer.precision import set_precision
 from components.trainer.stateful import ResetStates, StatefulLanguageModel
 from components.trainer.strategy import make_strategy
 from components.trainer.task_input import char_ids_fn_for, make_task_dataset
-from pipeline.faults import crash_point
-from pipeline.step import StepContext
+from serving.faults import crash_point
+from components.step import StepContext
 
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
 CURVES_FILE = "learning_curves.png"
-
-
-def make_loss() -> keras.losses.Loss:
-    """Cross-entropy on logits where [PAD] targets contribute nothing."""
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=schema.PAD_ID)
 
 
 class _EpochCrashPoint(keras.callbacks.Callback):
@@ -478,7 +473,7 @@ def make_callbacks(out: Path, extra: list) -> list:
         keras.callbacks.CSVLogger(str(out / "logs" / "history.csv"), append=True),
         # The runner keeps the trainer's temp dir between attempts, so a rerun resumes here.
         AtomicBackupAndRestore(out / "checkpoints" / "backup", history_csv=out / "logs" / "history.csv"),
-        _EpochCrashPoint(),  # after the backup: fault-injection tests kill here (pipeline.faults)
+        _EpochCrashPoint(),  # after the backup: fault-injection tests kill here (serving.faults)
     ]
     if importlib.util.find_spec("tensorboard") is not None:  # optional dependency
         callbacks.append(

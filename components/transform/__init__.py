@@ -38,13 +38,13 @@ from typing import Any
 
 import tensorflow as tf
 
-from components import schema
+from serving import schema
 from components.beam_utils import make_pipeline
 from components.transform.task_fns import LABEL_FIELDS, TEXT_FIELDS
 from components.transform.task_graph import STATS_JSON, VOCAB_JSON, build_task_transform
 from components.transform.vocab import build_vocabulary, fingerprint, write_vocab_file
-from pipeline.config import Config
-from pipeline.step import StepContext
+from components.config import Config
+from components.step import StepContext
 from serving.text_processor import TokenizerSpec
 
 logger = logging.getLogger(__name__)

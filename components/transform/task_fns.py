@@ -18,7 +18,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import apache_beam as beam
 import tensorflow as tf
 
-from components import schema
+from serving import schema
 from serving.text_processor import Tokenizer, TokenizerSpec, normalize, split_words, tokenize
 
 Row = dict[str, Any]

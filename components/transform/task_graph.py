@@ -32,7 +32,7 @@ from components.transform.task_fns import (
     vocab_items,
 )
 from components.transform.vocab import build_vocabulary, label_vocabulary, learn_wordpiece_vocabulary, tag_vocabulary
-from pipeline.config import TransformConfig
+from components.config import TransformConfig
 from serving.text_processor import TokenizerSpec
 
 VOCAB_JSON = "vocab.json"

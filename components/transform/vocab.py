@@ -16,7 +16,7 @@ import hashlib
 import json
 from typing import Any, Iterable, Mapping, Sequence
 
-from components import schema
+from serving import schema
 
 MAX_WORDPIECE_LENGTH = 100  # longest word (in characters) the WordPiece learner looks inside
 

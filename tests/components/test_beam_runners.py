@@ -18,10 +18,10 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 import components.example_gen as example_gen
 import components.transform as transform
-from components import schema
+from serving import schema
 from components.beam_utils import local_job_service, make_pipeline
 from pipeline.config import load_config
-from pipeline.step import StepContext
+from components.step import StepContext
 
 SOURCE = "builtin:dates?n=200"
 MULTI_PROCESSING = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]

@@ -9,11 +9,11 @@ import pytest
 import tensorflow as tf
 
 import components.example_gen as example_gen
-from components import schema
+from serving import schema
 from components.example_gen import parallel, sources
 from components.example_gen.split import split_for
 from pipeline.config import load_config
-from pipeline.step import StepContext
+from components.step import StepContext
 
 
 def read_raw(artifact: Path, split: str) -> list[tuple[str, str]]:

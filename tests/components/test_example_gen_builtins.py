@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import components.example_gen as example_gen
-from components import schema
+from serving import schema
 from components.example_gen import dates, dates_tasks, sources, temporal_order
 from components.example_gen.temporal_order import generate_temporal_order, temporal_order_arrays
 from pipeline.config import DataConfig

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from components import schema
+from serving import schema
 from components.example_gen import dialogue, sources
 from components.example_gen.dialogue import CAST, generate_dialogue
 from pipeline.config import DataConfig

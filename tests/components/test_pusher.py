@@ -1,4 +1,4 @@
-"""Pusher: versioning, atomic publish, models.config, blessing gate."""
+"""The published layout (versioning, atomic publish, models.config) and the pusher's blessing gate."""
 
 import json
 import os
@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from components import pusher
+from serving import layout
 from pipeline.config import Config
-from pipeline.step import StepContext
+from components.step import StepContext
 
 
 def _fake_export(tmp: Path) -> None:
@@ -18,16 +19,16 @@ def _fake_export(tmp: Path) -> None:
 
 def test_versions_increment_and_config_lists_models(tmp_path):
     serving = tmp_path / "serving"
-    first, v1 = pusher.publish(_fake_export, serving, "dates")
-    second, v2 = pusher.publish(_fake_export, serving, "dates")
+    first, v1 = layout.publish(_fake_export, serving, "dates")
+    second, v2 = layout.publish(_fake_export, serving, "dates")
     (serving / "dates" / "7").mkdir()  # a version pushed by someone else
-    third, v3 = pusher.publish(_fake_export, serving, "dates")
-    pusher.publish(_fake_export, serving, "other")
+    third, v3 = layout.publish(_fake_export, serving, "dates")
+    layout.publish(_fake_export, serving, "other")
     assert (v1, v2, v3) == (1, 2, 8)
     assert first == serving / "dates" / "1" and (second / "saved_model.pb").exists()
     assert not [p for p in (serving / "dates").iterdir() if p.name.startswith(".tmp")]
 
-    config = pusher.write_models_config(serving).read_text()
+    config = layout.write_models_config(serving).read_text()
     assert config.startswith("model_config_list {")
     assert f'base_path: "{(serving / "dates").resolve()}"' in config
     assert 'name: "other"' in config and config.count('model_platform: "tensorflow"') == 2
@@ -36,14 +37,14 @@ def test_versions_increment_and_config_lists_models(tmp_path):
 
 def test_failed_export_leaves_no_version(tmp_path):
     serving = tmp_path / "serving"
-    pusher.publish(_fake_export, serving, "dates")
+    layout.publish(_fake_export, serving, "dates")
 
     def broken(tmp: Path) -> None:
         _fake_export(tmp)
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"):
-        pusher.publish(broken, serving, "dates")
+        layout.publish(broken, serving, "dates")
     assert sorted(p.name for p in (serving / "dates").iterdir()) == ["1"]
 
 
@@ -70,9 +71,9 @@ def test_lower_is_better_metric_says_greater_than():
 
 def test_push_that_loses_a_version_race_takes_the_next_number(tmp_path, monkeypatch):
     serving = tmp_path / "serving"
-    pusher.publish(_fake_export, serving, "dates")  # version 1
+    layout.publish(_fake_export, serving, "dates")  # version 1
     listings = []
-    real = pusher.existing_versions
+    real = layout.existing_versions
 
     def racing(model_dir):  # the first listing misses version 2, which a racing push publishes meanwhile
         listings.append(1)
@@ -82,18 +83,18 @@ def test_push_that_loses_a_version_race_takes_the_next_number(tmp_path, monkeypa
             return seen
         return real(model_dir)
 
-    monkeypatch.setattr(pusher, "existing_versions", racing)
-    final, version = pusher.publish(_fake_export, serving, "dates")
+    monkeypatch.setattr(layout, "existing_versions", racing)
+    final, version = layout.publish(_fake_export, serving, "dates")
     assert version == 3 and final == serving / "dates" / "3"
     assert sorted(p.name for p in (serving / "dates").iterdir()) == ["1", "2", "3"]
 
 
 def test_published_files_are_world_readable(tmp_path):
     serving = tmp_path / "serving"
-    pusher.publish(_fake_export, serving, "dates")
+    layout.publish(_fake_export, serving, "dates")
     old = os.umask(0o022)  # the usual umask: what `cp` would leave is 0644
     try:
-        path = pusher.write_models_config(serving)
+        path = layout.write_models_config(serving)
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644  # mkstemp alone would give 0600

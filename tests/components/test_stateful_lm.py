@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from components.trainer.stateful import ResetStates, StatefulLanguageModel
-from components.trainer.train import make_loss
+from components.trainer.model_builder import make_loss
 from models.networks.rnn_language_model import RNNLanguageModel
 
 

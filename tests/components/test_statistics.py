@@ -7,7 +7,7 @@ import pytest
 import components.example_gen as example_gen
 from components import statistics
 from pipeline.config import load_config
-from pipeline.step import StepContext
+from components.step import StepContext
 
 
 def run_both(tmp_path, overrides):

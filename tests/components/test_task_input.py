@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import example_gen, schema, transform
+from components import example_gen, transform
+from serving import schema
 from components.trainer import model_builder
 from components.trainer.task_input import make_task_dataset
 from pipeline.config import load_config
-from pipeline.step import StepContext
+from components.step import StepContext
 from serving.text_processor import MAX_WORD_CHARS, TokenizerSpec, word_char_ids
 
 

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import schema
+from serving import schema
 from components.trainer.task_input import make_task_dataset
 from components.trainer.precision import resolve_precision
 from components.trainer.strategy import make_strategy
-from components.trainer.train import make_loss
+from components.trainer.model_builder import make_loss
 from models.metrics import MaskedAccuracy
 
 LETTERS = "abcdef"

@@ -10,7 +10,7 @@ pytest.importorskip("models.decoding")
 
 from components import evaluator, pusher, trainer  # noqa: E402
 from pipeline.config import Config, EvalConfig, ModelConfig, PushConfig, TrainConfig  # noqa: E402
-from pipeline.step import StepContext  # noqa: E402
+from components.step import StepContext  # noqa: E402
 from tests.components.test_trainer_input import write_toy_transform  # noqa: E402
 
 TINY = Config(

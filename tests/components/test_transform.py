@@ -12,12 +12,12 @@ from apache_beam.testing.util import assert_that, equal_to
 
 import components.example_gen as example_gen
 import components.transform as transform
-from components import schema
+from serving import schema
 from components.transform.task_fns import TEXT_FIELDS, EncodeTaskFn, PreTokenizeBatchFn, parse_task_example, vocab_items
 from components.transform.task_graph import build_task_vocabularies
 from components.transform.vocab import build_vocabulary, read_vocab_file
 from pipeline.config import TransformConfig, load_config
-from pipeline.step import StepContext
+from components.step import StepContext
 from serving.text_processor import TextProcessor, TokenizerSpec, normalize
 
 RESERVED = list(schema.RESERVED_TOKENS)

@@ -12,14 +12,14 @@ from apache_beam.testing import test_pipeline as beam_test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 import components.transform as transform
-from components import schema
+from serving import schema
 from components.transform.task_fns import (
     LABEL_FIELDS, TEXT_FIELDS, EncodeTaskFn, PreTokenizeBatchFn, WordpieceBatchFn, parse_task_example, vocab_items,
 )
 from components.transform.task_graph import build_task_vocabularies
 from components.transform.vocab import read_vocab_file
 from pipeline.config import TransformConfig, load_config
-from pipeline.step import StepContext
+from components.step import StepContext
 from serving.text_processor import TextProcessor, TokenizerSpec
 
 RESERVED = list(schema.RESERVED_TOKENS)

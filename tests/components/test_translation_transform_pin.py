@@ -19,11 +19,11 @@ import tensorflow as tf
 
 import components.example_gen as example_gen
 import components.transform as transform
-from components import schema
+from serving import schema
 from components.trainer.task_input import make_task_dataset
 from components.transform.vocab import read_vocab_file
 from pipeline.config import load_config
-from pipeline.step import StepContext
+from components.step import StepContext
 from serving.text_processor import TextProcessor, normalize
 
 N = 400

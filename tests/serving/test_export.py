@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from pipeline.config import load_config
-from serving import export
+from serving import export, warmup
 from tests.components.test_trainer_input import write_toy_transform
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,14 +19,14 @@ TEXTS = ["abc", "FED cab", "aaaaaaaaaaaaaaaaaaaaaa", "", "xyz"]  # case, space, 
 
 
 def test_warmup_record_is_a_prediction_log(tmp_path):
-    record = export.warmup_record(["hi", "there"], model_name="dates")
+    record = warmup.warmup_record(["hi", "there"], model_name="dates")
     # PredictionLog.predict_log (6) -> PredictLog.request (1) -> PredictRequest
     assert record[0] == (6 << 3) | 2
     assert b"serving_default" in record and b"dates" in record and b"text" in record
     tensor = tf.make_tensor_proto(["hi", "there"], dtype=tf.string).SerializeToString()
     assert tensor in record
-    path = export.write_warmup(tmp_path, ["hi"])
-    assert [r.numpy() for r in tf.data.TFRecordDataset(str(path))] == [export.warmup_record(["hi"])]
+    path = warmup.write_warmup(tmp_path, ["hi"])
+    assert [r.numpy() for r in tf.data.TFRecordDataset(str(path))] == [warmup.warmup_record(["hi"])]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_export_layout_and_signature(exported):
     assert (export_dir / "saved_model.pb").exists()
     assets = sorted(p.name for p in (export_dir / "assets").iterdir())
     assert assets and all(name.endswith(".txt") for name in assets)
-    assert (export_dir / "assets.extra" / export.WARMUP_FILE).exists()
+    assert (export_dir / "assets.extra" / warmup.WARMUP_FILE).exists()
     fn = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
     assert list(fn.structured_input_signature[1]) == ["text"]
     assert sorted(fn.structured_outputs) == ["log_probability", "score", "translation"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import schema
+from serving import schema
 from models.decoding import Greedy, generate
 from models.networks.rnn_language_model import RNNLanguageModel
 from models.networks.transformer_language_model import TransformerLanguageModel

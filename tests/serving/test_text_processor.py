@@ -3,7 +3,7 @@
 import pytest
 import tensorflow as tf
 
-from components import schema
+from serving import schema
 from serving.text_processor import TextProcessor, TokenizerSpec, detokenize, normalize, tokenize
 
 TEXTS = ["  Tuesday,\u00a0March 3,  1998 ", "ＦＵＬＬ width\tand\nnewline", "Ünïcödé 3RD of MÄRZ", "x", ""]

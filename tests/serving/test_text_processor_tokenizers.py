@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import schema
+from serving import schema
 from components.transform.vocab import learn_wordpiece_vocabulary, write_vocab_file
 from serving.text_processor import TextProcessor, Tokenizer, TokenizerSpec, detokenize, normalize, split_words, tokenize
 

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from pipeline.config import Config
+from components.config import Config
 
 
 @dataclasses.dataclass(frozen=True)
