@@ -55,7 +55,7 @@ def main() -> None:
     summary = json.loads((Path(args.root) / "summary.json").read_text())
     export_dir = args.export_dir or summary["export_dir"]
     raw_dir = next(s["artifact"] for s in summary["steps"] if s["name"] == "example_gen")
-    seen = {source for source, _ in read_raw_texts(raw_dir, "train")}
+    seen = {source for source, _ in read_raw_texts(raw_dir, "train", "translation")}
     rows = heldout_strings(args.n, args.seed, seen)
 
     model = tf.saved_model.load(export_dir)

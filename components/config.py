@@ -17,6 +17,10 @@ import json
 from typing import Any
 
 
+class ConfigError(ValueError):
+    """A config that cannot run: one line naming the key, the value received and what is allowed."""
+
+
 def _to_plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _to_plain(v) for k, v in value.items()}
@@ -94,7 +98,7 @@ class ModelConfig:
     the family does not read is a ConfigError naming the keys it does read.
     """
 
-    family: str = "auto"  # auto: the task's default (DEFAULT_FAMILIES)
+    family: str = "auto"  # auto: the task's default (its first family, components/tasks)
     cell: str = "gru"  # gru | lstm | simple (SimpleRNN; classifiers only)
     embed_dim: int = 32
     units: int = 128
@@ -203,16 +207,3 @@ class Config:
         chosen = {s: full[s] for s in sections} if sections else full
         blob = json.dumps(chosen, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
-
-
-DEFAULT_FAMILIES: dict[str, str] = {
-    "translation": "rnn_attention", "classification": "rnn_classifier", "tagging": "rnn_tagger",
-    "language_model": "rnn_language_model",
-}
-
-
-def model_family(cfg: "Config") -> str:
-    """`model.family`, with "auto" resolved to the task's default family."""
-    if cfg.model.family == "auto":
-        return DEFAULT_FAMILIES.get(cfg.task, "auto")
-    return cfg.model.family

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from components.registry import get_task
 from components.step import StepContext
 from serving import atomic
 from serving.layout import SERVING_DIR, publish, write_models_config
@@ -56,12 +57,12 @@ def run(ctx: StepContext) -> dict[str, Any]:
     if not model_name or model_name.startswith(".") or "/" in model_name:
         raise ValueError(f"push.model_name must be a plain directory name. Received: {model_name!r}")
     from serving.export import load_trained_model
-    from serving.export import export_model
 
     model = load_trained_model(ctx.inputs["trainer"])
+    task = get_task(cfg.task)
     serving_dir = Path(ctx.root) / SERVING_DIR
     export_dir, version = publish(
-        lambda tmp: export_model(cfg, model, ctx.inputs["transform"], tmp, model_name=model_name),
+        lambda tmp: task.export(cfg, model, Path(ctx.inputs["transform"]), tmp, model_name=model_name),
         serving_dir,
         model_name,
     )

@@ -27,14 +27,13 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from serving import schema
-from serving import atomic
+from components.registry import get_task
 from components.step import StepContext
+from serving import atomic, schema
 
 logger = logging.getLogger(__name__)
 
 OUTLIER_FACTOR = 3.0  # a text longer than OUTLIER_FACTOR * p99 is an outlier
-DISTRIBUTION_FEATURE = {"classification": schema.RAW_LABEL, "tagging": schema.RAW_TAGS}
 
 
 def summarize_lengths(lengths: Iterable[int]) -> dict[str, float]:
@@ -47,13 +46,13 @@ def summarize_lengths(lengths: Iterable[int]) -> dict[str, float]:
 
 
 def read_raw_records(artifact_dir, split: str, task: str) -> list[dict[str, Any]]:
-    """The raw records (dicts keyed by schema.RAW_FEATURES[task]) of one split."""
+    """The raw records (dicts keyed by the task's raw features) of one split."""
     import tensorflow as tf
 
     files = sorted(glob.glob(schema.split_glob(artifact_dir, split)))
     if not files:
         return []
-    names = schema.RAW_FEATURES[task]
+    names = get_task(task).raw_features
     spec = {name: tf.io.RaggedFeature(tf.string) for name in names}
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1024)
     records = []
@@ -68,9 +67,10 @@ def read_raw_records(artifact_dir, split: str, task: str) -> list[dict[str, Any]
     return records
 
 
-def read_raw_texts(artifact_dir, split: str) -> list[tuple[str, str]]:
-    """(source, target) pairs of one raw translation split."""
-    return [(r[schema.RAW_SOURCE], r[schema.RAW_TARGET]) for r in read_raw_records(artifact_dir, split, "translation")]
+def read_raw_texts(artifact_dir, split: str, task: str) -> list[tuple[str, ...]]:
+    """The raw features of one split as tuples, in the task's order (e.g. (source, target) pairs)."""
+    names = get_task(task).raw_features
+    return [tuple(r[name] for name in names) for r in read_raw_records(artifact_dir, split, task)]
 
 
 def _length(value: str | list[str]) -> int:
@@ -81,16 +81,21 @@ def _is_empty(value: str | list[str]) -> bool:
     return not value if isinstance(value, list) else not value.strip()
 
 
-def _num_tokens(record: dict[str, Any], task: str) -> int:
-    if task == "tagging":
-        return len(record[schema.RAW_TOKENS])
-    return sum(len(record[name].split()) for name in schema.RAW_FEATURES[task] if name != schema.RAW_LABEL)
+def _text_names(task: str) -> list[str]:
+    """The task's raw text features (not its labels)."""
+    fields = get_task(task)
+    labels = {field.raw for field in fields.label_fields}
+    return [name for name in fields.raw_features if name not in labels]
+
+
+def _num_tokens(record: dict[str, Any], text_names: list[str]) -> int:
+    """Words of the text features: a pre-tokenized list's length, else whitespace-separated words."""
+    return sum(len(record[n]) if isinstance(record[n], list) else len(record[n].split()) for n in text_names)
 
 
 def split_statistics(records: list[dict[str, Any]], task: str) -> dict[str, Any]:
     """The statistics of one split (see module docstring)."""
-    names = schema.RAW_FEATURES[task]
-    text_names = [n for n in names if n not in (schema.RAW_LABEL, schema.RAW_TAGS)]
+    text_names = _text_names(task)
     chars: Counter[str] = Counter()
     for record in records:
         for name in text_names:
@@ -98,29 +103,28 @@ def split_statistics(records: list[dict[str, Any]], task: str) -> dict[str, Any]
             chars.update(" ".join(value) if isinstance(value, list) else value)
     stats: dict[str, Any] = {
         "records": len(records),
-        "tokens": sum(_num_tokens(r, task) for r in records),
+        "tokens": sum(_num_tokens(r, text_names) for r in records),
         **{f"{name}_length": summarize_lengths(_length(r[name]) for r in records) for name in text_names},
         "characters": len(chars),
         "top_characters": dict(chars.most_common(20)),
         "empty_texts": sum(1 for r in records if any(_is_empty(r[n]) for n in text_names)),
     }
-    feature = DISTRIBUTION_FEATURE.get(task)
-    if feature:
+    for field in get_task(task).label_fields:  # the label / tag distribution, named as its vocabulary
         counts: Counter[str] = Counter()
         for r in records:
-            value = r[feature]
+            value = r[field.raw]
             counts.update(value if isinstance(value, list) else [value])
-        stats["labels" if task == "classification" else "tags"] = dict(counts.most_common())
+        stats[field.vocab] = dict(counts.most_common())
     return stats
 
 
 def find_anomalies(stats: dict[str, dict[str, Any]], records_by_split: dict[str, list[dict]],
-                   task: str = "translation") -> list[dict[str, Any]]:
+                   task: str) -> list[dict[str, Any]]:
     """Empty texts, unseen labels/tags, length outliers and empty splits."""
     anomalies = []
     train = stats.get("train")
-    length_feature = schema.RAW_FEATURES[task][0]
-    distribution = {"classification": "labels", "tagging": "tags"}.get(task)
+    length_feature = get_task(task).raw_features[0]
+    distributions = [field.vocab for field in get_task(task).label_fields]
     for split, s in stats.items():
         if s["empty_texts"]:
             anomalies.append({"split": split, "kind": "empty_texts", "count": s["empty_texts"]})
@@ -134,7 +138,7 @@ def find_anomalies(stats: dict[str, dict[str, Any]], records_by_split: dict[str,
             continue
         if s["records"] == 0:
             anomalies.append({"split": split, "kind": "empty_split", "count": 0})
-        if distribution:
+        for distribution in distributions:
             unseen = sorted(set(s[distribution]) - set(train[distribution]))
             if unseen:
                 anomalies.append({"split": split, "kind": f"unseen_{distribution}", "values": unseen,
@@ -144,15 +148,14 @@ def find_anomalies(stats: dict[str, dict[str, Any]], records_by_split: dict[str,
 
 def summary_line(stats: dict[str, dict[str, Any]], anomalies: list[dict[str, Any]], task: str) -> str:
     """One readable line: records/tokens per split, train length quantiles, label count, anomalies."""
-    first = schema.RAW_FEATURES[task][0]
+    first = get_task(task).raw_features[0]
     parts = [f"{split} {s['records']:,} records/{s['tokens']:,} tokens" for split, s in stats.items()]
     train = stats["train"][f"{first}_length"]
     line = (f"statistics ({task}): " + ", ".join(parts)
             + f"; train {first} length p50={train['p50']:.0f} p90={train['p90']:.0f} p99={train['p99']:.0f}"
             f" max={train['max']}; {stats['train']['characters']} characters")
-    for key in ("labels", "tags"):
-        if key in stats["train"]:
-            line += f"; {len(stats['train'][key])} {key}"
+    for field in get_task(task).label_fields:
+        line += f"; {len(stats['train'][field.vocab])} {field.vocab}"
     kinds = Counter(a["kind"] for a in anomalies)
     return line + (f"; anomalies: {dict(kinds)}" if anomalies else "; no anomalies")
 
@@ -170,6 +173,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     outputs = {"records": {split: s["records"] for split, s in stats.items()},
                "tokens": {split: s["tokens"] for split, s in stats.items()},
                "anomalies": len(anomalies)}
-    if task == "classification":  # the label distribution belongs in summary.json (tag counts stay in stats.json)
-        outputs["labels"] = {split: s.get("labels", {}) for split, s in stats.items()}
+    for field in get_task(task).label_fields:  # one label per record: its distribution belongs in summary.json
+        if not field.is_list:  # (per-token tag counts stay in stats.json)
+            outputs[field.vocab] = {split: s.get(field.vocab, {}) for split, s in stats.items()}
     return outputs

@@ -30,15 +30,14 @@ from typing import Any, Callable, Collection, Mapping, Sequence
 import yaml
 
 from components import source_uri
-from components.config import (DEFAULT_FAMILIES, Config, DataConfig, DecodeConfig, EvalConfig, ModelConfig, PushConfig,
-                               TrainConfig, TransformConfig, model_family)
+from components.config import (Config, ConfigError, DataConfig, DecodeConfig, EvalConfig, ModelConfig, PushConfig,
+                               TrainConfig, TransformConfig)
+from components.registry import get_task, model_family, registered_tasks  # tasks import TensorFlow lazily
 from serving import schema  # plain Python, no TensorFlow (serving/__init__.py imports nothing)
 
 logger = logging.getLogger(__name__)
 
 
-class ConfigError(ValueError):
-    """A config that cannot run: one line naming the key, the value received and what is allowed."""
 
 # Built-in configs: `configs/` beside the packages (source tree, editable
 # install), or `<prefix>/seqlab_configs` (regular install, see setup.py).
@@ -49,28 +48,8 @@ _CONFIG_DIRS = (
 CONFIG_DIR = next((d for d in _CONFIG_DIRS if d.is_dir()), _CONFIG_DIRS[0])
 
 
-TASKS = schema.TASKS
-DEFAULT_DECODING: dict[str, str] = {"translation": "beam", "language_model": "sampling"}
-
-
-def decode_strategy(decode: DecodeConfig, task: str) -> str:
-    """`decode.strategy` with "auto" resolved for `task` (greedy where the task has no default)."""
-    if decode.strategy == "auto":
-        return DEFAULT_DECODING.get(task, "greedy")
-    return decode.strategy
-
-
-# Metrics the evaluator can bless on, per task ("auto": the task's primary metric).
-BLESS_METRICS: dict[str, tuple[str, ...]] = {
-    "translation": ("auto", "exact_match", "cer", "bleu", "chrf"),
-    "classification": ("auto", "accuracy", "macro_f1"),
-    "tagging": ("auto", "token_accuracy", "entity_f1", "entity_precision", "entity_recall"),
-    "language_model": ("auto", "nats_per_token", "perplexity"),  # lower is better; bless_threshold is a ceiling
-}
-
-
 class Family(typing.NamedTuple):
-    """A model family: the task it serves and the `model.*` keys its builder reads (besides `family`)."""
+    """A model family: the task it serves (the task that lists it) and the `model.*` keys its builder reads."""
 
     task: str
     keys: tuple[str, ...]
@@ -78,28 +57,29 @@ class Family(typing.NamedTuple):
 
 # model.family -> Family, the one table of families (models.registry holds the classes;
 # components/trainer/model_builder.py reads exactly these keys, tests/components/test_model_builder_keys.py checks it).
-FAMILIES: dict[str, Family] = {
-    "rnn_attention": Family("translation", (
-        "cell", "embed_dim", "units", "encoder_layers", "bidirectional", "attention_units", "dropout")),
-    "rnn_classifier": Family("classification", (
-        "cell", "embed_dim", "units", "encoder_layers", "bidirectional", "attention_units", "dropout", "pooling")),
-    "transformer_classifier": Family("classification", (
-        "embed_dim", "encoder_layers", "dropout", "pooling", "num_heads", "ff_dim", "positions")),
-    "rnn_tagger": Family("tagging", (
+FAMILY_KEYS: dict[str, tuple[str, ...]] = {
+    "rnn_attention": (
+        "cell", "embed_dim", "units", "encoder_layers", "bidirectional", "attention_units", "dropout"),
+    "rnn_classifier": (
+        "cell", "embed_dim", "units", "encoder_layers", "bidirectional", "attention_units", "dropout", "pooling"),
+    "transformer_classifier": (
+        "embed_dim", "encoder_layers", "dropout", "pooling", "num_heads", "ff_dim", "positions"),
+    "rnn_tagger": (
         "cell", "embed_dim", "units", "encoder_layers", "bidirectional", "dropout",
-        "output", "bio_constraints", "char_filters", "char_embed_dim", "word_dropout")),
-    "transformer_tagger": Family("tagging", (
+        "output", "bio_constraints", "char_filters", "char_embed_dim", "word_dropout"),
+    "transformer_tagger": (
         "embed_dim", "encoder_layers", "dropout", "output", "bio_constraints", "char_filters", "char_embed_dim",
-        "word_dropout", "num_heads", "ff_dim", "positions")),
-    "rnn_language_model": Family("language_model", ("cell", "embed_dim", "units", "encoder_layers", "dropout")),
-    "transformer_language_model": Family("language_model", (
-        "embed_dim", "encoder_layers", "dropout", "num_heads", "ff_dim", "positions", "max_length")),
+        "word_dropout", "num_heads", "ff_dim", "positions"),
+    "rnn_language_model": ("cell", "embed_dim", "units", "encoder_layers", "dropout"),
+    "transformer_language_model": (
+        "embed_dim", "encoder_layers", "dropout", "num_heads", "ff_dim", "positions", "max_length"),
 }
-# model.family -> the task it serves.
-MODEL_FAMILIES: dict[str, str] = {name: family.task for name, family in FAMILIES.items()}
+# model.family -> Family, for the families of the registered tasks (a task lists its families, its first the
+# default; components/tasks/).
+FAMILIES: dict[str, Family] = {family: Family(task.name, FAMILY_KEYS[family])
+                               for task in registered_tasks().values() for family in task.families}
 FORMATS = ("auto", "text", "tsv", "csv", "jsonl", "conll", "conllu", "parallel")
 CHOICES: dict[str, tuple[str, ...]] = {
-    "task": TASKS,
     "data.format": FORMATS,
     "data.conllu_tag": ("upos", "xpos"),
     "data.text_unit": ("file", "line", "paragraph"),
@@ -401,9 +381,7 @@ def _check_sources(cfg: Config) -> None:
 
 def _check_family_keys(cfg: Config, set_keys: Collection[str], auto: bool) -> None:
     """`model.*` keys in `set_keys` (set in a file or by --set) that the resolved family does not read."""
-    if cfg.model.family not in FAMILIES:
-        return
-    reads = FAMILIES[cfg.model.family].keys
+    reads = FAMILY_KEYS[cfg.model.family]
     leaves = {key.split(".", 1)[1] for key in set_keys if key.startswith("model.")}
     foreign = [f.name for f in dataclasses.fields(ModelConfig) if f.name in leaves - {"family", *reads}]
     if not foreign:
@@ -434,31 +412,33 @@ def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:
         raise ConfigError(
             "Config key 'push.model_name' must be a plain folder name: letters, digits, '_', '-', '.', not "
             f"starting with '.' or '-'. Received: push.model_name={cfg.push.model_name!r}")
+    tasks = registered_tasks()
+    if cfg.task not in tasks:
+        raise ConfigError(f"Config key 'task' must be one of {sorted(tasks)}. Received: task={cfg.task!r}")
     for key, choices in CHOICES.items():
         if flat[key] not in choices:
             raise ConfigError(
                 f"Config key '{key}' must be one of {list(choices)}. Received: {key}={flat[key]!r}"
             )
+    task = get_task(cfg.task)
     auto = cfg.model.family == "auto"
-    if auto and cfg.task in DEFAULT_FAMILIES:
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, family=DEFAULT_FAMILIES[cfg.task]))
-    family_task = MODEL_FAMILIES.get(cfg.model.family, "" if cfg.model.family == "auto" else None)
-    if family_task is None:
-        match = difflib.get_close_matches(cfg.model.family, list(MODEL_FAMILIES), n=1)
+    if auto:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, family=task.families[0]))
+    if cfg.model.family not in FAMILY_KEYS:
+        match = difflib.get_close_matches(cfg.model.family, list(FAMILY_KEYS), n=1)
         hint = f" Did you mean '{match[0]}'?" if match else ""
         raise ConfigError(
-            f"Unknown model.family {cfg.model.family!r}.{hint} Available: {sorted(MODEL_FAMILIES)}"
+            f"Unknown model.family {cfg.model.family!r}.{hint} Available: {sorted(FAMILY_KEYS)}"
         )
-    if family_task and family_task != cfg.task and cfg.task in MODEL_FAMILIES.values():
-        fits = sorted(f for f, t in MODEL_FAMILIES.items() if t == cfg.task)
+    if cfg.model.family not in task.families:
+        owner = next((t.name for t in tasks.values() if cfg.model.family in t.families), "another task's")
         raise ConfigError(
-            f"model.family={cfg.model.family!r} is a {family_task} model, but task={cfg.task!r}. "
-            f"Families for {cfg.task}: {fits}"
+            f"model.family={cfg.model.family!r} is a {owner} model, but task={cfg.task!r}. "
+            f"Families for {cfg.task}: {sorted(task.families)}"
         )
     _check_family_keys(cfg, set_keys, auto)
     cfg = dataclasses.replace(cfg, **{  # decode.strategy "auto" resolved for the task, as model.family is
-        name: dataclasses.replace(section, decode=dataclasses.replace(
-            section.decode, strategy=decode_strategy(section.decode, cfg.task)))
+        name: dataclasses.replace(section, decode=task.decode_settings(section.decode))
         for name, section in (("eval", cfg.eval), ("push", cfg.push))})
     transformer = cfg.model.family.startswith("transformer")
     if cfg.model.pooling != "auto" and (cfg.model.pooling in ("cls",)) != transformer and \
@@ -468,7 +448,7 @@ def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:
             f"model.pooling={cfg.model.pooling!r} does not apply to model.family={cfg.model.family!r}. "
             f"Use one of {allowed}"
         )
-    metrics = BLESS_METRICS.get(cfg.task, ("auto",))
+    metrics = ("auto", *task.bless_metrics)
     if cfg.eval.bless_metric not in metrics:
         raise ConfigError(
             f"eval.bless_metric must be one of {list(metrics)} for task={cfg.task!r}. "
@@ -486,17 +466,7 @@ def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:
             "transform.whitespace='keep' applies to transform.tokenizer='char' only. "
             f"Received: transform.tokenizer={cfg.transform.tokenizer!r}"
         )
-    if cfg.train.lm_input == "stateful" and cfg.task == "language_model" and \
-            not cfg.model.family.startswith("rnn"):
-        raise ConfigError(
-            f"train.lm_input='stateful' carries recurrent states; model.family={cfg.model.family!r} has none. "
-            "Use train.lm_input='windows'"
-        )
-    if cfg.task == "language_model" and cfg.train.monitor != "val_loss":
-        raise ConfigError(
-            "A language model is monitored by its loss (nats per token; perplexity = exp(loss)): set "
-            f"train.monitor='val_loss'. Received: train.monitor={cfg.train.monitor!r}"
-        )
+    task.check_config(cfg)
     if cfg.model.family == "transformer_language_model" and cfg.train.sequence_length > cfg.model.max_length:
         raise ConfigError(
             "train.sequence_length must fit the Transformer's context, model.max_length. Received: "
@@ -548,6 +518,6 @@ def effective_dict(cfg: Config) -> dict[str, Any]:
     """`cfg.to_dict()` with the model section cut to the family and the keys it reads: what
     `seqlab config` prints, a file that loads again."""
     full = cfg.to_dict()
-    reads = FAMILIES[model_family(cfg)].keys
+    reads = FAMILY_KEYS[model_family(cfg)]
     full["model"] = {k: v for k, v in full["model"].items() if k == "family" or k in reads}
     return full

@@ -23,11 +23,9 @@ import hashlib
 import json
 from typing import Any, Mapping
 
-from serving.schema import TASKS
 from pipeline.config import Config
 from pipeline.input_digest import code_versions
 
-MODEL_TASKS = ("translation", "classification", "tagging", "language_model")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +40,6 @@ class Step:
         version: bump when the component's output changes for the same inputs.
         resumable: keep the temporary directory of an interrupted attempt, so
             the component can resume from it (the trainer's checkpoints).
-        tasks: the tasks the component handles.
         source_keys: config keys naming sources the step reads from outside
             the run root; their content is part of the fingerprint.
     """
@@ -53,7 +50,6 @@ class Step:
     upstream: tuple[str, ...] = ()
     version: str = "1"
     resumable: bool = False
-    tasks: tuple[str, ...] = TASKS
     source_keys: tuple[str, ...] = ()
 
     def sources(self, config: Config) -> dict[str, str]:
@@ -71,12 +67,9 @@ STEPS: tuple[Step, ...] = (
          source_keys=("data.source", "data.target_source", "data.eval_source")),
     Step("statistics", "components.statistics", (), ("example_gen",), version="2"),
     Step("transform", "components.transform", ("transform",), ("example_gen",), version="2"),
-    Step("trainer", "components.trainer", ("model", "train"), ("transform",), resumable=True,
-         tasks=MODEL_TASKS),
-    Step("evaluator", "components.evaluator", ("eval",), ("transform", "trainer"),
-         tasks=MODEL_TASKS),
-    Step("pusher", "components.pusher", ("push", "eval"), ("transform", "trainer", "evaluator"),
-         tasks=MODEL_TASKS),
+    Step("trainer", "components.trainer", ("model", "train"), ("transform",), resumable=True),
+    Step("evaluator", "components.evaluator", ("eval",), ("transform", "trainer")),
+    Step("pusher", "components.pusher", ("push", "eval"), ("transform", "trainer", "evaluator")),
 )
 STEP_NAMES: tuple[str, ...] = tuple(s.name for s in STEPS)
 
@@ -88,17 +81,6 @@ def steps_until(until: str | None = None) -> tuple[Step, ...]:
     if until not in STEP_NAMES:
         raise ValueError(f"Unknown step '{until}'. Available: {list(STEP_NAMES)}")
     return STEPS[: STEP_NAMES.index(until) + 1]
-
-
-def check_tasks(steps: tuple[Step, ...], task: str) -> None:
-    """Raises before anything runs when a step cannot handle `task`."""
-    for step in steps:
-        if task not in step.tasks:
-            raise ValueError(
-                f"Step '{step.name}' does not handle task '{task}' yet. Supported: "
-                f"{list(step.tasks)}. Run the steps before it with --until "
-                f"{STEP_NAMES[STEP_NAMES.index(step.name) - 1]}."
-            )
 
 
 def fingerprint(step: Step, config: Config, upstream: Mapping[str, str],

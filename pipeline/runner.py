@@ -40,7 +40,7 @@ from typing import Any, Iterator, Sequence
 from pipeline import quiet
 from serving import atomic
 from pipeline.config import Config
-from pipeline.dag import STEPS, Step, check_tasks, fingerprints, steps_until
+from pipeline.dag import STEPS, Step, fingerprints, steps_until
 from serving.faults import crash_point
 from pipeline.input_digest import digest_sources
 from pipeline.lock import RootLock
@@ -165,7 +165,6 @@ def run_pipeline(
     """
     root = Path(root).resolve()
     steps = steps_until(until)
-    check_tasks(steps, config.task)
     with _sigterm_interrupts(), RootLock(root, wait=wait) as lock:
         store = MetadataStore(root / "metadata.sqlite")
         try:

@@ -2,20 +2,20 @@
 
 `serving_default` takes raw strings and runs the whole pipeline in the graph
 with the transform's own normalize/tokenize code and vocab files (SavedModel
-assets). Per task (`export_model` dispatches):
+assets). One export per kind of model (the task picks it, `Task.export` in components/tasks/):
 
-    translation     text string [batch] -> translation string [batch], score float32 [batch],
-                    log_probability float32 [batch] (`push.decode`'s strategy in the graph, beam search
-                    of width 4 by default: score = log P / GNMT length penalty, the beam's ranking)
-    classification  text string [batch] -> label string [batch], probabilities float32 [batch, classes]
-    tagging         text string [batch] -> tokens string [batch, T], tags string [batch, T],
-                    length int32 [batch]  (words split as in `split_raw_words`, padded with "")
-    language_model  prompt string [batch] -> text string [batch], num_tokens int32 [batch]; plus the
-                    `generate` and `score` signatures (`serving/lm_export.py`)
+    export_translation  text string [batch] -> translation string [batch], score float32 [batch],
+                        log_probability float32 [batch] (a `models.decoding` strategy in the graph, beam
+                        search by default: score = log P / GNMT length penalty, the beam's ranking)
+    export_classifier   text string [batch] -> label string [batch], probabilities float32 [batch, classes]
+    export_tagger       text string [batch] -> tokens string [batch, T], tags string [batch, T],
+                        length int32 [batch]  (words split as in `split_raw_words`, padded with "")
+    language models     prompt string [batch] -> text string [batch], num_tokens int32 [batch]; plus the
+                        `generate` and `score` signatures (`serving/lm_export.py`)
 
 Example:
 
->>> export_model(config, model, "artifacts/transform/abc", "/tmp/export/1")  # doctest: +SKIP
+>>> export_translation(model, "artifacts/transform/abc", "/tmp/export/1", 16, BeamSearch(4))  # doctest: +SKIP
 >>> from serving.predict import predict
 >>> predict("/tmp/export/1", ["march 3, 2024"])  # doctest: +SKIP
 [{'text': 'march 3, 2024', 'translation': '2024-03-03', 'score': -0.01}]
@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -126,30 +127,33 @@ def _write_archive(export_dir: Path, serve_fn, tracked: Sequence, warmup_texts: 
     return Path(export_dir)
 
 
-def export_model(config, model: keras.Model, transform_dir: str | Path, export_dir: str | Path,
-                 model_name: str = "", warmup_texts: Sequence[str] = DEFAULT_WARMUP_TEXTS) -> Path:
-    """Exports `model` with the `serving_default` of `config.task` (see module docstring)."""
-    import json
-
+def export_translation(model: keras.Model, transform_dir: str | Path, export_dir: str | Path, max_decode_length: int,
+                       strategy, model_name: str = "", warmup_texts: Sequence[str] = DEFAULT_WARMUP_TEXTS) -> Path:
+    """An encoder-decoder: text -> translation, score, log_probability, decoded by `strategy` in the graph."""
     from serving.text_processor import TextProcessor
 
-    if config.task == "language_model":
-        from serving.lm_export import export_language_model
-
-        return export_language_model(config, model, transform_dir, export_dir, model_name=model_name)
-    manifest = json.loads((Path(transform_dir) / schema.MANIFEST).read_text())
-    if config.task == "translation":
-        from models.decoding import strategy_from_settings
-
-        processors = [TextProcessor.from_manifest(transform_dir, side) for side in ("source", "target")]
-        serve = make_serving_fn(model, *processors, config.eval.max_decode_length,
-                                strategy_from_settings(config.push.decode))
-    elif config.task == "classification":
-        processors = [TextProcessor.from_manifest(transform_dir, "text")]
-        serve = make_classification_fn(model, processors[0], manifest["labels"])
-    elif config.task == "tagging":
-        processors = [TextProcessor.from_manifest(transform_dir, "tokens")]
-        serve = make_tagging_fn(model, processors[0], manifest["tags"], char_ids=config.model.char_filters > 0)
-    else:
-        raise ValueError(f"No export for task={config.task!r}. Exportable: {list(schema.TASKS)}")
+    processors = [TextProcessor.from_manifest(transform_dir, side) for side in ("source", "target")]
+    serve = make_serving_fn(model, *processors, max_decode_length, strategy)
     return _write_archive(Path(export_dir), serve, [model, *processors], warmup_texts, model_name)
+
+
+def export_classifier(model: keras.Model, transform_dir: str | Path, export_dir: str | Path, model_name: str = "",
+                      warmup_texts: Sequence[str] = DEFAULT_WARMUP_TEXTS) -> Path:
+    """A classifier: text -> label, probabilities (the manifest's labels)."""
+    from serving.text_processor import TextProcessor
+
+    manifest = json.loads((Path(transform_dir) / schema.MANIFEST).read_text())
+    processor = TextProcessor.from_manifest(transform_dir, "text")
+    serve = make_classification_fn(model, processor, manifest["labels"])
+    return _write_archive(Path(export_dir), serve, [model, processor], warmup_texts, model_name)
+
+
+def export_tagger(model: keras.Model, transform_dir: str | Path, export_dir: str | Path, char_ids: bool,
+                  model_name: str = "", warmup_texts: Sequence[str] = DEFAULT_WARMUP_TEXTS) -> Path:
+    """A tagger: text -> tokens, tags, length (the manifest's tags; `char_ids`: a character encoder's input)."""
+    from serving.text_processor import TextProcessor
+
+    manifest = json.loads((Path(transform_dir) / schema.MANIFEST).read_text())
+    processor = TextProcessor.from_manifest(transform_dir, "tokens")
+    serve = make_tagging_fn(model, processor, manifest["tags"], char_ids=char_ids)
+    return _write_archive(Path(export_dir), serve, [model, processor], warmup_texts, model_name)

@@ -10,7 +10,8 @@ process took N between the listing and the rename) takes the next number.
 
 Example:
 
->>> final, version = publish(lambda tmp: export_model(..., tmp), Path("runs/serving"), "dates")  # doctest: +SKIP
+>>> final, version = publish(lambda tmp: export_classifier(model, transform_dir, tmp), Path("runs/serving"),
+...                          "reviews")  # doctest: +SKIP
 >>> existing_versions(Path("runs/serving/dates"))  # doctest: +SKIP
 [1]
 """

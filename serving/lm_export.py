@@ -138,13 +138,17 @@ class LanguageModelFunctions(tf.Module):
         }
 
 
-def export_language_model(config, model: keras.Model, transform_dir: str | Path, export_dir: str | Path,
-                          model_name: str = "", warmup_prompts: Sequence[str] = DEFAULT_WARMUP_PROMPTS) -> Path:
-    """Writes the SavedModel with `serving_default`, `generate` and `score` (see module docstring)."""
+def export_language_model(model: keras.Model, transform_dir: str | Path, export_dir: str | Path,
+                          max_new_tokens: int = 200, decode=None, model_name: str = "",
+                          warmup_prompts: Sequence[str] = DEFAULT_WARMUP_PROMPTS) -> Path:
+    """Writes the SavedModel with `serving_default`, `generate` and `score` (see module docstring).
+
+    `max_new_tokens` and `decode` (a `decode` config section, strategy resolved) set `serving_default`.
+    """
     from serving.text_processor import TextProcessor
 
     processor = TextProcessor.from_manifest(transform_dir, "text")
-    fns = LanguageModelFunctions(model, processor, config.push.max_new_tokens, config.push.decode)
+    fns = LanguageModelFunctions(model, processor, max_new_tokens, decode)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(processor)

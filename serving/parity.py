@@ -81,11 +81,12 @@ def keras_predictions(root: str | Path, texts: Sequence[str]) -> list:
     manifest = json.loads((transform_dir / "manifest.json").read_text())
     model = load_trained_model(trainer_dir)
     texts = tf.constant(list(texts), dtype=tf.string)
-    if manifest["task"] == "classification":
+    if "labels" in manifest:  # a classifier's artifact
         serve = make_classification_fn(model, TextProcessor.from_manifest(transform_dir, "text"), manifest["labels"])
         return [label.decode("utf-8") for label in serve(texts)["label"].numpy()]
-    if manifest["task"] != "tagging":
-        raise ValueError(f"keras_predictions handles classification and tagging. Received: task={manifest['task']!r}")
+    if "tags" not in manifest:
+        raise ValueError("keras_predictions handles classifiers (a manifest with labels) and taggers (with tags). "
+                         f"Received: a manifest with {sorted(manifest)}")
     serve = make_tagging_fn(model, TextProcessor.from_manifest(transform_dir, "tokens"), manifest["tags"],
                             char_ids=config["model"].get("char_filters", 0) > 0)
     out = serve(texts)

@@ -17,10 +17,9 @@ RESERVED_IDS: dict[str, int] = {tok: i for i, tok in enumerate(RESERVED_TOKENS)}
 
 SPLITS: tuple[str, ...] = ("train", "eval", "test")
 
-TASKS: tuple[str, ...] = ("translation", "classification", "tagging", "language_model")
-
 # Raw examples written by example_gen (tf.Example, bytes features). In Python
-# a raw record is a dict {feature name: str | list[str]} with the names below.
+# a raw record is a dict {feature name: str | list[str]} with the names below
+# (each task lists its own: `Task.raw_features`, components/tasks/).
 RAW_SOURCE = "source"  # translation: str
 RAW_TARGET = "target"  # translation: str
 RAW_TEXT = "text"  # classification, language_model: str
@@ -28,12 +27,6 @@ RAW_LABEL = "label"  # classification: str
 RAW_TOKENS = "tokens"  # tagging: list[str] (pre-tokenized words)
 RAW_TAGS = "tags"  # tagging: list[str], one tag per token
 
-RAW_FEATURES: dict[str, tuple[str, ...]] = {
-    "translation": (RAW_SOURCE, RAW_TARGET),
-    "classification": (RAW_TEXT, RAW_LABEL),
-    "tagging": (RAW_TOKENS, RAW_TAGS),
-    "language_model": (RAW_TEXT,),
-}
 LIST_FEATURES: frozenset[str] = frozenset({RAW_TOKENS, RAW_TAGS})  # bytes lists, not scalars
 
 # Encoded examples written by transform (tf.Example). The raw strings are kept

@@ -138,14 +138,14 @@ LOAD_TRAINED = textwrap.dedent("""
 def test_trained_models_load_after_import_models_alone_on_tensorflow_and_jax(runs, tmp_path):
     import keras
 
-    from components.trainer.model_builder import dummy_inputs
+    from components.registry import get_task
     from serving.parity import run_artifacts
 
     paths, arrays, expected = {}, {}, {}
     for name, (config, _, run_root) in runs.items():
         _, trainer_dir, _ = run_artifacts(run_root)
         paths[name] = str(trainer_dir / "model.keras")
-        inputs = keras.tree.flatten(dummy_inputs(config))
+        inputs = keras.tree.flatten(get_task(config.task).dummy_inputs(config))
         for i, x in enumerate(inputs):
             arrays[f"{name}.{i}"] = keras.ops.convert_to_numpy(x)
         model = keras.saving.load_model(paths[name])

@@ -1,16 +1,16 @@
 """The evaluator step: predict the eval/test splits, score, plot, bless.
 
-Translation is decoded here with `eval.decode` (beam search by default, as served); classification and tagging go through
-`evaluate_tasks.py` (confusion matrix PNG, entity-level F1), language models
-through `evaluate_lm.py` (nats per token, perplexity, bits per character,
-samples.txt at several temperatures).
+The task evaluates (`Task.evaluate`, components/tasks/): source -> target tasks are decoded here with
+`eval.decode` (beam search by default, as served: `evaluate_translation`); classifiers and taggers
+through `evaluate_tasks.py` (confusion matrix PNG, entity-level F1), language models through
+`evaluate_lm.py` (nats per token, perplexity, bits per character, samples.txt at several temperatures).
 
 `run(ctx)` reads `model.keras` from `ctx.inputs["trainer"]` and the encoded
 splits from `ctx.inputs["transform"]`, and writes into `ctx.output_dir`:
 
     metrics.json              {split: {metric: value}}
-    predictions_<split>.tsv   source, reference, prediction
-    attention/<split>_<i>.png attention maps of the first eval examples
+    predictions_<split>.tsv   the predictions beside the references
+    attention/<split>_<i>.png attention maps of the first eval examples (attention models)
     blessing.json             {"blessed", "metric", "value", "threshold", "split"}
 
 Predictions are detokenized by the same `TextProcessor` the serving signature
@@ -31,8 +31,8 @@ import numpy as np
 import tensorflow as tf
 
 from components.evaluator import metrics as metrics_lib
-from components.evaluator.evaluate_tasks import bless_metric, evaluate_split
 from components.evaluator.plots import plot_attention
+from components.registry import get_task
 from components.step import StepContext
 from components.trainer.task_input import make_task_dataset
 from serving import schema
@@ -85,11 +85,11 @@ def _tokens(ids, vocab: list[str], stop_at_end: bool) -> list[str]:
     return out
 
 
-def decode_split(transform_dir: Path, split: str, decode_fn, normalize_fn, batch_size: int,
+def decode_split(transform_dir: Path, task, split: str, decode_fn, normalize_fn, batch_size: int,
                  keep_alignments: int = 0) -> dict[str, Any]:
-    """Runs the decoder over one split; returns strings plus the first alignments."""
+    """Runs the decoder over one split of a source -> target task; returns strings plus the first alignments."""
     sources, references, predictions, kept = [], [], [], []
-    for batch in make_task_dataset(transform_dir, "translation", split, batch_size, with_raw=True):  # file order
+    for batch in make_task_dataset(transform_dir, task, split, batch_size, with_raw=True):  # file order
         source_ids = tf.cast(batch[schema.SOURCE_IDS], tf.int32)
         out = decode_fn(source_ids)
         sources += [s.decode("utf-8") for s in batch[schema.RAW_SOURCE].numpy()]
@@ -111,32 +111,24 @@ def _write_tsv(path: Path, result: dict[str, Any]) -> None:
 
 def run(ctx: StepContext) -> dict[str, Any]:
     """Evaluates the trained model; see the module docstring for what is written."""
-    from serving.text_processor import TokenizerSpec
-
     cfg = ctx.config
+    task = get_task(cfg.task)
     out = Path(ctx.output_dir)
     transform_dir = Path(ctx.inputs["transform"])
     manifest = json.loads((transform_dir / schema.MANIFEST).read_text())
-    spec = TokenizerSpec.from_dict(manifest["tokenizer"])
     splits = [s for s in EVAL_SPLITS if s in manifest.get("splits", {}) and
               manifest["splits"][s].get("count", 1) > 0]
     if BLESS_SPLIT not in splits:
         raise ValueError(f"The transform artifact has no '{BLESS_SPLIT}' split. Received: {splits}")
     model = load_trained_model(ctx.inputs["trainer"])
-    if cfg.task == "translation":
-        all_metrics = _evaluate_translation(cfg, model, transform_dir, manifest, spec, splits, out)
-    elif cfg.task == "language_model":
-        from components.evaluator.evaluate_lm import evaluate_language_model
-
-        all_metrics = evaluate_language_model(model, transform_dir, manifest, cfg, splits, out)
-    else:
-        all_metrics = {split: evaluate_split(model, transform_dir, manifest, cfg, split, out,
-                                             plots=split == BLESS_SPLIT) for split in splits}
-        for split, values in all_metrics.items():
-            logger.info("Metrics on %s: %s", split, {k: v for k, v in values.items() if not isinstance(v, (dict, list))})
+    all_metrics = task.evaluate(cfg, model, transform_dir, manifest, splits, out)
+    for split, values in all_metrics.items():
+        logger.info("Metrics on %s: %s", split, {k: v for k, v in values.items() if not isinstance(v, (dict, list))})
 
     (out / METRICS_FILE).write_text(json.dumps(all_metrics, indent=2))
-    metric = bless_metric(cfg, all_metrics[BLESS_SPLIT])
+    metric = cfg.eval.bless_metric
+    if metric == "auto":
+        metric = task.default_bless_metric(all_metrics[BLESS_SPLIT])
     if metric not in all_metrics[BLESS_SPLIT] or not isinstance(all_metrics[BLESS_SPLIT][metric], (int, float)):
         scalars = sorted(k for k, v in all_metrics[BLESS_SPLIT].items() if isinstance(v, (int, float)))
         raise ValueError(f"eval.bless_metric must be one of {['auto'] + scalars} for task={cfg.task!r}. "
@@ -156,26 +148,24 @@ def _scalars(all_metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, floa
             for split, values in all_metrics.items()}
 
 
-def _evaluate_translation(cfg, model, transform_dir: Path, manifest, spec, splits, out: Path):
-    """Decodes each split (`eval.decode`), scores it, plots the first attention maps."""
-    from models.decoding import strategy_from_settings
-    from serving.text_processor import TextProcessor, normalize
+def evaluate_translation(cfg, model, transform_dir: Path, manifest, splits, out: Path, strategy, task):
+    """Decodes each split with `strategy`, scores it, plots the first attention maps: {split: metrics}."""
+    from serving.text_processor import TextProcessor, TokenizerSpec, normalize
 
+    spec = TokenizerSpec.from_dict(manifest["tokenizer"])
     target_processor = TextProcessor.from_manifest(transform_dir, "target")
-    decode_fn = make_decode_fn(model, target_processor, cfg.eval.max_decode_length,
-                               strategy_from_settings(cfg.eval.decode))
+    decode_fn = make_decode_fn(model, target_processor, cfg.eval.max_decode_length, strategy)
     source_vocab = read_vocab(transform_dir / manifest["vocab"]["source"]["file"])
     target_vocab = read_vocab(transform_dir / manifest["vocab"]["target"]["file"])
 
     all_metrics: dict[str, dict[str, float]] = {}
     for split in splits:
         keep = cfg.eval.num_attention_plots if split == BLESS_SPLIT else 0
-        result = decode_split(transform_dir, split, decode_fn, lambda t: normalize(t, spec),
+        result = decode_split(transform_dir, task, split, decode_fn, lambda t: normalize(t, spec),
                               cfg.eval.batch_size, keep_alignments=keep)
         all_metrics[split] = metrics_lib.compute_metrics(
             result["predictions"], result["references"], tokenizer=spec.kind
         )
-        logger.info("Metrics on %s: %s", split, all_metrics[split])
         _write_tsv(out / f"predictions_{split}.tsv", result)
         if result["alignments"]:
             (out / "attention").mkdir(exist_ok=True)

@@ -1,4 +1,4 @@
-"""Evaluation of the classification and tagging tasks (translation: `evaluate.py`).
+"""Evaluation of classifiers and taggers (called by their tasks, components/tasks/).
 
 Runs the trained model over the encoded eval/test splits (in a tf.function),
 maps ids back to names through the manifest's label/tag lists and scores them
@@ -14,7 +14,7 @@ always counts as an error.
 
 Example:
 
->>> metrics = evaluate_split(model, transform_dir, manifest, cfg, "eval", out_dir)  # doctest: +SKIP
+>>> metrics = evaluate_classification_split(model, task, transform_dir, manifest, cfg, "eval", out_dir, True)  # doctest: +SKIP
 >>> metrics["accuracy"]  # doctest: +SKIP
 0.91
 """
@@ -34,44 +34,27 @@ from serving import schema
 from components.evaluator.classification_metrics import compute_classification_metrics
 from components.evaluator.plots import plot_confusion_matrix
 from components.evaluator.tagging_metrics import compute_tagging_metrics
-from components.trainer.model_builder import uses_char_ids
-from components.trainer.task_input import char_ids_fn_for, make_task_dataset, to_model_inputs
+from components.trainer.task_input import char_ids_fn_for, make_task_dataset
 
 logger = logging.getLogger(__name__)
-
-# Primary metric of each task, for eval.bless_metric=auto (tagging: entity_f1 when present).
-AUTO_BLESS_METRIC: dict[str, str] = {
-    "translation": "exact_match", "classification": "accuracy", "tagging": "token_accuracy",
-    "language_model": "nats_per_token",
-}
-
-
-def bless_metric(config, metrics: dict[str, Any]) -> str:
-    """`eval.bless_metric`, or the task's primary metric for "auto"."""
-    if config.eval.bless_metric != "auto":
-        return config.eval.bless_metric
-    if config.task == "tagging" and "entity_f1" in metrics:
-        return "entity_f1"
-    return AUTO_BLESS_METRIC[config.task]
-
 
 def _strings(values) -> list:
     return [v.decode("utf-8") for v in values]
 
 
-def _batches(transform_dir: Path, config, manifest: dict[str, Any], split: str):
-    return make_task_dataset(transform_dir, config.task, split, config.eval.batch_size,
+def _batches(transform_dir: Path, task, config, manifest: dict[str, Any], split: str):
+    return make_task_dataset(transform_dir, task, split, config.eval.batch_size,
                              bucket_boundaries=config.train.bucket_boundaries,
-                             char_ids_fn=char_ids_fn_for(uses_char_ids(config), manifest), with_raw=True)
+                             char_ids_fn=char_ids_fn_for(task.uses_char_ids(config), manifest), with_raw=True)
 
 
-def predict_classification(model: keras.Model, transform_dir: Path, config, manifest, split: str):
+def predict_classification(model: keras.Model, task, transform_dir: Path, config, manifest, split: str):
     """(texts, gold labels, predicted labels) of one split."""
     labels = np.array(manifest["labels"], dtype=object)
     logits_fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     texts, gold, pred = [], [], []
-    for batch in _batches(transform_dir, config, manifest, split):
-        x, _ = to_model_inputs(batch, "classification")
+    for batch in _batches(transform_dir, task, config, manifest, split):
+        x, _ = task.model_inputs(batch)
         ids = np.argmax(logits_fn(x).numpy(), axis=-1)  # (batch,)
         texts += _strings(batch[schema.RAW_TEXT].numpy())
         gold += _strings(batch[schema.RAW_LABEL].numpy())
@@ -79,13 +62,13 @@ def predict_classification(model: keras.Model, transform_dir: Path, config, mani
     return texts, gold, pred
 
 
-def predict_tagging(model: keras.Model, transform_dir: Path, config, manifest, split: str):
+def predict_tagging(model: keras.Model, task, transform_dir: Path, config, manifest, split: str):
     """(token lists, gold tag lists, predicted tag lists) of one split."""
     tags = np.array(manifest["tags"], dtype=object)
     tags_fn = tf.function(model.predict_tags, reduce_retracing=True)
     tokens, gold, pred = [], [], []
-    for batch in _batches(transform_dir, config, manifest, split):
-        x, _ = to_model_inputs(batch, "tagging")
+    for batch in _batches(transform_dir, task, config, manifest, split):
+        x, _ = task.model_inputs(batch)
         predicted = tags_fn(x).numpy()  # (batch, T)
         lengths = np.sum(batch[schema.TOKEN_IDS].numpy() != schema.PAD_ID, axis=1)
         for row, n in enumerate(lengths):
@@ -102,22 +85,24 @@ def _write_rows(path: Path, header: list[str], rows) -> None:
         writer.writerows(rows)
 
 
-def evaluate_split(model: keras.Model, transform_dir: Path, manifest: dict[str, Any], config, split: str,
-                   out: Path, plots: bool) -> dict[str, Any]:
-    """Metrics of one split; writes its predictions TSV (and the confusion matrix PNG with `plots`)."""
-    if config.task == "classification":
-        texts, gold, pred = predict_classification(model, transform_dir, config, manifest, split)
-        unseen = sorted(set(gold) - set(manifest["labels"]))
-        metrics = compute_classification_metrics(gold, pred, labels=list(manifest["labels"]) + unseen)
-        _write_rows(out / f"predictions_{split}.tsv", ["text", "label", "prediction"], zip(texts, gold, pred))
-        if plots:
-            plot_confusion_matrix(np.array(metrics["confusion_matrix"]), metrics["labels"],
-                                  out / f"confusion_matrix_{split}.png", title=f"{config.name}: {split}")
-        return metrics
-    if config.task == "tagging":
-        tokens, gold, pred = predict_tagging(model, transform_dir, config, manifest, split)
-        metrics = compute_tagging_metrics(gold, pred)
-        rows = ([" ".join(f"{t}/{g}/{p}" for t, g, p in zip(*sentence))] for sentence in zip(tokens, gold, pred))
-        _write_rows(out / f"predictions_{split}.tsv", ["token/gold/predicted"], rows)
-        return metrics
-    raise ValueError(f"evaluate_tasks handles classification and tagging. Received: task={config.task!r}")
+def evaluate_classification_split(model: keras.Model, task, transform_dir: Path, manifest: dict[str, Any], config,
+                                  split: str, out: Path, plots: bool) -> dict[str, Any]:
+    """Metrics of one split of a classifier; writes its predictions TSV (and the confusion matrix PNG with `plots`)."""
+    texts, gold, pred = predict_classification(model, task, transform_dir, config, manifest, split)
+    unseen = sorted(set(gold) - set(manifest["labels"]))
+    metrics = compute_classification_metrics(gold, pred, labels=list(manifest["labels"]) + unseen)
+    _write_rows(out / f"predictions_{split}.tsv", ["text", "label", "prediction"], zip(texts, gold, pred))
+    if plots:
+        plot_confusion_matrix(np.array(metrics["confusion_matrix"]), metrics["labels"],
+                              out / f"confusion_matrix_{split}.png", title=f"{config.name}: {split}")
+    return metrics
+
+
+def evaluate_tagging_split(model: keras.Model, task, transform_dir: Path, manifest: dict[str, Any], config,
+                           split: str, out: Path) -> dict[str, Any]:
+    """Metrics of one split of a tagger; writes its predictions TSV (token/gold/predicted triples)."""
+    tokens, gold, pred = predict_tagging(model, task, transform_dir, config, manifest, split)
+    metrics = compute_tagging_metrics(gold, pred)
+    rows = ([" ".join(f"{t}/{g}/{p}" for t, g, p in zip(*sentence))] for sentence in zip(tokens, gold, pred))
+    _write_rows(out / f"predictions_{split}.tsv", ["token/gold/predicted"], rows)
+    return metrics

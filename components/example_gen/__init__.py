@@ -1,7 +1,7 @@
 """example_gen: a source URI -> raw tf.Example TFRecords split into train/eval/test.
 
 Writes, inside `ctx.output_dir`:
-    <split>/data-XXXXX-of-YYYYY.tfrecord.gz   raw examples: bytes features schema.RAW_FEATURES[task]
+    <split>/data-XXXXX-of-YYYYY.tfrecord.gz   raw examples: bytes features `Task.raw_features`
     dead_letter/dead_letter-*.jsonl           rows that could not be read: reason, location, raw
     counts.json                               {split: n, "dead_letter": {reason: n}}, plus
                                               "tokens": {split: n} (tagging) or
@@ -27,14 +27,15 @@ import logging
 import time
 from typing import Any
 
-from serving import schema
 from components.beam_utils import make_pipeline
+from components.registry import get_task
 from components.example_gen.beam_write import FORCED_SPLIT, record_split, write_examples
 from components.example_gen.dates import FORMATS, format_date, generate_dates
 from components.example_gen.parallel import read_parallel
 from components.example_gen.sources import BUILTINS, load_source
 from components.example_gen.split import split_for
 from components.step import StepContext
+from serving import schema
 
 logger = logging.getLogger(__name__)
 
@@ -46,22 +47,19 @@ __all__ = [
 
 
 def count_splits(records: list[dict[str, Any]], eval_fraction: float, test_fraction: float,
-                 task: str = "translation") -> dict[str, Any]:
-    """{split: n} for `records` in schema.SPLITS order, plus per-split "tokens" (tagging) or
-    "characters" (language_model)."""
+                 task: str) -> dict[str, Any]:
+    """{split: n} for `records` in schema.SPLITS order, plus the task's per-split size (`Task.size_key`:
+    a tagger's tokens, a language model's characters)."""
+    fields = get_task(task)
     counts: collections.Counter = collections.Counter()
     sizes: collections.Counter = collections.Counter()
     for record in records:
         split = record_split(record, eval_fraction, test_fraction, task)
         counts[split] += 1
-        if task == "tagging":
-            sizes[split] += len(record[schema.RAW_TOKENS])
-        elif task == "language_model":
-            sizes[split] += len(record[schema.RAW_TEXT])
+        sizes[split] += fields.record_size(record)
     out: dict[str, Any] = {split: counts.get(split, 0) for split in schema.SPLITS}
-    size_key = {"tagging": "tokens", "language_model": "characters"}.get(task)
-    if size_key:
-        out[size_key] = {split: sizes.get(split, 0) for split in schema.SPLITS}
+    if fields.size_key:
+        out[fields.size_key] = {split: sizes.get(split, 0) for split in schema.SPLITS}
     return out
 
 

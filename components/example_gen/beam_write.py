@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from serving import schema
 from components.example_gen.split import split_for
+from components.registry import get_task
 
 SHARD_SIZE = 50_000  # examples per output shard
 FORCED_SPLIT = "_split"  # a record holding this key goes to that split (data.eval_source); never written
@@ -30,7 +31,7 @@ def record_split(record: dict[str, Any], eval_fraction: float, test_fraction: fl
 
 def split_key(record: dict[str, Any], task: str) -> str:
     """The text that decides the split: the task's first raw feature (lists joined with spaces)."""
-    value = record[schema.RAW_FEATURES[task][0]]
+    value = record[get_task(task).raw_features[0]]
     return " ".join(value) if isinstance(value, list) else value
 
 
@@ -75,7 +76,7 @@ def write_examples(
     eval_fraction: float,
     test_fraction: float,
     counts: dict[str, Any],
-    task: str = "translation",
+    task: str,
 ) -> None:
     """Adds the partition + write transforms to `pipeline` (every split gets at least one shard)."""
     parts = (

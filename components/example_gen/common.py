@@ -2,7 +2,7 @@
 
 A reader is a function `(paths, DataConfig) -> (records, dead_letters)`. A
 record is a dict `{raw feature name: str | list[str]}` keyed by
-`schema.RAW_FEATURES[task]`; a dead letter is `{"reason", "location", "raw"}`
+the task's raw features (`Task.raw_features`); a dead letter is `{"reason", "location", "raw"}`
 with `location` = `file:line` (1-based).
 
 Example:

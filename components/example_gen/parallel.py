@@ -6,7 +6,7 @@ files is an error, never a silent truncation.
 
 Example:
 
->>> records, dead = read_tsv(["pairs.tsv"])  # doctest: +SKIP
+>>> records, dead = read_tsv(["pairs.tsv"], "translation")  # doctest: +SKIP
 >>> records[0]  # doctest: +SKIP
 {'source': '3 March 1998', 'target': '1998-03-03'}
 """
@@ -21,8 +21,8 @@ from components.example_gen.common import DeadLetter, Record, dead_letter, expan
 logger = logging.getLogger(__name__)
 
 
-def read_aligned(source_path: str, target_path: str) -> tuple[list[Record], list[DeadLetter]]:
-    """Reads line i of `source_path` with line i of `target_path`.
+def read_aligned(source_path: str, target_path: str, task: str) -> tuple[list[Record], list[DeadLetter]]:
+    """Reads line i of `source_path` with line i of `target_path` (records of the source -> target `task`).
 
     Raises:
         ValueError: when the two files have different line counts.
@@ -44,7 +44,7 @@ def read_aligned(source_path: str, target_path: str) -> tuple[list[Record], list
         if target is None:
             dead.append(dead_letter(common.UNDECODABLE, target_path, number, raw_target))
             continue
-        record, reason = tabular.make_record([source, target], "translation")
+        record, reason = tabular.make_record([source, target], task)
         if reason:
             bad_path, bad_raw = (source_path, raw_source) if "source" in reason else (target_path, raw_target)
             dead.append(dead_letter(reason, bad_path, number, bad_raw))
@@ -53,12 +53,13 @@ def read_aligned(source_path: str, target_path: str) -> tuple[list[Record], list
     return records, dead
 
 
-def read_tsv(paths: list[str], source_field: str = "0", target_field: str = "1") -> tuple[list[Record], list[DeadLetter]]:
+def read_tsv(paths: list[str], task: str, source_field: str = "0",
+             target_field: str = "1") -> tuple[list[Record], list[DeadLetter]]:
     """Reads `source<TAB>target` rows (or the named/indexed columns) from each file in `paths`."""
     records: list[Record] = []
     dead: list[DeadLetter] = []
     for path in paths:
-        got = tabular.read_delimited(path, (source_field, target_field), "translation", "tsv")
+        got = tabular.read_delimited(path, (source_field, target_field), task, "tsv")
         records.extend(got[0])
         dead.extend(got[1])
     return records, dead
@@ -68,20 +69,22 @@ def is_tsv(path: str) -> bool:
     return common.strip_gz(path).endswith(".tsv")
 
 
-def read_parallel(source: str, target_source: str = "", fmt: str = "auto") -> tuple[list[Record], list[DeadLetter]]:
-    """Reads a parallel corpus from files per `data.source`, `data.target_source`, `data.format`.
+def read_parallel(source: str, target_source: str = "", fmt: str = "auto", *,
+                  task: str) -> tuple[list[Record], list[DeadLetter]]:
+    """Reads a parallel corpus from files per `data.source`, `data.target_source`, `data.format`, as records of
+    the source -> target `task` (its `make_record` checks each pair).
 
     `fmt` is "auto" (TSV by extension, aligned when `target_source` is set),
     "tsv", or "parallel"/"text" (aligned files).
 
     Example:
 
-    >>> records, dead = read_parallel("en.txt", "de.txt")  # doctest: +SKIP
+    >>> records, dead = read_parallel("en.txt", "de.txt", task="translation")  # doctest: +SKIP
     """
     if fmt == "tsv" or (fmt == "auto" and is_tsv(source) and not target_source):
-        records, dead = read_tsv(expand(source))
+        records, dead = read_tsv(expand(source), task)
     elif fmt in ("auto", "parallel", "text") and target_source:
-        records, dead = read_aligned(source, target_source)
+        records, dead = read_aligned(source, target_source, task)
     else:
         raise ValueError(
             "Cannot tell how to read the data. Give a two-column .tsv as data.source, or two aligned "

@@ -17,11 +17,12 @@ the one the extension names (`.gz` is looked through):
     .txt -> text (translation with data.target_source: parallel), .tsv/.csv/.jsonl -> tabular,
     .conll -> conll, .conllu -> conllu
 
-A record is a dict keyed by `schema.RAW_FEATURES[task]`.
+A record is a dict keyed by the task's raw features (`Task.raw_features`).
 
 Example:
 
 >>> from components.config import DataConfig
+from components.registry import get_task, registered_tasks
 >>> records, dead = load_source(DataConfig(source="builtin:dates?n=3&seed=7"))
 >>> len(records), sorted(records[0]), dead
 (3, ['source', 'target'], [])
@@ -49,7 +50,7 @@ def _date_pairs(n: int, seed: int) -> list[dict[str, str]]:
     return [{schema.RAW_SOURCE: s, schema.RAW_TARGET: t} for s, t in dates.generate_dates(n, seed)]
 
 
-# name -> generator(n, seed, **extra params) returning records keyed by RAW_FEATURES[BUILTIN_TASKS[name]]
+# name -> generator(n, seed, **extra params) returning records keyed by the raw features of the task it feeds
 BUILTINS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "dates": _date_pairs,
     "temporal_order": temporal_order.generate_temporal_order,
@@ -62,13 +63,7 @@ BUILTIN_PARAMS = source_uri.BUILTIN_PARAMS  # name -> its query params beyond n 
 EXTENSIONS: dict[str, str] = {
     "txt": "text", "tsv": "tsv", "csv": "csv", "jsonl": "jsonl", "conll": "conll", "conllu": "conllu",
 }
-# format -> tasks it can feed
-FORMAT_TASKS: dict[str, tuple[str, ...]] = {
-    "text": ("language_model",),
-    "parallel": ("translation",),
-    "tsv": schema.TASKS, "csv": schema.TASKS, "jsonl": schema.TASKS,
-    "conll": ("tagging",), "conllu": ("tagging",),
-}
+FILE_FORMATS = ("text", "parallel", "tsv", "csv", "jsonl", "conll", "conllu")  # a task names those it reads
 
 
 parse_builtin = source_uri.parse_builtin
@@ -77,7 +72,7 @@ builtin_params = source_uri.builtin_params
 
 def file_format(data: DataConfig, task: str) -> str:
     """The reader for a file source: `data.format`, or from the extension for `auto`."""
-    if data.format == "parallel" or (task == "translation" and data.target_source):
+    if data.format == "parallel" or ("parallel" in get_task(task).formats and data.target_source):
         return "parallel"
     if data.format != "auto":
         return data.format
@@ -87,7 +82,7 @@ def file_format(data: DataConfig, task: str) -> str:
     if extension not in EXTENSIONS:
         raise ValueError(
             f"Cannot tell the format of data.source={data.source!r} from its extension. Set data.format to one "
-            f"of {sorted(FORMAT_TASKS)}, or use one of the extensions {sorted(EXTENSIONS)} (optionally .gz)."
+            f"of {sorted(FILE_FORMATS)}, or use one of the extensions {sorted(EXTENSIONS)} (optionally .gz)."
         )
     return EXTENSIONS[extension]
 
@@ -95,13 +90,15 @@ def file_format(data: DataConfig, task: str) -> str:
 def read_files(data: DataConfig, task: str) -> tuple[list[dict], list[dict]]:
     """Records and dead letters from the files `data.source` names."""
     fmt = file_format(data, task)
-    if task not in FORMAT_TASKS[fmt]:
+    if fmt not in get_task(task).formats:
+        feeds = sorted(t.name for t in registered_tasks().values() if fmt in t.formats)
         raise ValueError(
-            f"data.format={fmt!r} cannot feed task={task!r}; it feeds {list(FORMAT_TASKS[fmt])}. "
+            f"data.format={fmt!r} cannot feed task={task!r}; it feeds {feeds}. "
             f"Received: data.source={data.source!r}, data.format={data.format!r}"
         )
     if fmt == "parallel":
-        return parallel.read_parallel(data.source, data.target_source, "parallel" if data.target_source else "tsv")
+        return parallel.read_parallel(data.source, data.target_source, "parallel" if data.target_source else "tsv",
+                                      task=task)
     paths = common.expand(data.source)
     if fmt == "text":
         records, dead = text.read_text(paths, data)
@@ -115,8 +112,8 @@ def read_files(data: DataConfig, task: str) -> tuple[list[dict], list[dict]]:
     return records, dead
 
 
-def load_source(data: DataConfig, task: str = "translation") -> tuple[list[dict], list[dict]]:
-    """The records (dicts keyed by `schema.RAW_FEATURES[task]`) and dead letters that `data` describes."""
+def load_source(data: DataConfig, task: str) -> tuple[list[dict], list[dict]]:
+    """The records (dicts keyed by the task's raw features) and dead letters that `data` describes."""
     if data.source.startswith("builtin:"):
         name, n, seed = parse_builtin(data.source, data.num_examples, data.seed)
         if BUILTIN_TASKS[name] != task:

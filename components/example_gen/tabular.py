@@ -30,21 +30,16 @@ import json
 import re
 from typing import Any
 
-from serving import schema
 from components.example_gen import common
+from components.registry import get_task
 from components.example_gen.common import DeadLetter, Record
 
 _SEPARATORS = {"tsv": ("\t", "tab"), "csv": (",", "comma")}
 
 
 def task_fields(data, task: str) -> tuple[str, ...]:
-    """The configured field names, in `schema.RAW_FEATURES[task]` order."""
-    return {
-        "translation": (data.source_field, data.target_field),
-        "classification": (data.text_field, data.label_field),
-        "language_model": (data.text_field,),
-        "tagging": (data.text_field, data.label_field),
-    }[task]
+    """The configured field names, in the order of the task's raw features (`Task.source_fields`)."""
+    return get_task(task).source_fields(data)
 
 
 def _index(field: str) -> int | None:
@@ -67,11 +62,12 @@ def _json_type(value: Any) -> str:
 def check_json_value(value: Any, field: str, task: str) -> str | None:
     """None when a JSON value can feed `field`, else the dead-letter reason naming the field and its JSON type.
 
-    Strings and numbers are accepted (numbers become text with str); for tagging also lists of strings.
+    Strings and numbers are accepted (numbers become text with str); lists of strings where the task reads
+    lists (`Task.list_values`, a tagger's words and tags).
     """
     if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return None
-    if task == "tagging":
+    if get_task(task).list_values:
         if isinstance(value, list):
             bad = [v for v in value if not isinstance(v, str)]
             if not bad:
@@ -82,38 +78,23 @@ def check_json_value(value: Any, field: str, task: str) -> str | None:
     return f"field {field!r} is {_json_type(value)}, expected a string"
 
 
-def _as_text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A field value as text (None: "", numbers: str)."""
     if value is None:
         return ""
     return value if isinstance(value, str) else str(value)
 
 
-def _as_list(value: Any) -> list[str]:
+def as_list(value: Any) -> list[str]:
+    """A field value as a list of strings (a string: its whitespace-separated words)."""
     if isinstance(value, list):
-        return [_as_text(v) for v in value]
-    return _as_text(value).split()
+        return [as_text(v) for v in value]
+    return as_text(value).split()
 
 
 def make_record(values: list[Any], task: str) -> tuple[Record | None, str | None]:
-    """(record, None) or (None, reason) from the raw field values of one row."""
-    names = schema.RAW_FEATURES[task]
-    if task == "tagging":
-        tokens, tags = _as_list(values[0]), _as_list(values[1])
-        if not tokens:
-            return None, common.EMPTY_TEXT
-        if len(tokens) != len(tags):
-            return None, common.TAG_MISMATCH
-        return {schema.RAW_TOKENS: tokens, schema.RAW_TAGS: tags}, None
-    texts = [_as_text(v) for v in values]
-    if task == "translation":  # the reasons the two-column TSV reader always gave
-        for name, text in zip(names, texts):
-            if not text.strip():
-                return None, f"empty {name}"
-    elif not texts[0].strip():
-        return None, common.EMPTY_TEXT
-    elif task == "classification" and not texts[1].strip():
-        return None, common.MISSING_LABEL
-    return dict(zip(names, texts)), None
+    """(record, None) or (None, reason) from the raw field values of one row (`Task.make_record`)."""
+    return get_task(task).make_record(values)
 
 
 def _split_row(text: str, fmt: str) -> list[str]:

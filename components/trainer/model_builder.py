@@ -3,15 +3,8 @@
 Each family reads the `ModelConfig` keys that apply to it (`model_kwargs`): exactly
 those `pipeline.config.FAMILIES` lists, the keys a config may set for that family
 (tests/components/test_model_builder_keys.py checks it). Vocabulary, label and tag sizes
-come from the manifest, so a model always fits the artifact it trains on. Losses and metrics per task:
-
-    translation      cross-entropy ignoring [PAD] targets, MaskedAccuracy
-    classification   sparse cross-entropy from float32 logits, accuracy
-    tagging          the model's own loss (softmax CE or CRF NLL per real token), MaskedAccuracy
-                     (argmax of the scores; for a CRF these are the emissions, not Viterbi)
-    language_model   cross-entropy per token (nats) ignoring [PAD], no per-batch metric: the trainer
-                     logs perplexity = exp(loss) per epoch (`EpochPerplexity`). A token-accuracy metric
-                     runs beside the backward pass and cost 11 % of a char-GRU 1024 step on 2 cores.
+come from the manifest, so a model always fits the artifact it trains on. The task gives the dummy
+inputs that build the variables and the loss and metrics (`Task.compile_args`, components/tasks/).
 
 Example:
 
@@ -23,12 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import ops
 
-from components.trainer.task_input import MAX_TAGGING_LENGTH
-from components.config import model_family
+from components.registry import get_task, model_family
 from serving import schema
-from serving.text_processor import CHAR_VOCAB_SIZE, MAX_WORD_CHARS
+from serving.text_processor import CHAR_VOCAB_SIZE
 
 
 def _vocab_size(manifest: dict[str, Any], name: str) -> int:
@@ -71,7 +62,7 @@ def model_kwargs(config, manifest: dict[str, Any]) -> dict[str, Any]:
         if family == "rnn_tagger":
             return dict(common, units=m.units, cell=m.cell, num_layers=m.encoder_layers, bidirectional=m.bidirectional)
         return dict(common, num_heads=m.num_heads, ff_dim=m.ff_dim, num_layers=m.encoder_layers,
-                    max_length=MAX_TAGGING_LENGTH, positions=m.positions)
+                    max_length=schema.MAX_TAGGING_LENGTH, positions=m.positions)
     if family == "rnn_language_model":
         return dict(vocab_size=_vocab_size(manifest, "text"), embed_dim=m.embed_dim, units=m.units, cell=m.cell,
                     num_layers=m.encoder_layers, dropout=m.dropout)
@@ -87,43 +78,12 @@ def make_loss() -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=schema.PAD_ID)
 
 
-def uses_char_ids(config) -> bool:
-    """Tagging families with a character encoder take (word_ids, char_ids)."""
-    return config.task == "tagging" and config.model.char_filters > 0
-
-
-def dummy_inputs(config):
-    """A tiny batch in the family's input structure, to build the variables before fit."""
-    ids = ops.ones((1, 2), dtype="int32")
-    if config.task == "translation":
-        return (ids, ids)
-    if uses_char_ids(config):
-        return (ids, ops.ones((1, 2, MAX_WORD_CHARS), dtype="int32"))
-    return ids
-
-
-def compile_args(config) -> dict[str, Any]:
-    """`loss` and `metrics` for `model.compile` (see module docstring)."""
-    from models.metrics import MaskedAccuracy
-
-    if config.task == "language_model":
-        return {"loss": make_loss()}
-    if config.task == "translation":
-        return {"loss": make_loss(), "metrics": [MaskedAccuracy()]}
-    if config.task == "classification":
-        return {
-            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        }
-    return {"loss": None, "metrics": [MaskedAccuracy()]}  # taggers' compute_loss supplies the loss
-
-
 def build_model_for(config, manifest: dict[str, Any]) -> keras.Model:
     """The registry model for `config.model`, built (not compiled)."""
     from models.registry import build_model
 
     model = build_model(model_family(config), **model_kwargs(config, manifest))
-    model(dummy_inputs(config))  # BackupAndRestore needs the variables to restore into
+    model(get_task(config.task).dummy_inputs(config))  # BackupAndRestore needs the variables to restore into
     return model
 
 
@@ -131,7 +91,7 @@ def compile_model(model: keras.Model, config) -> keras.Model:
     """Adam with `train.learning_rate` and gradient clipping by norm (`train.clipnorm`), task loss/metrics."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config.train.learning_rate, clipnorm=config.train.clipnorm),
-        **compile_args(config),
+        **get_task(config.task).compile_args(config),
     )
     return model
 

@@ -1,19 +1,11 @@
-"""tf.data input over the transform's encoded TFRecords, for every task but language_model (`lm_input.py`).
+"""tf.data input over the transform's encoded TFRecords, for the tasks that train on examples (a language
+model trains on one stream: `lm_input.py`).
 
-Order (see STYLE.md): list shards -> read (parallel, deterministic) -> parse
--> cache -> shuffle examples (train only, seeded) -> bucket by the length of
-the model's input ids with right padding ([PAD]=0) -> model inputs ->
-prefetch. Nothing is shuffled after batching, so the examples inside a batch
-stay together. Yields `(x, y)` for `model.fit`:
-
-    translation      x = (source_ids, target_in) (batch, S), (batch, T) int64    y = target_out (batch, T)
-                     (teacher forcing: target_in = [START] + target_out[:-1])
-    classification   x = token_ids (batch, T) int32              y = label_id (batch,)
-    tagging          x = token_ids (batch, T) int32              y = tag_ids (batch, T)
-                     or (token_ids, char_ids (batch, T, C)) with a character encoder
-
-Examples whose label was unseen in train (`label_id` = -1) are dropped from
-training batches (they are not a class); the evaluator scores them as errors.
+Order (see STYLE.md): list shards -> read (parallel, deterministic) -> parse (`task.feature_spec`)
+-> the task's per-example preparation (`task.prepare_examples`) -> cache -> shuffle examples (train
+only, seeded) -> bucket by the length of the task's input ids (`task.input_ids`) with right padding
+([PAD]=0) -> model inputs (`task.model_inputs`: `(x, y)` for `model.fit`) -> prefetch. Nothing is
+shuffled after batching, so the examples inside a batch stay together.
 
 Example:
 
@@ -28,10 +20,10 @@ from typing import Any, Mapping, Sequence
 
 import tensorflow as tf
 
+from components.registry import get_task
 from serving import schema
 
 AUTOTUNE = tf.data.AUTOTUNE
-MAX_TAGGING_LENGTH = schema.MAX_TAGGING_LENGTH  # sentences are cut here (the Transformer tagger's position table)
 
 
 def list_shards(transform_dir: str | Path, split: str) -> list[str]:
@@ -45,29 +37,12 @@ def list_shards(transform_dir: str | Path, split: str) -> list[str]:
     return files
 
 
-def feature_spec(task: str, with_raw: bool) -> dict[str, Any]:
-    """Parsing spec of the transform's encoded examples of `task`; the model's input ids come first."""
-    if task == "translation":
-        spec = {schema.SOURCE_IDS: tf.io.VarLenFeature(tf.int64), schema.TARGET_IDS: tf.io.VarLenFeature(tf.int64)}
-        raw = {schema.RAW_SOURCE: tf.io.FixedLenFeature([], tf.string, default_value=""),
-               schema.RAW_TARGET: tf.io.FixedLenFeature([], tf.string, default_value="")}
-    elif task == "classification":
-        spec = {schema.TOKEN_IDS: tf.io.VarLenFeature(tf.int64),
-                schema.LABEL_ID: tf.io.FixedLenFeature([], tf.int64)}
-        raw = {schema.RAW_TEXT: tf.io.FixedLenFeature([], tf.string, default_value=""),
-               schema.RAW_LABEL: tf.io.FixedLenFeature([], tf.string, default_value="")}
-    elif task == "tagging":
-        spec = {schema.TOKEN_IDS: tf.io.VarLenFeature(tf.int64), schema.TAG_IDS: tf.io.VarLenFeature(tf.int64)}
-        raw = {schema.RAW_TOKENS: tf.io.VarLenFeature(tf.string), schema.RAW_TAGS: tf.io.VarLenFeature(tf.string)}
-    else:
-        raise ValueError(f"task_input handles translation, classification and tagging. Received: task={task!r}")
-    return {**spec, **raw} if with_raw else spec
-
-
-def read_task_examples(transform_dir: str | Path, task: str, split: str, with_raw: bool) -> tf.data.Dataset:
-    """Parsed, unbatched examples of one split: dicts of dense tensors, in file order."""
+def read_task_examples(transform_dir: str | Path, task, split: str, with_raw: bool) -> tf.data.Dataset:
+    """Parsed, unbatched examples of one split (`task.feature_spec`; a task or its name): dicts of dense
+    tensors, in file order."""
+    task = get_task(task) if isinstance(task, str) else task
     files = list_shards(transform_dir, split)
-    spec = feature_spec(task, with_raw)
+    spec = task.feature_spec(with_raw)
 
     def parse(record):
         parsed = tf.io.parse_single_example(record, spec)
@@ -93,7 +68,7 @@ def _pad_values(example: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
 
 def make_task_dataset(
     transform_dir: str | Path,
-    task: str,
+    task,
     split: str,
     batch_size: int,
     bucket_boundaries: Sequence[int] = (),
@@ -107,7 +82,7 @@ def make_task_dataset(
 
     Args:
         transform_dir: the transform artifact directory.
-        task: "translation", "classification" or "tagging".
+        task: a registered task or its name (its parsing spec, per-example preparation and model inputs).
         split: "train", "eval" or "test".
         batch_size: examples per batch.
         bucket_boundaries: input-length bucket boundaries (empty: one bucket, batches in file order).
@@ -119,19 +94,15 @@ def make_task_dataset(
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive. Received: batch_size={batch_size}")
+    task = get_task(task) if isinstance(task, str) else task
     ds = read_task_examples(transform_dir, task, split, with_raw=with_raw or char_ids_fn is not None)
-    if task == "tagging":
-        ds = ds.map(lambda ex: {k: v[:MAX_TAGGING_LENGTH] if v.shape.rank == 1 else v for k, v in ex.items()})
-    if training and task == "classification":
-        ds = ds.filter(lambda ex: ex[schema.LABEL_ID] >= 0)
-    ds = ds.cache()
+    ds = task.prepare_examples(ds, training).cache()
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     boundaries = [int(b) for b in bucket_boundaries]
     example_spec = ds.element_spec
-    input_ids = next(iter(feature_spec(task, with_raw=False)))  # source_ids or token_ids
     ds = ds.bucket_by_sequence_length(
-        element_length_func=lambda ex: tf.shape(ex[input_ids])[0],
+        element_length_func=lambda ex: tf.shape(ex[task.input_ids])[0],
         bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         padded_shapes={k: [None] * s.shape.rank for k, s in example_spec.items()},
@@ -145,7 +116,7 @@ def make_task_dataset(
 
     ds = ds.map(add_char_ids, num_parallel_calls=AUTOTUNE)
     if not with_raw:
-        ds = ds.map(lambda batch: to_model_inputs(batch, task), num_parallel_calls=AUTOTUNE)
+        ds = ds.map(task.model_inputs, num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
 
 
@@ -159,14 +130,3 @@ def teacher_forcing(source_ids: tf.Tensor, target_ids: tf.Tensor):
     start = tf.fill([batch, 1], tf.constant(schema.START_ID, target_ids.dtype))
     target_in = tf.concat([start, target_ids[:, :-1]], axis=1)  # (batch, T)
     return (source_ids, target_in), target_ids
-
-
-def to_model_inputs(batch: Mapping[str, tf.Tensor], task: str):
-    """A batch dict -> (x, y) as the model family takes it."""
-    if task == "translation":
-        return teacher_forcing(batch[schema.SOURCE_IDS], batch[schema.TARGET_IDS])
-    token_ids = tf.cast(batch[schema.TOKEN_IDS], tf.int32)
-    if task == "classification":
-        return token_ids, batch[schema.LABEL_ID]
-    x = (token_ids, batch["char_ids"]) if "char_ids" in batch else token_ids
-    return x, tf.cast(batch[schema.TAG_IDS], tf.int32)

@@ -38,15 +38,15 @@ from typing import Any
 import keras
 from keras import ops
 
-from serving import schema
+from components.registry import get_task
+from components.step import StepContext
 from components.trainer import lm_input
-from components.trainer.model_builder import build_compiled_model, build_model_for, compile_model, uses_char_ids
+from components.trainer.model_builder import build_model_for, compile_model
 from components.trainer.precision import set_precision
 from components.trainer.stateful import ResetStates, StatefulLanguageModel
 from components.trainer.strategy import make_strategy
-from components.trainer.task_input import char_ids_fn_for, make_task_dataset
+from serving import schema
 from serving.faults import crash_point
-from components.step import StepContext
 
 logger = logging.getLogger(__name__)
 
@@ -482,18 +482,6 @@ def make_callbacks(out: Path, extra: list) -> list:
     return callbacks
 
 
-def make_datasets(cfg, transform_dir: Path, manifest: dict[str, Any]):
-    """(train, eval) datasets of `(x, y)` batches for the configured task."""
-    t = cfg.train
-    kwargs = dict(bucket_boundaries=t.bucket_boundaries,
-                  char_ids_fn=char_ids_fn_for(uses_char_ids(cfg), manifest))
-    return (
-        make_task_dataset(transform_dir, cfg.task, "train", t.batch_size, training=True, seed=t.seed,
-                          shuffle_buffer=t.shuffle_buffer, **kwargs),
-        make_task_dataset(transform_dir, cfg.task, "eval", t.batch_size, **kwargs),
-    )
-
-
 def make_lm_training(cfg, transform_dir: Path, manifest: dict[str, Any]):
     """(model to fit, model to save, train dataset, eval dataset, extra callbacks) of a language model.
 
@@ -539,14 +527,11 @@ def run(ctx: StepContext) -> dict[str, Any]:
     keras.utils.set_random_seed(cfg.train.seed)
     strategy = make_strategy(cfg.train.strategy)
 
-    extra: list = []
-    if cfg.task == "language_model":
-        with strategy.scope():
-            model, saved_model, train_ds, eval_ds, extra = make_lm_training(cfg, transform_dir, manifest)
-    else:
-        train_ds, eval_ds = make_datasets(cfg, transform_dir, manifest)
-        with strategy.scope():
-            model = saved_model = build_compiled_model(cfg, manifest)
+    task = get_task(cfg.task)
+    with strategy.scope():
+        training = task.training(cfg, transform_dir, manifest)
+    model, saved_model, train_ds, eval_ds, extra = (training.model, training.saved_model, training.train,
+                                                    training.eval, training.callbacks)
 
     timer = _EpochTimer()
     throughput = Throughput()
@@ -595,8 +580,6 @@ def run(ctx: StepContext) -> dict[str, Any]:
         "train_steps_per_second": throughput.steps_per_second,
         "train_median_step_seconds": throughput.median_step_seconds,
     }
-    if cfg.task == "language_model" and throughput.steps_per_second:  # windows: the last batch may be short
-        outputs["train_tokens_per_second"] = throughput.steps_per_second * cfg.train.batch_size * \
-            cfg.train.sequence_length
+    outputs.update(task.training_outputs(cfg, throughput.steps_per_second))
     logger.info("Trainer outputs: %s", outputs)
     return outputs

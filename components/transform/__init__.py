@@ -38,47 +38,20 @@ from typing import Any
 
 import tensorflow as tf
 
-from serving import schema
 from components.beam_utils import make_pipeline
-from components.transform.task_fns import LABEL_FIELDS, TEXT_FIELDS
+from components.config import Config
+from components.registry import get_task
+from components.step import StepContext
 from components.transform.task_graph import STATS_JSON, VOCAB_JSON, build_task_transform
 from components.transform.vocab import build_vocabulary, fingerprint, write_vocab_file
-from components.config import Config
-from components.step import StepContext
+from serving import schema
 from serving.text_processor import TokenizerSpec
 
 logger = logging.getLogger(__name__)
 
 UPSTREAM = "example_gen"
 WORK_DIR = "_work"
-FEATURES: dict[str, str] = {
-    schema.SOURCE_IDS: "int64 list: source token ids, truncated to max_source_length, no [START]/[END]",
-    schema.TARGET_IDS: "int64 list: target token ids (at most max_target_length - 1) followed by [END]",
-    schema.RAW_SOURCE: "bytes: the raw source string as example_gen wrote it",
-    schema.RAW_TARGET: "bytes: the raw target string as example_gen wrote it",
-}
-
-TASK_FEATURES: dict[str, dict[str, str]] = {
-    "translation": FEATURES,
-    "classification": {
-        schema.TOKEN_IDS: "int64 list: text token ids, truncated to max_source_length",
-        schema.LABEL_ID: f"int64: index into vocab/labels.txt; {schema.UNSEEN_LABEL_ID} for a label unseen in train",
-        schema.RAW_TEXT: "bytes: the raw text as example_gen wrote it",
-        schema.RAW_LABEL: "bytes: the raw label as example_gen wrote it",
-    },
-    "tagging": {
-        schema.TOKEN_IDS: "int64 list: one id per word (each word normalized, never split)",
-        schema.TAG_IDS: "int64 list: one per word, index into vocab/tags.txt ([PAD]=0, [UNK]=1 for unseen tags)",
-        schema.RAW_TOKENS: "bytes list: the raw words as example_gen wrote them",
-        schema.RAW_TAGS: "bytes list: the raw tags as example_gen wrote them",
-    },
-    "language_model": {
-        schema.TOKEN_IDS: "int64 list: token ids of the whole text, not truncated (the trainer windows it)",
-        schema.RAW_TEXT: "bytes: the raw text as example_gen wrote it",
-    },
-}
-
-__all__ = ["FEATURES", "TASK_FEATURES", "build_vocabulary", "run", "spec_from_config"]
+__all__ = ["build_vocabulary", "run", "spec_from_config"]
 
 
 def spec_from_config(config: Config) -> TokenizerSpec:
@@ -91,7 +64,8 @@ def spec_from_config(config: Config) -> TokenizerSpec:
 
 def vocab_names(task: str) -> list[str]:
     """Vocabulary names of a task, token vocabularies first: vocab/<name>.txt."""
-    return [f.side for f in TEXT_FIELDS[task]] + [f.vocab for f in LABEL_FIELDS[task]]
+    fields = get_task(task)
+    return [f.side for f in fields.text_fields] + [f.vocab for f in fields.label_fields]
 
 
 def find_split_globs(raw_dir: Path) -> dict[str, str]:
@@ -104,7 +78,8 @@ def find_split_globs(raw_dir: Path) -> dict[str, str]:
 
 def build_manifest(config: Config, spec: TokenizerSpec, vocabs: dict[str, list[str]], stats: dict) -> dict[str, Any]:
     """The manifest.json contents (exactly the documented keys)."""
-    label_fields = LABEL_FIELDS[config.task]
+    task = get_task(config.task)
+    label_fields = task.label_fields
     splits = {}
     for split in schema.SPLITS:
         count, tokens, oov, *unseen = stats.get(split, (0, 0, 0, 0))
@@ -123,7 +98,7 @@ def build_manifest(config: Config, spec: TokenizerSpec, vocabs: dict[str, list[s
             for name in vocab_names(config.task)
         },
         "reserved": dict(schema.RESERVED_IDS),
-        "features": TASK_FEATURES[config.task],
+        "features": dict(task.encoded_features),
         "max_source_length": config.transform.max_source_length,
         "max_target_length": config.transform.max_target_length,
         "splits": splits,
@@ -135,14 +110,9 @@ def build_manifest(config: Config, spec: TokenizerSpec, vocabs: dict[str, list[s
 
 
 def check_task(config: Config) -> None:
-    """Errors a user can fix, raised before any Beam work."""
-    if config.task not in TEXT_FIELDS:
-        raise ValueError(f"transform supports tasks {list(TEXT_FIELDS)}. Received: task={config.task!r}")
-    if config.task == "tagging" and config.transform.tokenizer != "word":
-        raise ValueError(
-            "tagging keeps one token per pre-tokenized word, so it needs transform.tokenizer=word. "
-            f"Received: transform.tokenizer={config.transform.tokenizer!r}"
-        )
+    """Errors a user can fix, raised before any Beam work (the task's config checks; `seqlab config` runs
+    them too)."""
+    get_task(config.task).check_config(config)
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
@@ -168,7 +138,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     vocab_sizes = {name: info["size"] for name, info in manifest["vocab"].items()}
     oov_rates = {split: info["oov_rate"] for split, info in manifest["splits"].items()}
     outputs = {"vocab_sizes": vocab_sizes, "counts": counts, "oov_rates": oov_rates}
-    for field in LABEL_FIELDS[ctx.config.task]:
+    for field in get_task(ctx.config.task).label_fields:
         key = f"unseen_{field.vocab}"
         outputs[key] = {split: info[key] for split, info in manifest["splits"].items()}
     logger.info(

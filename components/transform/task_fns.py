@@ -2,77 +2,35 @@
 
 A row travels as `{"raw": {feature: str | list[str]}, "tokens": {side: list[str]}}`.
 Which features are text (tokenized, one vocabulary each) and which are labels
-is declared per task in `TEXT_FIELDS` / `LABEL_FIELDS`.
+each task declares (`Task.text_fields` / `Task.label_fields`, components/tasks/).
 
 Example:
 
->>> [f.side for f in TEXT_FIELDS["classification"]], [f.vocab for f in LABEL_FIELDS["classification"]]
-(['text'], ['labels'])
+>>> row = parse_task_example(serialized, ("text", "label"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Iterator, Mapping, Sequence
 
 import apache_beam as beam
 import tensorflow as tf
 
+from components.tasks.fields import LabelField, TextField
 from serving import schema
 from serving.text_processor import Tokenizer, TokenizerSpec, normalize, split_words, tokenize
 
 Row = dict[str, Any]
 
 
-@dataclasses.dataclass(frozen=True)
-class TextField:
-    """A raw text feature encoded into ids with its own vocabulary (vocab/<side>.txt).
-
-    `max_length` names the TransformConfig field that truncates it (None: no limit);
-    `append_end` adds [END] after truncating to max_length - 1; `pretokenized`
-    features are lists of words, each word one token (only normalized).
-    """
-
-    side: str
-    ids: str
-    max_length: str | None = None
-    append_end: bool = False
-    pretokenized: bool = False
 
 
-@dataclasses.dataclass(frozen=True)
-class LabelField:
-    """A raw label feature (one string, or one per token) mapped through vocab/<vocab>.txt."""
-
-    raw: str
-    ids: str
-    vocab: str
-    unseen_id: int
-    is_list: bool = False
-
-
-TEXT_FIELDS: dict[str, tuple[TextField, ...]] = {
-    "translation": (
-        TextField(schema.RAW_SOURCE, schema.SOURCE_IDS, "max_source_length"),
-        TextField(schema.RAW_TARGET, schema.TARGET_IDS, "max_target_length", append_end=True),
-    ),
-    "classification": (TextField(schema.RAW_TEXT, schema.TOKEN_IDS, "max_source_length"),),
-    "tagging": (TextField(schema.RAW_TOKENS, schema.TOKEN_IDS, pretokenized=True),),
-    "language_model": (TextField(schema.RAW_TEXT, schema.TOKEN_IDS),),
-}
-LABEL_FIELDS: dict[str, tuple[LabelField, ...]] = {
-    "translation": (),
-    "classification": (LabelField(schema.RAW_LABEL, schema.LABEL_ID, "labels", schema.UNSEEN_LABEL_ID),),
-    "tagging": (LabelField(schema.RAW_TAGS, schema.TAG_IDS, "tags", schema.UNK_ID, is_list=True),),
-    "language_model": (),
-}
-
-
-def parse_task_example(serialized: bytes, task: str) -> dict[str, str | list[str]]:
-    """A raw tf.Example -> {feature: str} (list[str] for schema.LIST_FEATURES); missing -> "" / []."""
+def parse_task_example(serialized: bytes, features: Sequence[str]) -> dict[str, str | list[str]]:
+    """A raw tf.Example -> {feature: str} for the task's raw `features` (list[str] for schema.LIST_FEATURES);
+    missing -> "" / []."""
     feature = tf.train.Example.FromString(serialized).features.feature
     raw: dict[str, str | list[str]] = {}
-    for name in schema.RAW_FEATURES[task]:
+    for name in features:
         values = [v.decode("utf-8") for v in feature[name].bytes_list.value] if name in feature else []
         raw[name] = values if name in schema.LIST_FEATURES else (values[0] if values else "")
     return raw

@@ -18,21 +18,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import apache_beam as beam
 
 from components.transform.task_fns import (
-    LABEL_FIELDS,
-    TEXT_FIELDS,
     EncodeTaskFn,
     PreTokenizeBatchFn,
     WordpieceBatchFn,
     parse_task_example,
     vocab_items,
 )
-from components.transform.vocab import build_vocabulary, label_vocabulary, learn_wordpiece_vocabulary, tag_vocabulary
 from components.config import TransformConfig
+from components.registry import get_task
+from components.tasks.fields import LabelField, TextField
+from components.transform.vocab import build_vocabulary, label_vocabulary, learn_wordpiece_vocabulary, tag_vocabulary
 from serving.text_processor import TokenizerSpec
 
 VOCAB_JSON = "vocab.json"
@@ -49,20 +49,21 @@ def _write_json(pcoll: beam.PCollection, path: Path, label: str) -> None:
 
 
 def build_task_vocabularies(
-    counts: Iterable[tuple[tuple[str, str], int]], task: str, config: TransformConfig, tokenizer: str
+    counts: Iterable[tuple[tuple[str, str], int]], text_fields: Sequence[TextField], label_fields: Sequence[LabelField],
+    config: TransformConfig, tokenizer: str
 ) -> dict[str, list[str]]:
     """((vocab name, token), n) pairs -> {vocab name: tokens} for the task's text sides and labels."""
     per_vocab: dict[str, list[tuple[str, int]]] = {}
     for (name, token), n in counts:
         per_vocab.setdefault(name, []).append((token, n))
     vocabs: dict[str, list[str]] = {}
-    for field in TEXT_FIELDS[task]:
+    for field in text_fields:
         items = per_vocab.get(field.side, [])
         if tokenizer == "wordpiece" and not field.pretokenized:
             vocabs[field.side] = learn_wordpiece_vocabulary(items, config.wordpiece_vocab_size)
         else:
             vocabs[field.side] = build_vocabulary(items, config.max_vocab_size, config.min_count)
-    for field in LABEL_FIELDS[task]:
+    for field in label_fields:
         values = [value for value, _ in per_vocab.get(field.vocab, [])]
         vocabs[field.vocab] = tag_vocabulary(values) if field.is_list else label_vocabulary(values)
     return vocabs
@@ -87,7 +88,8 @@ def build_task_transform(
     spec: TokenizerSpec,
 ) -> None:
     """Adds the task's transform graph to `pipeline`; `split_globs` must contain "train"."""
-    text_fields, label_fields = TEXT_FIELDS[task], LABEL_FIELDS[task]
+    fields = get_task(task)
+    text_fields, label_fields = fields.text_fields, fields.label_fields
     max_lengths: dict[str, Any] = {"max_source_length": config.max_source_length,
                                    "max_target_length": config.max_target_length}
     rows = {}
@@ -95,7 +97,7 @@ def build_task_transform(
         rows[split] = (
             pipeline
             | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern, compression_type=GZIP)
-            | f"Parse[{split}]" >> beam.Map(parse_task_example, task)
+            | f"Parse[{split}]" >> beam.Map(parse_task_example, fields.raw_features)
             | f"Batch[{split}]" >> beam.BatchElements(min_batch_size=1, max_batch_size=config.batch_size)
             | f"PreTokenize[{split}]" >> beam.ParDo(PreTokenizeBatchFn(spec.to_dict(), text_fields))
         )
@@ -104,7 +106,7 @@ def build_task_transform(
         | "VocabItems" >> beam.FlatMap(vocab_items, label_fields)
         | "CountTokens" >> beam.CombinePerKey(sum)
         | "CollectCounts" >> beam.combiners.ToList()
-        | "BuildVocab" >> beam.Map(build_task_vocabularies, task, config, spec.kind)
+        | "BuildVocab" >> beam.Map(build_task_vocabularies, text_fields, label_fields, config, spec.kind)
     )
     _write_json(vocab, work_dir / VOCAB_JSON, "Vocab")
     stats = []

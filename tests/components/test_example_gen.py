@@ -50,7 +50,7 @@ def test_aligned_files(tmp_path):
     (tmp_path / "src.txt").write_text("one\ntwo\nthree\n")
     with gzip.open(tmp_path / "tgt.txt.gz", "wt") as f:
         f.write("eins\nzwei\ndrei\n")
-    records, dead = parallel.read_parallel(str(tmp_path / "src.txt"), str(tmp_path / "tgt.txt.gz"))
+    records, dead = parallel.read_parallel(str(tmp_path / "src.txt"), str(tmp_path / "tgt.txt.gz"), task="translation")
     assert records == [{"source": s, "target": t} for s, t in [("one", "eins"), ("two", "zwei"), ("three", "drei")]]
     assert dead == []
 
@@ -59,7 +59,7 @@ def test_aligned_line_count_mismatch_names_files_and_counts(tmp_path):
     (tmp_path / "src.txt").write_text("one\ntwo\nthree\n")
     (tmp_path / "tgt.txt").write_text("eins\nzwei\n")
     with pytest.raises(ValueError) as info:
-        parallel.read_parallel(str(tmp_path / "src.txt"), str(tmp_path / "tgt.txt"))
+        parallel.read_parallel(str(tmp_path / "src.txt"), str(tmp_path / "tgt.txt"), task="translation")
     message = str(info.value)
     assert "src.txt has 3 lines" in message and "tgt.txt has 2 lines" in message
 
@@ -67,7 +67,7 @@ def test_aligned_line_count_mismatch_names_files_and_counts(tmp_path):
 def test_malformed_tsv_rows_are_dead_lettered_with_locations(tmp_path):
     path = tmp_path / "pairs.tsv"
     path.write_bytes(b"good\tgut\nno tab here\na\tb\tc\n\tleer\nempty target\t \nbad \xff bytes\tx\nfine\tok\n")
-    records, dead = parallel.read_parallel(str(path))
+    records, dead = parallel.read_parallel(str(path), task="translation")
     assert records == [{"source": "good", "target": "gut"}, {"source": "fine", "target": "ok"}]
     by_line = {d["location"]: d["reason"] for d in dead}
     assert by_line == {
@@ -163,7 +163,7 @@ def test_run_tagging_writes_lists_and_token_counts(tmp_path):
     path = tmp_path / "train.conll"
     sentences = [[(f"w{i}", "O"), (f"x{i}", "B-PER")] for i in range(30)]
     path.write_text("\n\n".join("\n".join(f"{w} NN {t}" for w, t in s) for s in sentences) + "\n")
-    ctx = make_ctx(tmp_path, ["task=tagging", f"data.source={path}", "data.eval_fraction=0.3"])
+    ctx = make_ctx(tmp_path, ["task=tagging", "transform.tokenizer=word", f"data.source={path}", "data.eval_fraction=0.3"])
     outputs = example_gen.run(ctx)
     counts = outputs["counts"]
     assert sum(counts[s] for s in schema.SPLITS) == 30
@@ -188,7 +188,7 @@ def test_eval_source_feeds_every_eval_example(tmp_path):
     train, dev = tmp_path / "train.conll", tmp_path / "dev.conll"
     train.write_text("\n\n".join(f"t{i} NN O\nu{i} NN B-PER" for i in range(40)) + "\n")
     dev.write_text("\n\n".join(f"d{i} NN B-LOC" for i in range(7)) + "\n")
-    ctx = make_ctx(tmp_path, ["task=tagging", f"data.source={train}", f"data.eval_source={dev}",
+    ctx = make_ctx(tmp_path, ["task=tagging", "transform.tokenizer=word", f"data.source={train}", f"data.eval_source={dev}",
                               "data.format=conll", "data.eval_fraction=0.5", "data.test_fraction=0.2"])
     counts = example_gen.run(ctx)["counts"]
     assert counts["eval"] == 7 and counts["train"] + counts["test"] == 40 and counts["test"] > 0

@@ -10,6 +10,7 @@ import pytest
 
 import components.example_gen as example_gen
 from serving import schema
+from components.registry import get_task
 from components.example_gen import dates, dates_tasks, sources, temporal_order
 from components.example_gen.temporal_order import generate_temporal_order, temporal_order_arrays
 from pipeline.config import DataConfig
@@ -223,7 +224,7 @@ def test_builtin_uri_params():
 def test_each_builtin_feeds_its_task_and_names_it_otherwise(name, task):
     assert sources.BUILTIN_TASKS[name] == task
     records, _ = sources.load_source(DataConfig(source=f"builtin:{name}?n=3"), task)
-    assert len(records) == 3 and all(set(r) == set(schema.RAW_FEATURES[task]) for r in records)
+    assert len(records) == 3 and all(set(r) == set(get_task(task).raw_features) for r in records)
     wrong = "tagging" if task != "tagging" else "classification"
     with pytest.raises(ValueError, match=rf"builtin:{name} feeds task='{task}'. Received: task='{wrong}'"):
         sources.load_source(DataConfig(source=f"builtin:{name}?n=3"), wrong)
@@ -234,7 +235,8 @@ def test_each_builtin_feeds_its_task_and_names_it_otherwise(name, task):
                                       ("builtin:date_validity?n=60&seed=2", "classification")])
 def test_run_writes_the_builtin_records(tmp_path, uri, task):
     family = {"classification": "rnn_classifier", "tagging": "rnn_tagger"}[task]
-    ctx = make_ctx(tmp_path, [f"task={task}", f"model.family={family}", f"data.source={uri}", "data.eval_fraction=0.2"])
+    ctx = make_ctx(tmp_path, [f"task={task}", f"model.family={family}", f"data.source={uri}", "data.eval_fraction=0.2",
+                              "transform.tokenizer=word"])
     outputs = example_gen.run(ctx)
     assert sum(outputs["counts"][s] for s in schema.SPLITS) == 60 and outputs["dead_letter"] == 0
     written = [r for s in schema.SPLITS for r in read_features(ctx.output_dir, s)]

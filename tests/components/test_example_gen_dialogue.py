@@ -5,6 +5,7 @@ import re
 import pytest
 
 from serving import schema
+from components.registry import get_task
 from components.example_gen import dialogue, sources
 from components.example_gen.dialogue import CAST, generate_dialogue
 from pipeline.config import DataConfig
@@ -37,7 +38,7 @@ def test_same_seed_same_records_different_seed_different():
 def test_record_count_and_keys(n):
     records = generate_dialogue(n, seed=1)
     assert len(records) == n
-    assert all(set(r) == set(schema.RAW_FEATURES["language_model"]) == {"text"} for r in records)
+    assert all(set(r) == set(get_task("language_model").raw_features) == {"text"} for r in records)
 
 
 def test_scene_layout():

@@ -7,6 +7,7 @@ import pytest
 
 from components.trainer import model_builder
 from models.registry import available_models
+from components.registry import get_task
 from pipeline.config import FAMILIES, ModelConfig
 
 MANIFEST = {
@@ -36,5 +37,5 @@ def test_the_builder_reads_exactly_the_keys_of_the_table(family):
         model = _Recorder(ModelConfig(family=family, char_filters=char_filters))
         config = SimpleNamespace(task=FAMILIES[family].task, model=model)
         model_builder.model_kwargs(config, MANIFEST)
-        model_builder.uses_char_ids(config)
+        get_task(config.task).uses_char_ids(config)
         assert model.read - {"family"} == set(FAMILIES[family].keys), family

@@ -20,7 +20,7 @@ def reasons(dead):
 def test_config_new_keys_default_and_override():
     cfg = load_config(None)
     assert (cfg.data.text_field, cfg.data.source_field, cfg.data.tag_column, cfg.data.text_unit) == ("text", "0", -1, "line")
-    cfg = load_config(None, ["task=tagging", "data.source=train.conllu", "data.format=conllu", "data.conllu_tag=xpos", "data.iob2=true",
+    cfg = load_config(None, ["task=tagging", "transform.tokenizer=word", "data.source=train.conllu", "data.format=conllu", "data.conllu_tag=xpos", "data.iob2=true",
                              "data.tag_column=3", "data.tfds_split=train[:10]"])
     assert cfg.task == "tagging" and cfg.data.iob2 is True and cfg.data.tag_column == 3
     assert cfg.data.conllu_tag == "xpos" and cfg.data.tfds_split == "train[:10]"

@@ -60,7 +60,7 @@ def test_run_translation_keeps_source_target_lengths(tmp_path):
     outputs, stats, _ = run_both(tmp_path, ["data.source=builtin:dates?n=100&seed=1"])
     assert sum(outputs["records"].values()) == 100
     assert {"source_length", "target_length"} <= set(stats["train"])
-    assert statistics.read_raw_texts(tmp_path / "example_gen", "train")[0][1][:2] in ("19", "20", "18", "21")
+    assert statistics.read_raw_texts(tmp_path / "example_gen", "train", "translation")[0][1][:2] in ("19", "20", "18", "21")
 
 
 @pytest.mark.parametrize("task", ["tagging"])
@@ -68,6 +68,6 @@ def test_run_tagging_reads_lists(tmp_path, task):
     path = tmp_path / "ud.conllu"
     path.write_text("".join(f"1\tw{i}\t_\tNOUN\tNN\t_\t0\troot\t_\t_\n2\t.\t_\tPUNCT\t.\t_\t1\tpunct\t_\t_\n\n"
                             for i in range(40)))
-    outputs, stats, _ = run_both(tmp_path, [f"task={task}", f"data.source={path}"])
+    outputs, stats, _ = run_both(tmp_path, [f"task={task}", "transform.tokenizer=word", f"data.source={path}"])
     assert sum(outputs["tokens"].values()) == 80
     assert stats["train"]["tags"] == {"NOUN": outputs["records"]["train"], "PUNCT": outputs["records"]["train"]}

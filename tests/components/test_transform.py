@@ -13,7 +13,8 @@ from apache_beam.testing.util import assert_that, equal_to
 import components.example_gen as example_gen
 import components.transform as transform
 from serving import schema
-from components.transform.task_fns import TEXT_FIELDS, EncodeTaskFn, PreTokenizeBatchFn, parse_task_example, vocab_items
+from components.registry import get_task
+from components.transform.task_fns import EncodeTaskFn, PreTokenizeBatchFn, parse_task_example, vocab_items
 from components.transform.task_graph import build_task_vocabularies
 from components.transform.vocab import build_vocabulary, read_vocab_file
 from pipeline.config import TransformConfig, load_config
@@ -42,7 +43,7 @@ def test_pretokenize_batch_fn():
         rows = (
             p
             | beam.Create([[{"source": "Mar 3", "target": "03"}, {"source": "A  B", "target": "x y"}]])
-            | beam.ParDo(PreTokenizeBatchFn(CHAR, TEXT_FIELDS["translation"]))
+            | beam.ParDo(PreTokenizeBatchFn(CHAR, get_task("translation").text_fields))
             | beam.Map(lambda r: (r["raw"]["source"], tuple(r["tokens"]["source"]), tuple(r["tokens"]["target"])))
         )
         assert_that(rows, equal_to([
@@ -62,7 +63,7 @@ def test_count_and_vocab_transforms():
             (("source", "a"), 3), (("source", "b"), 2), (("target", "1"), 2), (("target", "2"), 1),
         ]), label="counts")
         config = TransformConfig(max_vocab_size=10, min_count=1)
-        vocab = counts | beam.combiners.ToList() | beam.Map(build_task_vocabularies, "translation", config, "char")
+        vocab = counts | beam.combiners.ToList() | beam.Map(build_task_vocabularies, get_task("translation").text_fields, (), config, "char")
         assert_that(vocab, equal_to([{"source": RESERVED + ["a", "b"], "target": RESERVED + ["1", "2"]}]),
                     label="vocab")
 
@@ -73,7 +74,7 @@ def test_encode_fn_truncates_and_appends_end():
              "tokens": {"source": ["a", "b", "z"], "target": ["1", "1", "1"]}}]
 
     def encoded(p, max_source_length, max_target_length):
-        fn = EncodeTaskFn(TEXT_FIELDS["translation"], (), {"max_source_length": max_source_length,
+        fn = EncodeTaskFn(get_task("translation").text_fields, (), {"max_source_length": max_source_length,
                                                             "max_target_length": max_target_length})
         side = p | "Vocab" >> beam.Create([vocab])
         return p | "Rows" >> beam.Create(rows) | beam.ParDo(fn, vocab=beam.pvalue.AsSingleton(side))
@@ -81,7 +82,7 @@ def test_encode_fn_truncates_and_appends_end():
     def decoded(e):
         feature = tf.train.Example.FromString(e["example"]).features.feature
         return (list(feature[schema.SOURCE_IDS].int64_list.value), list(feature[schema.TARGET_IDS].int64_list.value),
-                parse_task_example(e["example"], "translation"), e["tokens"], e["oov"])
+                parse_task_example(e["example"], get_task("translation").raw_features), e["tokens"], e["oov"])
 
     with local_pipeline() as p:
         assert_that(encoded(p, 2, 3) | beam.Map(decoded), equal_to([
@@ -89,7 +90,7 @@ def test_encode_fn_truncates_and_appends_end():
     with local_pipeline() as p:
         assert_that(encoded(p, 10, 10) | beam.Map(lambda e: e["oov"]), equal_to([1]))
     with pytest.raises(ValueError, match="max_target_length"):
-        EncodeTaskFn(TEXT_FIELDS["translation"], (), {"max_source_length": 10, "max_target_length": 1})
+        EncodeTaskFn(get_task("translation").text_fields, (), {"max_source_length": 10, "max_target_length": 1})
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +161,7 @@ def _read_raw(artifact: Path, split: str) -> list[tuple[str, str]]:
     files = tf.io.gfile.glob(schema.split_glob(artifact, split))
     out = []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        raw = parse_task_example(record.numpy(), "translation")
+        raw = parse_task_example(record.numpy(), get_task("translation").raw_features)
         out.append((raw["source"], raw["target"]))
     return out
 

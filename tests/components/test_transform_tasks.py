@@ -13,8 +13,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 import components.transform as transform
 from serving import schema
+from components.registry import get_task
 from components.transform.task_fns import (
-    LABEL_FIELDS, TEXT_FIELDS, EncodeTaskFn, PreTokenizeBatchFn, WordpieceBatchFn, parse_task_example, vocab_items,
+    EncodeTaskFn, PreTokenizeBatchFn, WordpieceBatchFn, parse_task_example, vocab_items,
 )
 from components.transform.task_graph import build_task_vocabularies
 from components.transform.vocab import read_vocab_file
@@ -73,18 +74,18 @@ def read_records(artifact: Path, split: str) -> list[dict]:
 
 def test_parse_task_example_lists_and_scalars():
     row = RAW["tagging"]["train"][0]
-    assert parse_task_example(raw_example(row), "tagging") == row
-    assert parse_task_example(raw_example({"text": "x"}), "classification") == {"text": "x", "label": ""}
+    assert parse_task_example(raw_example(row), get_task("tagging").raw_features) == row
+    assert parse_task_example(raw_example({"text": "x"}), get_task("classification").raw_features) == {"text": "x", "label": ""}
 
 
 def test_pretokenize_batch_fn_text_and_pretokenized():
     with local_pipeline() as p:
         cls = (p | "Cls" >> beam.Create([RAW["classification"]["train"][:2]])
-               | "TokCls" >> beam.ParDo(PreTokenizeBatchFn(WORD, TEXT_FIELDS["classification"]))
+               | "TokCls" >> beam.ParDo(PreTokenizeBatchFn(WORD, get_task("classification").text_fields))
                | "ToCls" >> beam.Map(lambda r: tuple(r["tokens"]["text"])))
         assert_that(cls, equal_to([("good", "movie"), ("bad", "movie")]), label="cls")
         tag = (p | "Tag" >> beam.Create([RAW["tagging"]["train"]])
-               | "TokTag" >> beam.ParDo(PreTokenizeBatchFn(WORD, TEXT_FIELDS["tagging"]))
+               | "TokTag" >> beam.ParDo(PreTokenizeBatchFn(WORD, get_task("tagging").text_fields))
                | "ToTag" >> beam.Map(lambda r: (tuple(r["tokens"]["tokens"]), tuple(r["raw"]["tags"]))))
         assert_that(tag, equal_to([(("john", "lives", "in", "new york"), ("B-PER", "O", "O", "B-LOC")),
                                    (("john", "runs"), ("B-PER", "O"))]), label="tag")
@@ -94,10 +95,11 @@ def test_vocab_items_and_task_vocabularies():
     rows = [{"raw": {"tokens": ["A", "b"], "tags": ["O", "B-X"]}, "tokens": {"tokens": ["a", "b"]}},
             {"raw": {"tokens": ["a", ""], "tags": ["O", "O"]}, "tokens": {"tokens": ["a", ""]}}]
     with local_pipeline() as p:
-        counts = p | beam.Create(rows) | beam.FlatMap(vocab_items, LABEL_FIELDS["tagging"]) | beam.CombinePerKey(sum)
+        counts = p | beam.Create(rows) | beam.FlatMap(vocab_items, get_task("tagging").label_fields) | beam.CombinePerKey(sum)
         assert_that(counts, equal_to([(("tokens", "a"), 2), (("tokens", "b"), 1), (("tags", "O"), 3),
                                       (("tags", "B-X"), 1)]), label="counts")
-        vocab = counts | beam.combiners.ToList() | beam.Map(build_task_vocabularies, "tagging", TransformConfig(), "word")
+        vocab = counts | beam.combiners.ToList() | beam.Map(build_task_vocabularies, get_task("tagging").text_fields,
+                                                                 get_task("tagging").label_fields, TransformConfig(), "word")
         assert_that(vocab, equal_to([{"tokens": RESERVED + ["a", "b"], "tags": ["[PAD]", "[UNK]", "B-X", "O"]}]),
                     label="vocab")
 
@@ -106,7 +108,7 @@ def test_encode_task_fn_unseen_labels_and_truncation():
     vocab = {"text": RESERVED + ["good", "movie"], "labels": ["neg", "pos"]}
     rows = [{"raw": {"text": "Good movie bad", "label": "pos"}, "tokens": {"text": ["good", "movie", "bad"]}},
             {"raw": {"text": "bad", "label": "neutral"}, "tokens": {"text": ["bad"]}}]
-    fn = EncodeTaskFn(TEXT_FIELDS["classification"], LABEL_FIELDS["classification"], {"max_source_length": 2})
+    fn = EncodeTaskFn(get_task("classification").text_fields, get_task("classification").label_fields, {"max_source_length": 2})
     with local_pipeline() as p:
         side = p | "Vocab" >> beam.Create([vocab])
         out = (p | "Rows" >> beam.Create(rows) | beam.ParDo(fn, vocab=beam.pvalue.AsSingleton(side))
@@ -124,7 +126,7 @@ def test_wordpiece_batch_fn_with_side_input():
     with local_pipeline() as p:
         side = p | "Vocab" >> beam.Create([vocab])
         out = (p | "Rows" >> beam.Create([rows])
-               | beam.ParDo(WordpieceBatchFn(spec, TEXT_FIELDS["language_model"]), vocab=beam.pvalue.AsSingleton(side))
+               | beam.ParDo(WordpieceBatchFn(spec, get_task("language_model").text_fields), vocab=beam.pvalue.AsSingleton(side))
                | beam.Map(lambda r: tuple(r["tokens"]["text"])))
         assert_that(out, equal_to([("play", "##ed", "play", "##s"), ("x", "[UNK]")]))
 
@@ -197,7 +199,7 @@ def test_translation_wordpiece_end_to_end(tmp_path):
     splits = {"train": [{"source": "March third", "target": "03 03"}, {"source": "May first", "target": "05 01"}]}
     out, outputs, manifest = run_task(tmp_path, "translation", "transform.tokenizer=wordpiece",
                                       "transform.wordpiece_vocab_size=40", splits=splits)
-    assert set(manifest["vocab"]) == {"source", "target"} and manifest["features"] == transform.FEATURES
+    assert set(manifest["vocab"]) == {"source", "target"} and manifest["features"] == get_task("translation").encoded_features
     for row in read_records(out, "train"):
         assert row["target_ids"][-1] == schema.END_ID
         proc = TextProcessor.from_manifest(out, "target")

@@ -20,6 +20,7 @@ import tensorflow as tf
 import components.example_gen as example_gen
 import components.transform as transform
 from serving import schema
+from components.registry import get_task
 from components.trainer.task_input import make_task_dataset
 from components.transform.vocab import read_vocab_file
 from pipeline.config import load_config
@@ -109,7 +110,7 @@ def test_trainer_batches_teacher_forcing(outputs):
 def test_encoded_translation_properties(outputs):
     variant, out, _ = outputs
     manifest = json.loads((out / schema.MANIFEST).read_text())
-    assert manifest["features"] == transform.FEATURES
+    assert manifest["features"] == get_task("translation").encoded_features
     for side in ("source", "target"):
         assert read_vocab_file(out / schema.VOCAB_DIR / f"{side}.txt")[:4] == list(schema.RESERVED_TOKENS)
     source, target = TextProcessor.from_manifest(out, "source"), TextProcessor.from_manifest(out, "target")
@@ -148,7 +149,7 @@ def test_evaluator_greedy_decodes_what_serving_decodes(outputs):
     keras.utils.set_random_seed(0)
     model = build_model_for(cfg, json.loads((out / schema.MANIFEST).read_text()))  # untrained: any fixed weights
     source, target = TextProcessor.from_manifest(out, "source"), TextProcessor.from_manifest(out, "target")
-    result = decode_split(out, "eval", make_decode_fn(model, target, 12, Greedy()),
+    result = decode_split(out, get_task("translation"), "eval", make_decode_fn(model, target, 12, Greedy()),
                           lambda t: normalize(t, source.spec), batch_size=16)
     rows = records(out, "eval")
     assert result["sources"] == [row["source"][1][0] for row in rows]

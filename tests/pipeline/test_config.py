@@ -108,7 +108,7 @@ def test_cli_config_prints_effective_config():
     (["model.family=rnn_atention"], "Did you mean 'rnn_attention'"),
     (["task=classification", "model.family=transformer_classifier", "model.pooling=max"], "does not apply"),
     (["task=classification", "model.pooling=cls"], "does not apply"),
-    (["task=tagging", "eval.bless_metric=exact_match"], "must be one of .*'entity_f1'"),
+    (["task=tagging", "transform.tokenizer=word", "eval.bless_metric=exact_match"], "must be one of .*'entity_f1'"),
     (["train.monitor=val_acc"], "'train.monitor' must be one of \\['val_loss', 'val_accuracy'\\]"),
     (["task=language_model", "transform.tokenizer=word", "transform.whitespace=keep"], "tokenizer='char' only"),
     (["task=language_model", "model.family=transformer_language_model", "train.lm_input=stateful"],
@@ -129,7 +129,7 @@ def test_auto_family_follows_the_task():
     assert load_config(None).model.family == "rnn_attention"
     source = "data.source=data.tsv"
     assert load_config(None, ["task=classification", source]).model.family == "rnn_classifier"
-    assert load_config(None, ["task=tagging", source]).model.family == "rnn_tagger"
+    assert load_config(None, ["task=tagging", "transform.tokenizer=word", source]).model.family == "rnn_tagger"
     assert load_config(None, ["task=language_model", source]).model.family == "rnn_language_model"
 
 

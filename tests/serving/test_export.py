@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.config import load_config
 from serving import export, warmup
 from tests.components.test_trainer_input import write_toy_transform
 
@@ -41,10 +40,8 @@ def exported(tmp_path_factory):
                                  embed_dim=8, units=16, cell="gru", encoder_layers=1,
                                  bidirectional=True, attention_units=8, dropout=0.0)
     model((tf.constant([[4, 5, 6]]), tf.constant([[2, 4, 5]])))  # build
-    config = load_config(None, ["eval.max_decode_length=10"])  # push.decode: beam search, width 4, alpha 0.6
-    strategy = decoding.strategy_from_settings(config.push.decode)
-    assert strategy == decoding.BeamSearch(4, length_penalty=0.6)
-    export_dir = export.export_model(config, model, transform, root / "1")
+    strategy = decoding.BeamSearch(4, length_penalty=0.6)
+    export_dir = export.export_translation(model, transform, root / "1", 10, strategy)
 
     source = TextProcessor.from_manifest(transform, "source")
     target = TextProcessor.from_manifest(transform, "target")

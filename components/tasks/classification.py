@@ -1,0 +1,83 @@
+"""Classification: a text -> one label (pooled sequence states, softmax over the labels seen in train).
+
+Example:
+
+>>> ClassificationTask().bless_metrics
+('accuracy', 'macro_f1')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from components.tasks.base import Task
+from components.tasks.fields import LabelField, TextField
+from serving import schema
+
+
+class ClassificationTask(Task):
+    name = "classification"
+    raw_features = (schema.RAW_TEXT, schema.RAW_LABEL)
+    text_fields = (TextField(schema.RAW_TEXT, schema.TOKEN_IDS, "max_source_length"),)
+    label_fields = (LabelField(schema.RAW_LABEL, schema.LABEL_ID, "labels", schema.UNSEEN_LABEL_ID),)
+    encoded_features = {
+        schema.TOKEN_IDS: "int64 list: text token ids, truncated to max_source_length",
+        schema.LABEL_ID: f"int64: index into vocab/labels.txt; {schema.UNSEEN_LABEL_ID} for a label unseen in train",
+        schema.RAW_TEXT: "bytes: the raw text as example_gen wrote it",
+        schema.RAW_LABEL: "bytes: the raw label as example_gen wrote it",
+    }
+    families = ("rnn_classifier", "transformer_classifier")
+    bless_metrics = ("accuracy", "macro_f1")
+    distribution_feature = schema.RAW_LABEL
+    input_ids = schema.TOKEN_IDS
+
+    def feature_spec(self, with_raw: bool) -> dict[str, Any]:
+        import tensorflow as tf
+
+        spec = {schema.TOKEN_IDS: tf.io.VarLenFeature(tf.int64), schema.LABEL_ID: tf.io.FixedLenFeature([], tf.int64)}
+        raw = {schema.RAW_TEXT: tf.io.FixedLenFeature([], tf.string, default_value=""),
+               schema.RAW_LABEL: tf.io.FixedLenFeature([], tf.string, default_value="")}
+        return {**spec, **raw} if with_raw else spec
+
+    def prepare_examples(self, ds, training: bool):
+        """Training drops examples whose label was unseen in train (label id -1)."""
+        return ds.filter(lambda ex: ex[schema.LABEL_ID] >= 0) if training else ds
+
+    def model_inputs(self, batch):
+        import tensorflow as tf
+
+        return tf.cast(batch[schema.TOKEN_IDS], tf.int32), batch[schema.LABEL_ID]
+
+    def compile_args(self, cfg) -> dict[str, Any]:
+        import keras
+
+        return {
+            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        }
+
+    def evaluate(self, cfg, model, transform_dir: Path, manifest: Mapping[str, Any], splits: Sequence[str],
+                 out: Path) -> dict[str, dict[str, Any]]:
+        from components.evaluator.evaluate_tasks import evaluate_classification_split
+
+        return {split: evaluate_classification_split(model, self, transform_dir, manifest, cfg, split, out,
+                                                     plots=split == "eval") for split in splits}
+
+    def export(self, cfg, model, transform_dir: Path, export_dir: Path, model_name: str = "") -> Path:
+        from serving.export import export_classifier
+
+        return export_classifier(model, transform_dir, export_dir, model_name=model_name)
+
+    # ---- example_gen ----
+    def source_fields(self, data) -> tuple[str, ...]:
+        return (data.text_field, data.label_field)
+
+    def make_record(self, values):
+        """A non-empty text and a non-empty label."""
+        from components.example_gen import common
+
+        record, reason = super().make_record(values)
+        if record is not None and not record[schema.RAW_LABEL].strip():
+            return None, common.MISSING_LABEL
+        return record, reason

@@ -1,0 +1,115 @@
+"""Tagging: one tag per pre-tokenized word (softmax or CRF output; entity F1 when the tags are BIO-like).
+
+Example:
+
+>>> TaggingTask().input_ids
+'token_ids'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from components.config import ConfigError
+from components.tasks.base import Task
+from components.tasks.fields import LabelField, TextField
+from serving import schema
+
+
+class TaggingTask(Task):
+    name = "tagging"
+    raw_features = (schema.RAW_TOKENS, schema.RAW_TAGS)
+    text_fields = (TextField(schema.RAW_TOKENS, schema.TOKEN_IDS, pretokenized=True),)
+    label_fields = (LabelField(schema.RAW_TAGS, schema.TAG_IDS, "tags", schema.UNK_ID, is_list=True),)
+    encoded_features = {
+        schema.TOKEN_IDS: "int64 list: one id per word (each word normalized, never split)",
+        schema.TAG_IDS: "int64 list: one per word, index into vocab/tags.txt ([PAD]=0, [UNK]=1 for unseen tags)",
+        schema.RAW_TOKENS: "bytes list: the raw words as example_gen wrote them",
+        schema.RAW_TAGS: "bytes list: the raw tags as example_gen wrote them",
+    }
+    families = ("rnn_tagger", "transformer_tagger")
+    bless_metrics = ("token_accuracy", "entity_f1", "entity_precision", "entity_recall")
+    distribution_feature = schema.RAW_TAGS
+    input_ids = schema.TOKEN_IDS
+
+    def check_config(self, cfg) -> None:
+        if cfg.transform.tokenizer != "word":
+            raise ConfigError(
+                "tagging keeps one token per pre-tokenized word, so it needs transform.tokenizer=word. "
+                f"Received: transform.tokenizer={cfg.transform.tokenizer!r}")
+
+    def feature_spec(self, with_raw: bool) -> dict[str, Any]:
+        import tensorflow as tf
+
+        spec = {schema.TOKEN_IDS: tf.io.VarLenFeature(tf.int64), schema.TAG_IDS: tf.io.VarLenFeature(tf.int64)}
+        raw = {schema.RAW_TOKENS: tf.io.VarLenFeature(tf.string), schema.RAW_TAGS: tf.io.VarLenFeature(tf.string)}
+        return {**spec, **raw} if with_raw else spec
+
+    def prepare_examples(self, ds, training: bool):
+        """Sentences are cut at `schema.MAX_TAGGING_LENGTH` words (the Transformer tagger's position table)."""
+        return ds.map(lambda ex: {k: v[:schema.MAX_TAGGING_LENGTH] if v.shape.rank == 1 else v for k, v in ex.items()})
+
+    def model_inputs(self, batch):
+        import tensorflow as tf
+
+        token_ids = tf.cast(batch[schema.TOKEN_IDS], tf.int32)
+        x = (token_ids, batch["char_ids"]) if "char_ids" in batch else token_ids
+        return x, tf.cast(batch[schema.TAG_IDS], tf.int32)
+
+    def uses_char_ids(self, cfg) -> bool:
+        return cfg.model.char_filters > 0
+
+    def dummy_inputs(self, cfg):
+        from keras import ops
+
+        from serving.text_processor import MAX_WORD_CHARS
+
+        ids = ops.ones((1, 2), dtype="int32")
+        return (ids, ops.ones((1, 2, MAX_WORD_CHARS), dtype="int32")) if self.uses_char_ids(cfg) else ids
+
+    def compile_args(self, cfg) -> dict[str, Any]:
+        """The model's own loss (softmax CE or CRF NLL per real token); MaskedAccuracy of the argmax of the
+        scores (for a CRF these are the emissions, not Viterbi)."""
+        from models.metrics import MaskedAccuracy
+
+        return {"loss": None, "metrics": [MaskedAccuracy()]}  # the taggers' compute_loss supplies the loss
+
+    def default_bless_metric(self, metrics: Mapping[str, Any]) -> str:
+        """Entity F1 when the tags are BIO-like (the evaluator reports it), else token accuracy."""
+        return "entity_f1" if "entity_f1" in metrics else "token_accuracy"
+
+    def evaluate(self, cfg, model, transform_dir: Path, manifest: Mapping[str, Any], splits: Sequence[str],
+                 out: Path) -> dict[str, dict[str, Any]]:
+        from components.evaluator.evaluate_tasks import evaluate_tagging_split
+
+        return {split: evaluate_tagging_split(model, self, transform_dir, manifest, cfg, split, out)
+                for split in splits}
+
+    def export(self, cfg, model, transform_dir: Path, export_dir: Path, model_name: str = "") -> Path:
+        from serving.export import export_tagger
+
+        return export_tagger(model, transform_dir, export_dir, char_ids=self.uses_char_ids(cfg),
+                             model_name=model_name)
+
+    # ---- example_gen ----
+    formats = ("conll", "conllu", "tsv", "csv", "jsonl")
+    list_values = True
+    size_key = "tokens"
+
+    def source_fields(self, data) -> tuple[str, ...]:
+        return (data.text_field, data.label_field)  # tokens, tags
+
+    def make_record(self, values):
+        """Words and tags (JSON lists, or strings split on whitespace), one tag per word."""
+        from components.example_gen import common, tabular
+
+        tokens, tags = tabular.as_list(values[0]), tabular.as_list(values[1])
+        if not tokens:
+            return None, common.EMPTY_TEXT
+        if len(tokens) != len(tags):
+            return None, common.TAG_MISMATCH
+        return {schema.RAW_TOKENS: tokens, schema.RAW_TAGS: tags}, None
+
+    def record_size(self, record) -> int:
+        return len(record[schema.RAW_TOKENS])
