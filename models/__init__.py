@@ -3,6 +3,7 @@
 from models.decoding.greedy import greedy_decode
 from models.layers.attention_decoder_cell import AttentionDecoderCell
 from models.layers.bahdanau_attention import BahdanauAttention
+from models.layers.causal_decoder_block import CausalDecoderBlock
 from models.layers.char_word_encoder import CharWordEncoder
 from models.layers.crf import CRF
 from models.layers.positional_embedding import PositionalEmbedding
@@ -21,6 +22,7 @@ __all__ = [
     "AttentionSeq2Seq",
     "BahdanauAttention",
     "CRF",
+    "CausalDecoderBlock",
     "CharWordEncoder",
     "MaskedAccuracy",
     "PositionalEmbedding",
