@@ -15,7 +15,9 @@ of `configs/shakespeare_char.yaml` (embedding 64 -> LSTM 512) and a
 Transformer decoder (`--d-model`, `--layers`, `--heads`; context = prompt +
 new tokens). The script checks that both ways produce the same tokens, then
 reports new tokens per second (median of `--repeats` timed calls after one
-untimed call that traces) and the speed-up cached / prefix.
+untimed call that traces), the cached way's milliseconds per new token (one
+`model.step`, plus the prompt pass spread over the new tokens) and the
+speed-up cached / prefix.
 
     python benchmarks/generation_speed.py --new-tokens 100,500
 """
@@ -126,16 +128,17 @@ def main(argv=None):
             cached_tokens, cached_s = timed(cached, prompt, steps, args.repeats)
             prefix_tokens, prefix_s = timed(prefix, prompt, steps, args.repeats)
             agree = float(np.mean(cached_tokens == prefix_tokens))
-            rows.append((label, steps, steps / cached_s, steps / prefix_s, prefix_s / cached_s, agree))
-            print(f"{label:55s} {steps:4d} new tokens: cached {steps / cached_s:8.1f} tok/s, prefix "
-                  f"{steps / prefix_s:8.1f} tok/s, speed-up {prefix_s / cached_s:6.1f}x, same tokens {agree:.3f}",
-                  flush=True)
+            rows.append((label, steps, steps / cached_s, 1e3 * cached_s / steps, steps / prefix_s,
+                         prefix_s / cached_s, agree))
+            print(f"{label:55s} {steps:4d} new tokens: cached {steps / cached_s:8.1f} tok/s "
+                  f"({1e3 * cached_s / steps:.3f} ms/step), prefix {steps / prefix_s:8.1f} tok/s, "
+                  f"speed-up {prefix_s / cached_s:6.1f}x, same tokens {agree:.3f}", flush=True)
     print(f"\nprompt {args.prompt_length} tokens, batch 1, greedy, TensorFlow {tf.__version__} CPU, "
           f"median of {args.repeats} calls after one tracing call")
-    print("| model | new tokens | cached tok/s | prefix tok/s | speed-up | same tokens |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for label, steps, c, p, ratio, agree in rows:
-        print(f"| {label} | {steps} | {c:.1f} | {p:.1f} | {ratio:.1f}x | {agree:.3f} |")
+    print("| model | new tokens | cached tok/s | cached ms/step | prefix tok/s | speed-up | same tokens |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, steps, c, ms, p, ratio, agree in rows:
+        print(f"| {label} | {steps} | {c:.1f} | {ms:.3f} | {p:.1f} | {ratio:.1f}x | {agree:.3f} |")
     return rows
 
 

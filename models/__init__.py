@@ -3,6 +3,7 @@
 from models.decoding import BeamSearch, Greedy, Sampling, decode, decode_seq2seq, generate
 from models.layers.attention_decoder_cell import AttentionDecoderCell
 from models.layers.bahdanau_attention import BahdanauAttention
+from models.layers.causal_decoder_block import CausalDecoderBlock
 from models.layers.char_word_encoder import CharWordEncoder
 from models.layers.crf import CRF
 from models.layers.positional_embedding import PositionalEmbedding
@@ -27,6 +28,7 @@ __all__ = [
     "AttentionSeq2Seq",
     "BahdanauAttention",
     "CRF",
+    "CausalDecoderBlock",
     "CharWordEncoder",
     "MaskedAccuracy",
     "PositionalEmbedding",

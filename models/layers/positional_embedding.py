@@ -20,11 +20,31 @@ def sinusoidal_positions(length, depth, dtype="float32"):
     Returns:
         `(length, depth)` tensor, computed in float32 then cast to `dtype`.
     """
-    positions = ops.cast(ops.arange(length), "float32")  # (length,)
+    return sinusoidal_at(ops.arange(length), depth, dtype)
+
+
+def sinusoidal_at(positions, depth, dtype="float32"):
+    """The rows `positions` of the sinusoidal table (`sinusoidal_positions`), computed for those rows only.
+
+    Args:
+        positions: int tensor of any shape `(...)`.
+        depth: int, embedding size.
+        dtype: output dtype.
+
+    Returns:
+        `(..., depth)` tensor, equal to `take(sinusoidal_positions(n, depth), positions, axis=0)` for any
+        `n > max(positions)`.
+
+    Example:
+
+    >>> sinusoidal_at(np.array([[0, 3]]), 4).shape
+    (1, 2, 4)
+    """
+    angles_at = ops.cast(positions, "float32")  # (...)
     dims = ops.arange(depth)  # (depth,)
     exponents = ops.cast(2 * (dims // 2), "float32") / float(depth)
     rates = ops.power(10000.0, -exponents)  # (depth,)
-    angles = ops.expand_dims(positions, 1) * ops.expand_dims(rates, 0)  # (length, depth)
+    angles = ops.expand_dims(angles_at, -1) * rates  # (..., depth)
     table = ops.where(ops.equal(dims % 2, 0), ops.sin(angles), ops.cos(angles))
     return ops.cast(table, dtype)
 

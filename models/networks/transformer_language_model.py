@@ -1,17 +1,15 @@
 """Causal Transformer decoder language model (pre-LayerNorm, GPT-style) with a fixed-shape key/value cache."""
 
 import math
-import warnings
 
 import keras
 from keras import ops
 
-from models.layers.positional_embedding import PositionalEmbedding, sinusoidal_positions
+from models.layers.causal_decoder_block import EPSILON, CausalDecoderBlock, step_cache_inputs
+from models.layers.positional_embedding import PositionalEmbedding, sinusoidal_at
 from models.networks.checks import check_choice, check_positive_int, check_rate
 
 _POSITIONS = ("learned", "sinusoidal")
-_MASKED = -1e9  # masked attention logit; scores are float32 under every policy, so this stays finite
-_EPSILON = 1e-5  # LayerNormalization epsilon of every norm
 
 
 def _concrete_max(x):
@@ -31,156 +29,6 @@ def _real_lengths(ids):
     return ops.max(ops.where(ops.not_equal(ids, 0), steps[None, :], 0), axis=1)  # (batch,)
 
 
-def _cache_indices(positions, heads):
-    """`(batch * heads * time, 3)` scatter indices (row, head, slot) of every step at `positions` `(batch, time)`.
-
-    Slots are distinct except past `max_length` in traced code (positions clipped to the last slot), where
-    the slot keeps one of the writes and the logits are meaningless anyway."""
-    batch, time = ops.shape(positions)[0], ops.shape(positions)[1]
-    shape = (batch, heads, time)
-    rows = ops.broadcast_to(ops.arange(batch, dtype="int32")[:, None, None], shape)  # (batch, heads, time)
-    head = ops.broadcast_to(ops.arange(heads, dtype="int32")[None, :, None], shape)  # (batch, heads, time)
-    slots = ops.broadcast_to(positions[:, None, :], shape)  # (batch, heads, time)
-    return ops.reshape(ops.stack([rows, head, slots], axis=-1), (-1, 3))
-
-
-def _write(cache, new, indices):
-    """`cache` `(batch, heads, slots, head_dim)` with `new` `(batch, heads, time, head_dim)` written at
-    `indices` (`_cache_indices`): one scatter of the new vectors, so a step's cost does not grow with the cache."""
-    updates = ops.reshape(ops.cast(new, cache.dtype), (-1, ops.shape(new)[3]))  # (batch * heads * time, head_dim)
-    return ops.scatter_update(cache, indices, updates)
-
-
-@keras.saving.register_keras_serializable(package="seqlab")
-class CausalDecoderBlock(keras.layers.Layer):
-    """Pre-LayerNorm causal self-attention + feed-forward block that can read and write a key/value cache.
-
-        h = x + Dropout(W_o MultiHead(softmax(Q K^T / sqrt(head_dim) + causal mask) V)),  Q, K, V from LN(x)
-        y = h + Dropout(W_2 gelu(W_1 LN(h) + b_1) + b_2)
-
-    The q/k/v/o projections are `EinsumDense` layers (`query`, `key`, `value`,
-    `attention_output`) that put the heads before the steps, so keys and values
-    are plain `(batch, heads, steps, head_dim)` tensors the caller can cache,
-    and both attention products are batched matmuls with no transpose of the
-    cache. Attention scores, the mask and the softmax are float32 under every
-    policy (the weights are cast back to the compute dtype before the values).
-
-    Without a cache a query at step t sees the keys at steps <= t (a causal
-    pass from position 0). With a cache, the inputs' keys/values are written
-    into it at `positions` and a query at position p sees the slots <= p.
-
-    Args:
-        embed_dim: int, model size.
-        num_heads: int, divides `embed_dim`.
-        ff_dim: int, feed-forward hidden size.
-        dropout: float in [0, 1), on both residual branches.
-        layer_norm_epsilon: float.
-        **kwargs: standard layer arguments (`name`, `dtype`, ...).
-
-    Call arguments:
-        inputs: `(batch, time, embed_dim)`.
-        key_cache, value_cache: optional `(batch, num_heads, slots, head_dim)`.
-        positions: `(batch, time)` int32, the cache slot of every input step
-            (required with a cache).
-        training: bool.
-
-    Returns:
-        `(outputs, keys, values)`: outputs `(batch, time, embed_dim)`; without a
-        cache this pass's keys/values `(batch, num_heads, time, head_dim)`, with
-        one the updated caches `(batch, num_heads, slots, head_dim)`.
-
-    Example:
-
-    >>> block = CausalDecoderBlock(embed_dim=8, num_heads=2, ff_dim=16)
-    >>> y, k, v = block(np.random.rand(2, 5, 8).astype("float32"))
-    >>> y.shape, k.shape
-    ((2, 5, 8), (2, 2, 5, 4))
-    """
-
-    def __init__(self, embed_dim, num_heads, ff_dim, dropout=0.0, layer_norm_epsilon=_EPSILON, **kwargs):
-        super().__init__(**kwargs)
-        for name, value in (("embed_dim", embed_dim), ("num_heads", num_heads), ("ff_dim", ff_dim)):
-            check_positive_int(name, value)
-        if embed_dim % num_heads:
-            raise ValueError(
-                "Expected `embed_dim` to be divisible by `num_heads`. Received: "
-                f"embed_dim={embed_dim}, num_heads={num_heads}. Pick num_heads among "
-                f"{[h for h in range(1, embed_dim + 1) if embed_dim % h == 0]}."
-            )
-        check_rate("dropout", dropout)
-        self.embed_dim = embed_dim
-        self.num_heads = num_heads
-        self.ff_dim = ff_dim
-        self.dropout = dropout
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.head_dim = embed_dim // num_heads
-        policy = self.dtype_policy
-        heads = (num_heads, None, self.head_dim)
-        self.attention_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy,
-                                                              name="attention_norm")
-        self.query = keras.layers.EinsumDense("btd,dnh->bnth", heads, bias_axes="nh", dtype=policy, name="query")
-        self.key = keras.layers.EinsumDense("btd,dnh->bnth", heads, bias_axes="nh", dtype=policy, name="key")
-        self.value = keras.layers.EinsumDense("btd,dnh->bnth", heads, bias_axes="nh", dtype=policy, name="value")
-        self.attention_output = keras.layers.EinsumDense("bnth,nhd->btd", (None, embed_dim), bias_axes="d",
-                                                         dtype=policy, name="attention_output")
-        self.attention_dropout = keras.layers.Dropout(dropout, dtype=policy, name="attention_dropout")
-        self.ff_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name="ff_norm")
-        self.ff_inner = keras.layers.Dense(ff_dim, activation="gelu", dtype=policy, name="ff_inner")
-        self.ff_outer = keras.layers.Dense(embed_dim, dtype=policy, name="ff_outer")
-        self.ff_dropout = keras.layers.Dropout(dropout, dtype=policy, name="ff_dropout")
-
-    def build(self, input_shape):
-        if input_shape[-1] != self.embed_dim:
-            raise ValueError(
-                f"Expected inputs with last dimension embed_dim={self.embed_dim}. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
-        batch, time = input_shape[0], input_shape[1]
-        for layer in (self.attention_norm, self.query, self.key, self.value, self.ff_norm, self.ff_inner):
-            layer.build(input_shape)
-        self.attention_output.build((batch, self.num_heads, time, self.head_dim))
-        self.ff_outer.build((batch, time, self.ff_dim))
-        self.built = True
-
-    def _attend(self, query, key, value, mask):
-        # query (batch, heads, time, head_dim); key/value (batch, heads, slots, head_dim); mask (batch|1, time, slots)
-        scale = 1.0 / math.sqrt(self.head_dim)
-        scores = ops.einsum("bnth,bnsh->bnts", ops.cast(query, "float32"), ops.cast(key, "float32")) * scale
-        scores = ops.where(ops.expand_dims(mask, 1), scores, _MASKED)  # (batch, heads, time, slots) float32
-        with warnings.catch_warnings():  # a one-token sequence (an empty prompt after [END]) has one slot to attend
-            warnings.filterwarnings("ignore", message="You are using a softmax over axis -1")
-            weights = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
-        attended = ops.einsum("bnts,bnsh->bnth", weights, value)  # (batch, heads, time, head_dim)
-        return self.attention_output(attended)  # (batch, time, embed_dim)
-
-    def call(self, inputs, key_cache=None, value_cache=None, positions=None, training=False):
-        normed = self.attention_norm(inputs)  # (batch, time, embed_dim)
-        query = self.query(normed)  # (batch, heads, time, head_dim)
-        key = self.key(normed)  # (batch, heads, time, head_dim)
-        value = self.value(normed)  # (batch, heads, time, head_dim)
-        if key_cache is None:
-            steps = ops.arange(ops.shape(inputs)[1], dtype="int32")  # (time,)
-            mask = ops.less_equal(steps[None, :], steps[:, None])[None]  # (1, time, time): key s <= query t
-        else:
-            positions = ops.cast(positions, "int32")  # (batch, time)
-            indices = _cache_indices(positions, self.num_heads)  # (batch * heads * time, 3), shared by k and v
-            key = _write(key_cache, key, indices)  # (batch, heads, slots, head_dim)
-            value = _write(value_cache, value, indices)  # (batch, heads, slots, head_dim)
-            slots = ops.arange(ops.shape(key)[2], dtype="int32")  # (slots,)
-            mask = ops.less_equal(slots[None, None, :], positions[:, :, None])  # (batch, time, slots)
-        attended = self._attend(query, key, value, mask)  # (batch, time, embed_dim)
-        x = inputs + self.attention_dropout(attended, training=training)  # (batch, time, embed_dim)
-        hidden = self.ff_outer(self.ff_inner(self.ff_norm(x)))  # (batch, time, embed_dim)
-        outputs = x + self.ff_dropout(hidden, training=training)  # (batch, time, embed_dim)
-        return outputs, key, value
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"embed_dim": self.embed_dim, "num_heads": self.num_heads, "ff_dim": self.ff_dim,
-                       "dropout": self.dropout, "layer_norm_epsilon": self.layer_norm_epsilon})
-        return config
-
-
 @keras.saving.register_keras_serializable(package="seqlab")
 class TransformerLanguageModel(keras.Model):
     """Next-token Transformer decoder whose key/value cache can be passed in and out.
@@ -188,8 +36,8 @@ class TransformerLanguageModel(keras.Model):
     `Embedding(vocab_size, embed_dim)` scaled by `sqrt(embed_dim)` (Vaswani et
     al., 2017: token and position vectors start at comparable sizes) +
     `PositionalEmbedding` -> `Dropout` -> `num_layers` x `CausalDecoderBlock`
-    (pre-LayerNorm) -> `LayerNormalization` -> `Dense(vocab_size,
-    dtype="float32")` logits. The mirror of `RNNLanguageModel`: the cache plays
+    (pre-LayerNorm: why, in `CausalDecoderBlock`) -> `LayerNormalization` ->
+    `Dense(vocab_size, dtype="float32")` logits. The mirror of `RNNLanguageModel`: the cache plays
     the part of the RNN states, and `step` costs one cached attention step per
     new token instead of a re-run over the prefix.
 
@@ -206,7 +54,11 @@ class TransformerLanguageModel(keras.Model):
     in the compute dtype, slot s holding the key/value of the token at
     position s (zeros or stale values beyond `position`, never attended);
     position: `(batch,)` int32, per row the next free slot, i.e. the number of
-    tokens already in the cache.
+    tokens already in the cache. Every element's leading dimension is the
+    batch, so `[ops.take(s, rows, axis=0) for s in states]` reorders,
+    duplicates or drops sequences (a beam search's reordering), and no shape
+    depends on how many tokens have been written (a fixed-shape loop variable
+    for `tf.while_loop` and `jax.jit`).
 
     - `call(ids, return_state=True)` runs the causal pass from position 0 and
       returns the cache filled with its keys/values; each row's `position` is
@@ -273,7 +125,7 @@ class TransformerLanguageModel(keras.Model):
         self.token_embedding = keras.layers.Embedding(vocab_size, embed_dim, dtype=policy, name="token_embedding")
         self.position_embedding = PositionalEmbedding(max_length, mode=positions, dtype=policy, name="positions")
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy, name="dropout")
-        self.final_norm = keras.layers.LayerNormalization(epsilon=_EPSILON, dtype=policy, name="final_norm")
+        self.final_norm = keras.layers.LayerNormalization(epsilon=EPSILON, dtype=policy, name="final_norm")
         self.head = keras.layers.Dense(vocab_size, dtype="float32", name="logits")
 
     def initial_states(self, batch_size):
@@ -297,12 +149,11 @@ class TransformerLanguageModel(keras.Model):
         return x * ops.cast(math.sqrt(self.embed_dim), x.dtype)
 
     def _position_vectors(self, positions, dtype):
-        """Rows `positions` `(batch, time)` of the position table -> `(batch, time, embed_dim)`."""
+        """Rows `positions` `(...)` of the position table -> `(..., embed_dim)` (sinusoidal: only those rows)."""
         if self.positions == "learned":
             table = self.position_embedding.position_embeddings  # (max_length, embed_dim)
-        else:
-            table = sinusoidal_positions(self.max_length, self.embed_dim)  # (max_length, embed_dim)
-        return ops.cast(ops.take(table, positions, axis=0), dtype)
+            return ops.cast(ops.take(table, positions, axis=0), dtype)
+        return sinusoidal_at(positions, self.embed_dim, dtype)
 
     def _check_room(self, last_position, what):
         """Eagerly raises when a row's cache would hold more than `max_length` tokens (a no-op when traced)."""
@@ -362,14 +213,25 @@ class TransformerLanguageModel(keras.Model):
     def step(self, token_ids, states):
         """One token per sequence `(batch,)` + cache -> (logits `(batch, vocab_size)` float32, new cache).
 
-        One cached attention step: the token is written at `position` and attends to the slots up to it.
+        One cached attention step: the token is written at `position` and attends to the slots up to it
+        (`CausalDecoderBlock.step` in every block; the embedding, position vector, cache write rows and mask
+        are computed once for all blocks).
         """
         if not self.built:
             self.build((None, 1))
-        self._check_room(ops.cast(states[-1], "int32") + 1, "one more step")
-        ids = ops.expand_dims(ops.cast(token_ids, "int32"), 1)  # (batch, 1)
-        logits, states = self._continue(ids, states, 1, training=False)  # (batch, 1, vocab_size)
-        return logits[:, 0, :], states
+        position = ops.cast(states[-1], "int32")  # (batch,)
+        self._check_room(position + 1, "one more step")
+        slot = ops.minimum(position, self.max_length - 1)  # (batch,): clipped in traced code only (see above)
+        x = self._embed(ops.cast(token_ids, "int32"))  # (batch, embed_dim)
+        x = x + self._position_vectors(slot, x.dtype)  # no dropout: inference
+        rows, bias = step_cache_inputs(slot, self.num_heads, self.max_length)  # shared by every block
+        new_states = []
+        for i, block in enumerate(self.blocks):
+            # x (batch, embed_dim); key/value (batch, heads, max_length, head_dim), written at `slot`
+            x, key, value = block.step(x, states[2 * i], states[2 * i + 1], slot, rows, bias)
+            new_states += [key, value]
+        new_states.append(ops.minimum(position + 1, self.max_length))  # (batch,)
+        return self.head(self.final_norm(x)), new_states  # (batch, vocab_size) float32
 
     def get_config(self):
         config = super().get_config()

@@ -8,7 +8,8 @@ import pytest
 from keras import ops
 
 from models.decoding import Greedy, generate
-from models.networks.transformer_language_model import CausalDecoderBlock, TransformerLanguageModel
+from models.layers.causal_decoder_block import CausalDecoderBlock
+from models.networks.transformer_language_model import TransformerLanguageModel
 from tests.models.layer_checks import assert_float32_logits_under_mixed_precision, assert_model_round_trip
 
 SMALL = dict(vocab_size=30, embed_dim=16, num_heads=2, ff_dim=32, num_layers=2, max_length=16)
@@ -55,6 +56,31 @@ def test_cached_steps_equal_the_full_run(positions):
         np.testing.assert_allclose(_np(step_logits), full[:, t], atol=1e-5)
     chunk = model(tokens[:, 3:], initial_state=states)  # and a chunk continuing the cache
     np.testing.assert_allclose(_np(chunk), full[:, 3:], atol=1e-5)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_cached_steps_equal_the_teacher_forced_pass_up_to_max_length(batch):
+    model = _model(max_length=40, positions="sinusoidal")
+    tokens = _tokens(n=batch, time=40, seed=3)
+    full = _np(model(tokens))  # (batch, 40, vocab)
+    _, states = model(tokens[:, :4], return_state=True)
+    for t in range(4, 40):  # up to the last slot, 39
+        step_logits, states = model.step(tokens[:, t], states)
+        np.testing.assert_allclose(_np(step_logits), full[:, t], atol=2e-5, err_msg=f"step {t}")
+    np.testing.assert_array_equal(_np(states[-1]), [40] * batch)
+    assert [tuple(s.shape) for s in states] == [(batch, 2, 40, 8)] * 4 + [(batch,)]
+
+
+def test_states_reordered_along_the_batch_axis_give_the_reordered_rows():
+    model = _model()
+    tokens = _tokens(n=3, time=6, seed=5)
+    _, states = model(tokens[:, :4], return_state=True)
+    rows = np.array([2, 2, 0], "int32")  # what a beam search does: keep, duplicate and drop rows
+    reordered = [ops.take(s, rows, axis=0) for s in states]
+    step_logits, _ = model.step(tokens[rows, 4], reordered)
+    np.testing.assert_allclose(_np(step_logits), _np(model(tokens[:, :5]))[rows, 4], atol=1e-5)
+    one_row, _ = model.step(tokens[2:3, 4], [ops.take(s, [2], axis=0) for s in states])  # batch 1: the 2-D path
+    np.testing.assert_allclose(_np(one_row), _np(step_logits)[:1], atol=1e-5)
 
 
 def test_causal_a_future_token_changes_no_earlier_logit():
@@ -146,9 +172,10 @@ def test_matches_a_numpy_reference_of_the_equations():
     np.testing.assert_allclose(logits, expected, atol=1e-5)
 
 
-def test_a_traced_decode_loop_keeps_the_cache_shape_and_clips_past_max_length():
+@pytest.mark.parametrize("batch", [2, 1])  # a static batch of 1 takes the 2-D matmul attention of `step`
+def test_a_traced_decode_loop_keeps_the_cache_shape_and_clips_past_max_length(batch):
     model = _model()
-    tokens = _tokens()
+    tokens = _tokens(n=batch)
     _, states = model(tokens[:, :3], return_state=True)
 
     def body(i, carry):
@@ -168,7 +195,7 @@ def test_a_traced_decode_loop_keeps_the_cache_shape_and_clips_past_max_length():
                               input_signature=[tf.TensorSpec((None, None), tf.int32)])
         traced_shapes = [tuple(s.shape) for s in prefill.get_concrete_function().structured_outputs]
         assert traced_shapes == [(None, 2, 16, 8)] * 4 + [(None,)]  # static cache length for the while loop
-    start = (ops.convert_to_tensor(tokens[:, 3]), ops.zeros((2, 15), "int32"), tuple(states))
+    start = (ops.convert_to_tensor(tokens[:, 3]), ops.zeros((batch, 15), "int32"), tuple(states))
     _, traced, final = decode(start, 5)
     eager, token, eager_states = [], tokens[:, 3], states
     for _ in range(5):
@@ -176,11 +203,11 @@ def test_a_traced_decode_loop_keeps_the_cache_shape_and_clips_past_max_length():
         token = _np(logits).argmax(-1).astype("int32")
         eager.append(token)
     np.testing.assert_array_equal(_np(traced)[:, :5], np.stack(eager, 1))
-    _assert_fixed_cache(final)
-    np.testing.assert_array_equal(_np(final[-1]), [8, 8])
+    _assert_fixed_cache(final, batch)
+    np.testing.assert_array_equal(_np(final[-1]), [8] * batch)
     _, _, final = decode(start, 15)  # 3 + 15 > max_length: traced code clips instead of raising
-    np.testing.assert_array_equal(_np(final[-1]), [16, 16])
-    _assert_fixed_cache(final)
+    np.testing.assert_array_equal(_np(final[-1]), [16] * batch)
+    _assert_fixed_cache(final, batch)
     with pytest.raises(ValueError, match="max_length=16"):  # eagerly, the 17th token raises
         model.step(tokens[:, 0], list(final))
     with pytest.raises(ValueError, match="max_length=16"):
@@ -193,11 +220,13 @@ def test_mixed_precision_gives_float32_logits_and_a_float16_cache():
     try:
         keras.config.set_dtype_policy("mixed_float16")
         model = _model()
-        _, states = model(_tokens()[:, :3], return_state=True)
-        step_logits, states = model.step(_tokens()[:, 3], states)
-        assert keras.backend.standardize_dtype(step_logits.dtype) == "float32"
-        assert keras.backend.standardize_dtype(states[0].dtype) == "float16"
-        assert np.all(np.isfinite(_np(step_logits)))
+        for tokens in (_tokens(), _tokens(n=1)):  # batch 2 and batch 1 (the two attention paths of `step`)
+            logits, states = model(tokens[:, :3], return_state=True)
+            step_logits, states = model.step(tokens[:, 3], states)
+            assert keras.backend.standardize_dtype(step_logits.dtype) == "float32"
+            assert keras.backend.standardize_dtype(states[0].dtype) == "float16"
+            assert np.all(np.isfinite(_np(step_logits)))
+            np.testing.assert_allclose(_np(step_logits), _np(model(tokens[:, :4]))[:, 3], atol=0.05)
     finally:
         keras.config.set_dtype_policy(original)
 
