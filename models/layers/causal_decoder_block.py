@@ -6,7 +6,7 @@ import warnings
 import keras
 from keras import ops
 
-from models.networks.checks import check_positive_int, check_rate
+from models.checks import check_positive_int, check_rate
 
 MASKED = -1e9  # masked attention logit; scores are float32 under every policy, so this stays finite
 EPSILON = 1e-5  # LayerNormalization epsilon of every norm

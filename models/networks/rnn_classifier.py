@@ -5,7 +5,7 @@ from keras import ops
 
 from models.layers.rnn_stack import RNNStack
 from models.layers.sequence_pooling import SequencePooling
-from models.networks.checks import check_choice, check_rate
+from models.checks import check_choice, check_rate
 
 _POOLINGS = ("last", "bidirectional_last", "mean", "max", "attention")
 

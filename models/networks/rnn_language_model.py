@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from models.networks.checks import check_choice, check_positive_int, check_rate
+from models.checks import check_choice, check_positive_int, check_rate
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simple": keras.layers.SimpleRNN}
 

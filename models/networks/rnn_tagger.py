@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from models.networks.checks import check_choice, check_positive_int
+from models.checks import check_choice, check_positive_int
 from models.networks.tagging_head import TaggingHead
 
 _CELLS = ("gru", "lstm")

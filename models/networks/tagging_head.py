@@ -15,7 +15,7 @@ from keras import ops
 
 from models.layers.char_word_encoder import CharWordEncoder
 from models.layers.crf import CRF
-from models.networks.checks import check_choice, check_rate
+from models.checks import check_choice, check_rate
 
 OUTPUTS = ("softmax", "crf")
 

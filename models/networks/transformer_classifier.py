@@ -6,7 +6,7 @@ from keras import ops
 from models.layers.positional_embedding import PositionalEmbedding
 from models.layers.sequence_pooling import SequencePooling
 from models.layers.transformer_encoder import TransformerEncoder
-from models.networks.checks import check_choice, check_positive_int
+from models.checks import check_choice, check_positive_int
 
 _POSITIONS = ("sinusoidal", "learned")
 _POOLINGS = ("cls", "mean")

@@ -7,7 +7,7 @@ from keras import ops
 
 from models.layers.causal_decoder_block import EPSILON, CausalDecoderBlock, step_cache_inputs
 from models.layers.positional_embedding import PositionalEmbedding, sinusoidal_at
-from models.networks.checks import check_choice, check_positive_int, check_rate
+from models.checks import check_choice, check_positive_int, check_rate
 
 _POSITIONS = ("learned", "sinusoidal")
 

@@ -5,7 +5,7 @@ from keras import ops
 
 from models.layers.positional_embedding import PositionalEmbedding
 from models.layers.transformer_encoder import TransformerEncoder
-from models.networks.checks import check_positive_int
+from models.checks import check_positive_int
 from models.networks.tagging_head import TaggingHead
 
 
