@@ -22,8 +22,7 @@ A record is a dict keyed by the task's raw features (`Task.raw_features`).
 Example:
 
 >>> from components.config import DataConfig
-from components.registry import get_task, registered_tasks
->>> records, dead = load_source(DataConfig(source="builtin:dates?n=3&seed=7"))
+>>> records, dead = load_source(DataConfig(source="builtin:dates?n=3&seed=7"), "translation")
 >>> len(records), sorted(records[0]), dead
 (3, ['source', 'target'], [])
 >>> records, _ = load_source(DataConfig(source="builtin:temporal_order?n=2&length=20"), "classification")
@@ -42,6 +41,7 @@ from serving import schema
 from components.example_gen import common, conll, conllu, dates, dates_tasks, parallel, tabular, text, tfds_source
 from components.example_gen import dialogue, temporal_order
 from components.config import DataConfig
+from components.registry import get_task, registered_tasks
 
 logger = logging.getLogger(__name__)
 
