@@ -66,7 +66,7 @@ STEPS: tuple[Step, ...] = (
     Step("example_gen", "components.example_gen", ("data",), version="2",
          source_keys=("data.source", "data.target_source", "data.eval_source")),
     Step("statistics", "components.statistics", (), ("example_gen",), version="2"),
-    Step("transform", "components.transform", ("transform",), ("example_gen",), version="2"),
+    Step("transform", "components.transform", ("transform",), ("example_gen",), version="3"),
     Step("trainer", "components.trainer", ("model", "train"), ("transform",), resumable=True),
     Step("evaluator", "components.evaluator", ("eval",), ("transform", "trainer")),
     Step("pusher", "components.pusher", ("push", "eval"), ("transform", "trainer", "evaluator")),

@@ -398,10 +398,9 @@ class TextProcessor(tf.Module):
     def from_manifest(cls, transform_dir: str | Path, side: str) -> "TextProcessor":
         """Builds the processor of one token vocabulary of a transform artifact.
 
-        `side` is "source" | "target" (translation), "text" (classification,
-        language_model) or "tokens" (tagging). The target side truncates to
-        `max_target_length - 1`, leaving room for [END]; classification
-        inputs to `max_source_length`; tagging and language_model do not truncate.
+        `side` names a token vocabulary of the manifest ("source", "target", "text", "tokens", ...). It
+        truncates as the transform did: to the vocabulary's `max_length` (a target keeps one token less,
+        leaving room for [END]; None: no limit).
         """
         transform_dir = Path(transform_dir)
         manifest = json.loads((transform_dir / schema.MANIFEST).read_text())
@@ -409,12 +408,11 @@ class TextProcessor(tf.Module):
         if side not in sides:
             raise ValueError(f"side must be one of {sides} for this artifact. Received: side={side!r}")
         spec = TokenizerSpec.from_dict(manifest["tokenizer"])
-        vocab_file = transform_dir / manifest["vocab"][side]["file"]
-        if side == "target":
-            max_length = manifest["max_target_length"] - 1
-        elif manifest.get("task") in ("language_model", "tagging"):
-            max_length = None  # the transform keeps every word of a sentence / the whole text
-        else:
-            max_length = manifest["max_source_length"]
+        entry = manifest["vocab"][side]
+        if "max_length" not in entry:
+            raise ValueError(f"{transform_dir / schema.MANIFEST} does not say how long vocab.{side} is encoded "
+                             "(an artifact of an older transform); run the transform step again.")
+        vocab_file = transform_dir / entry["file"]
+        max_length = entry["max_length"]
         logger.info("TextProcessor(%s): %s, vocab %s", side, spec, vocab_file)
         return cls(spec, str(vocab_file), max_length)

@@ -68,6 +68,17 @@ def vocab_names(task: str) -> list[str]:
     return [f.side for f in fields.text_fields] + [f.vocab for f in fields.label_fields]
 
 
+def encoded_length(field, transform_config) -> int | None:
+    """Tokens of raw text that a text field keeps (None: all): its max length, less one for an appended [END].
+
+    The manifest records it per vocabulary (`vocab.<side>.max_length`), so serving truncates the same way.
+    """
+    if field.max_length is None:
+        return None
+    limit = getattr(transform_config, field.max_length)
+    return limit - 1 if field.append_end else limit
+
+
 def find_split_globs(raw_dir: Path) -> dict[str, str]:
     """{split: glob} for the splits of `raw_dir` that have shards; train is required."""
     globs = {s: schema.split_glob(raw_dir, s) for s in schema.SPLITS if tf.io.gfile.glob(schema.split_glob(raw_dir, s))}
@@ -80,6 +91,7 @@ def build_manifest(config: Config, spec: TokenizerSpec, vocabs: dict[str, list[s
     """The manifest.json contents (exactly the documented keys)."""
     task = get_task(config.task)
     label_fields = task.label_fields
+    lengths = {field.side: {"max_length": encoded_length(field, config.transform)} for field in task.text_fields}
     splits = {}
     for split in schema.SPLITS:
         count, tokens, oov, *unseen = stats.get(split, (0, 0, 0, 0))
@@ -94,7 +106,7 @@ def build_manifest(config: Config, spec: TokenizerSpec, vocabs: dict[str, list[s
         "task": config.task,
         "tokenizer": spec.to_dict(),
         "vocab": {
-            name: {"file": f"{schema.VOCAB_DIR}/{name}.txt", "size": len(vocabs[name])}
+            name: {"file": f"{schema.VOCAB_DIR}/{name}.txt", "size": len(vocabs[name]), **lengths.get(name, {})}
             for name in vocab_names(config.task)
         },
         "reserved": dict(schema.RESERVED_IDS),

@@ -62,7 +62,7 @@ def write_toy_transform(root: Path, counts=None, seed: int = 0, min_len: int = 2
     manifest = {
         "task": "translation",
         "tokenizer": {"kind": "char", "lowercase": True, "normalization": "NFKC"},
-        "vocab": {side: {"file": f"vocab/{side}.txt", "size": len(tokens)}
+        "vocab": {side: {"file": f"vocab/{side}.txt", "size": len(tokens), "max_length": 16}
                   for side in ("source", "target")},
         "reserved": dict(schema.RESERVED_IDS),
         "max_source_length": 16,
