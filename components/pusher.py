@@ -15,7 +15,6 @@ from typing import Any
 
 from components.registry import get_task
 from components.step import StepContext
-from serving import atomic
 from serving.layout import SERVING_DIR, publish, write_models_config
 
 logger = logging.getLogger(__name__)

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
-import json
 import logging
 import math
 import re
@@ -36,6 +34,11 @@ from components.registry import get_task, model_family, registered_tasks  # task
 from serving import schema  # plain Python, no TensorFlow (serving/__init__.py imports nothing)
 
 logger = logging.getLogger(__name__)
+
+# The public config API: the sections (defined in components/config.py, where the steps read them) and the loader.
+__all__ = ["CONFIG_DIR", "Config", "ConfigError", "DataConfig", "DecodeConfig", "EvalConfig", "FAMILIES",
+           "ModelConfig", "PushConfig", "TrainConfig", "TransformConfig", "builtin_configs", "effective_dict",
+           "load_config", "validate"]
 
 
 

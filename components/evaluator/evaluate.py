@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from components.evaluator import metrics as metrics_lib

@@ -4,7 +4,6 @@ import re
 
 import pytest
 
-from serving import schema
 from components.registry import get_task
 from components.example_gen import dialogue, sources
 from components.example_gen.dialogue import CAST, generate_dialogue
