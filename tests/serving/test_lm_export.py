@@ -65,6 +65,24 @@ def test_top_1_and_zero_temperature_are_greedy(fns):
     assert _generate(fns, ["dd"], temperature=1.5, top_k=1, seed=9)[0] == greedy
 
 
+def test_serving_default_decodes_with_the_configured_strategy(fns):
+    """push.decode with beam search: serving_default gives the best beam of the shared loop, the same every call."""
+    from types import SimpleNamespace
+
+    from models.decoding import BeamSearch
+
+    beam = SimpleNamespace(strategy="beam", beam_width=3, length_penalty=0.6, temperature=0.7, top_k=0, top_p=1.0)
+    served = LanguageModelFunctions(fns.model, fns.processor, max_new_tokens=6, decode=beam)
+    texts = [t.decode("utf-8") for t in served.serving_default(tf.constant(["ab", ""]))["text"].numpy()]
+    assert texts == [t.decode("utf-8") for t in served.serving_default(tf.constant(["ab", ""]))["text"].numpy()]
+    for prompt, text in zip(["ab", ""], texts):
+        ids = [schema.END_ID] + [4 + CHARS.index(c) for c in prompt]
+        out = generate(fns.model, np.array([ids]), np.array([len(ids)]), BeamSearch(3, 0.6), 6)
+        tokens = np.asarray(out["new_tokens"])[0, 0]
+        expected = "".join(VOCAB[t] for t in tokens[:int(np.asarray(out["new_lengths"])[0, 0])] if t != schema.END_ID)
+        assert text == expected.replace(NEWLINE_TOKEN, "\n")
+
+
 def test_generation_length_is_the_requested_one(fns):
     _, counts = _generate(fns, ["a", "b"], n=7, temperature=1.0, seed=2)
     assert all(c <= 7 for c in counts)  # fewer only when the model ends the text with [END]
