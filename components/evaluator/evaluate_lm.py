@@ -124,13 +124,13 @@ def stream_metrics(model: keras.Model, stream: np.ndarray, config, char_tokens: 
     return metrics
 
 
-def write_samples(model: keras.Model, transform_dir: Path, config, out: Path, decode=None) -> list[dict[str, Any]]:
+def write_samples(model: keras.Model, transform_dir: Path, config, out: Path) -> list[dict[str, Any]]:
     """Report samples at `eval.sample_temperatures` (see module docstring)."""
     from serving.lm_export import LanguageModelFunctions
     from serving.text_processor import TextProcessor
 
     processor = TextProcessor.from_manifest(transform_dir, "text")
-    fns = LanguageModelFunctions(model, processor, config.push.max_new_tokens, decode)
+    fns = LanguageModelFunctions(model, processor, config.push.max_new_tokens)  # samples call `generate`
     samples = []
     for temperature in config.eval.sample_temperatures:
         result = fns.generate(tf.constant([config.eval.sample_prompt]), config.eval.sample_tokens,
@@ -146,7 +146,7 @@ def write_samples(model: keras.Model, transform_dir: Path, config, out: Path, de
 
 
 def evaluate_language_model(model: keras.Model, transform_dir: Path, manifest: dict[str, Any], config,
-                            splits: Sequence[str], out: Path, decode=None) -> dict[str, dict[str, Any]]:
+                            splits: Sequence[str], out: Path) -> dict[str, dict[str, Any]]:
     """{split: metrics} for `splits`, plus the report samples (see module docstring)."""
     char_tokens = manifest["tokenizer"].get("kind") == "char"
     all_metrics = {}
@@ -154,6 +154,6 @@ def evaluate_language_model(model: keras.Model, transform_dir: Path, manifest: d
         stream = lm_input.read_stream(transform_dir, split)
         all_metrics[split] = stream_metrics(model, stream, config, char_tokens)
         logger.info("Language-model metrics on %s: %s", split, all_metrics[split])
-    for sample in write_samples(model, transform_dir, config, out, decode):
+    for sample in write_samples(model, transform_dir, config, out):
         logger.info("Sample at T=%.1f: %r", sample["temperature"], sample["text"][:200])
     return all_metrics

@@ -62,8 +62,7 @@ class LanguageModelTask(Task):
                  out: Path) -> dict[str, dict[str, Any]]:
         from components.evaluator.evaluate_lm import evaluate_language_model
 
-        return evaluate_language_model(model, transform_dir, manifest, cfg, splits, out,
-                                       self.decode_settings(cfg.push.decode))
+        return evaluate_language_model(model, transform_dir, manifest, cfg, splits, out)
 
     def export(self, cfg, model, transform_dir: Path, export_dir: Path, model_name: str = "") -> Path:
         from serving.lm_export import export_language_model
