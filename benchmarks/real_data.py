@@ -1,4 +1,4 @@
-"""Quality runs of the classification, tagging and language-model configs on the real corpora in ../shared/data.
+"""Quality runs of the classification, tagging, language-model and translation configs on the real corpora.
 
 Runs `seqlab run <config>` for each chosen run (a fresh process each, data read in
 place by path) and prints one table row per run from its summary.json: the eval
@@ -50,6 +50,11 @@ RUNS: dict[str, tuple[str, list[str], str]] = {
     "shakespeare_transformer": ("shakespeare_transformer", [
         "data.source={data}/tinyshakespeare/train.txt", "data.eval_source={data}/tinyshakespeare/valid.txt"],
         "nats_per_token"),
+    # Multi30k German -> English: train.{de,en}.gz for training, val.{de,en}.gz for evaluation.
+    **{name: (name, [
+        "data.source={data}/multi30k/train.de.gz", "data.target_source={data}/multi30k/train.en.gz",
+        "data.eval_source={data}/multi30k/val.de.gz", "data.eval_target_source={data}/multi30k/val.en.gz"], "bleu")
+       for name in ("multi30k_gru_attention", "multi30k_luong")},
 }
 
 

@@ -38,7 +38,8 @@ class DataConfig:
     `target_source`; a two-column TSV needs only `source`.
 
     With `eval_source` (e.g. CoNLL-2003 `eng.testa`) every eval example comes
-    from that source and `source` feeds only train and test.
+    from that source and `source` feeds only train and test; a parallel eval set
+    names its target file in `eval_target_source` (Multi30k `val.de.gz` + `val.en.gz`).
 
     `format` is `auto` (from the extension: .txt, .tsv, .csv, .jsonl, .conllu,
     each optionally .gz) or one of FORMATS. The `*_field` keys name JSON keys
@@ -49,6 +50,7 @@ class DataConfig:
     source: str = "builtin:dates"
     target_source: str = ""
     eval_source: str = ""  # a separate eval set (path, glob or tfds:); then eval_fraction is not used
+    eval_target_source: str = ""  # the target side of a parallel eval_source (as target_source is of source)
     format: str = "auto"
     num_examples: int = 20000
     seed: int = 1234
@@ -105,6 +107,7 @@ class ModelConfig:
     encoder_layers: int = 1  # recurrent layers (encoder, classifier, tagger) or Transformer blocks
     bidirectional: bool = True
     attention_units: int = 64  # Bahdanau attention (translation) and attention pooling
+    attention: str = "bahdanau"  # rnn_attention: bahdanau | luong_general | luong_dot (Luong: after the step)
     dropout: float = 0.0
     pooling: str = "auto"  # classifiers: auto | last | bidirectional_last | mean | max | attention | cls
     output: str = "softmax"  # taggers: softmax | crf

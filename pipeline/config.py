@@ -62,7 +62,7 @@ class Family(typing.NamedTuple):
 # components/trainer/model_builder.py reads exactly these keys, tests/components/test_model_builder_keys.py checks it).
 FAMILY_KEYS: dict[str, tuple[str, ...]] = {
     "rnn_attention": (
-        "cell", "embed_dim", "units", "encoder_layers", "bidirectional", "attention_units", "dropout"),
+        "cell", "embed_dim", "units", "encoder_layers", "bidirectional", "attention_units", "dropout", "attention"),
     "rnn_classifier": (
         "cell", "embed_dim", "units", "encoder_layers", "bidirectional", "attention_units", "dropout", "pooling"),
     "transformer_classifier": (
@@ -94,6 +94,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.cell": ("gru", "lstm", "simple"),
     "model.pooling": ("auto", "last", "bidirectional_last", "mean", "max", "attention", "cls"),
     "model.output": ("softmax", "crf"),
+    "model.attention": ("bahdanau", "luong_general", "luong_dot"),
     "model.positions": ("sinusoidal", "learned"),
     "train.precision": ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
     "train.strategy": ("auto", "default", "mirrored", "multi_worker"),
@@ -363,8 +364,22 @@ def _check_ranges(flat: Mapping[str, Any]) -> None:
 
 def _check_sources(cfg: Config) -> None:
     """What the source URIs say by themselves: builtin names, parameters and task; tfds: names."""
-    for key in ("data.source", "data.eval_source", "data.target_source"):
+    if cfg.data.eval_target_source and not cfg.data.eval_source:
+        raise ConfigError("data.eval_target_source is the target side of data.eval_source, which is not set. "
+                          f"Received: data.eval_target_source={cfg.data.eval_target_source!r}, data.eval_source=''")
+    if cfg.data.target_source and cfg.data.eval_source and not cfg.data.eval_target_source \
+            and not cfg.data.eval_source.endswith((".tsv", ".tsv.gz")):
+        raise ConfigError(
+            "data.eval_source is one side of a parallel eval set (data.target_source is set): name its target "
+            f"file in data.eval_target_source. Received: data.eval_source={cfg.data.eval_source!r}, "
+            "data.eval_target_source=''")
+    for key in ("data.source", "data.eval_source", "data.target_source", "data.eval_target_source"):
         uri = getattr(cfg.data, key.split(".")[1])
+        if key == "data.source" and not uri.strip() and cfg.data.format == "parallel":
+            raise ConfigError(
+                f"Config {cfg.name!r} reads a parallel corpus from files: set its four paths, e.g. --set "
+                "data.source=DIR/train.de.gz --set data.target_source=DIR/train.en.gz --set "
+                "data.eval_source=DIR/val.de.gz --set data.eval_target_source=DIR/val.en.gz. Received: data.source=''")
         if key == "data.source" and not uri.strip():
             raise ConfigError("Config key 'data.source' must name a source (builtin:NAME, a path or glob, "
                               "tfds:NAME). Received: data.source=''")
@@ -475,6 +490,11 @@ def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:
             "train.sequence_length must fit the Transformer's context, model.max_length. Received: "
             f"train.sequence_length={cfg.train.sequence_length}, model.max_length={cfg.model.max_length}"
         )
+    if cfg.model.family == "rnn_attention" and cfg.model.attention == "luong_dot" and cfg.model.bidirectional:
+        raise ConfigError(
+            "model.attention='luong_dot' scores s_t^T h_j, so the encoder memory must be the decoder's size: "
+            "set model.bidirectional=false, or use model.attention='luong_general'. Received: "
+            "model.bidirectional=True")
     if cfg.model.family.startswith("transformer") and cfg.model.embed_dim % cfg.model.num_heads:
         heads = [h for h in range(1, cfg.model.embed_dim + 1) if cfg.model.embed_dim % h == 0]
         raise ConfigError(

@@ -64,7 +64,7 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("example_gen", "components.example_gen", ("data",), version="2",
-         source_keys=("data.source", "data.target_source", "data.eval_source")),
+         source_keys=("data.source", "data.target_source", "data.eval_source", "data.eval_target_source")),
     Step("statistics", "components.statistics", (), ("example_gen",), version="2"),
     Step("transform", "components.transform", ("transform",), ("example_gen",), version="3"),
     Step("trainer", "components.trainer", ("model", "train"), ("transform",), resumable=True),

@@ -3,7 +3,7 @@
 A step is cached only when its inputs really did not change (Make and Bazel's
 rule), so every source a step reads is part of its fingerprint:
 
-- files and globs (`data.source`, `data.target_source`, `data.eval_source`):
+- files and globs (`data.source`, `data.target_source`, `data.eval_source`, `data.eval_target_source`):
   the sorted list of matching paths with their size and SHA-256 content digest.
   Adding, removing or editing a file changes it. Digests are cached by
   (path, size, mtime_ns) in the run root's metadata store, so an unchanged

@@ -89,7 +89,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
     records, dead = load_source(data, task)
     eval_fraction = data.eval_fraction
     if data.eval_source:  # a separate eval set (e.g. CoNLL eng.testa): the source feeds train and test only
-        eval_data = dataclasses.replace(data, source=data.eval_source, tfds_split=data.tfds_eval_split)
+        eval_data = dataclasses.replace(data, source=data.eval_source, target_source=data.eval_target_source,
+                                        tfds_split=data.tfds_eval_split)
         eval_records, eval_dead = load_source(eval_data, task)
         records += [{**record, FORCED_SPLIT: "eval"} for record in eval_records]
         dead += eval_dead

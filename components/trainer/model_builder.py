@@ -35,6 +35,7 @@ def model_kwargs(config, manifest: dict[str, Any]) -> dict[str, Any]:
             source_vocab_size=_vocab_size(manifest, "source"), target_vocab_size=_vocab_size(manifest, "target"),
             embed_dim=m.embed_dim, units=m.units, cell=m.cell, encoder_layers=m.encoder_layers,
             bidirectional=m.bidirectional, attention_units=m.attention_units, dropout=m.dropout,
+            attention=m.attention,
         )
     if family == "rnn_classifier":
         pooling = m.pooling if m.pooling != "auto" else ("bidirectional_last" if m.bidirectional else "last")

@@ -1,4 +1,4 @@
-"""RNN encoder-decoder with Bahdanau attention."""
+"""RNN encoder-decoder with Bahdanau or Luong attention."""
 
 import keras
 from keras import ops
@@ -10,7 +10,7 @@ _CELLS = ("gru", "lstm")
 
 @keras.saving.register_keras_serializable(package="seqlab")
 class AttentionSeq2Seq(keras.Model):
-    """Encoder-decoder translation model with additive attention.
+    """Encoder-decoder translation model with additive (Bahdanau) or multiplicative (Luong) attention.
 
     Encoder: `Embedding(mask_zero=True)` -> `encoder_layers` GRU/LSTM layers
     (optionally `Bidirectional`, dropout between layers, cuDNN-eligible
@@ -19,7 +19,8 @@ class AttentionSeq2Seq(keras.Model):
     is `Dense(tanh)` of the masked mean of the memory.
 
     Decoder: `Embedding(mask_zero=True)` -> `RNN(AttentionDecoderCell)` ->
-    `Dense(target_vocab_size, dtype="float32")` logits.
+    `Dense(target_vocab_size, dtype="float32")` logits. `attention` picks the
+    cell's attention and where it sits (see `AttentionDecoderCell`).
 
     The decoder RNN runs over every target position: padding is on the right,
     so padded steps come after all real ones and cannot change them. Loss
@@ -33,7 +34,9 @@ class AttentionSeq2Seq(keras.Model):
         cell: `"gru"` or `"lstm"`.
         encoder_layers: int, number of stacked encoder RNN layers.
         bidirectional: bool, whether encoder layers are bidirectional.
-        attention_units: int, size of the attention space.
+        attention_units: int, size of the attention space (Bahdanau).
+        attention: `"bahdanau"`, `"luong_general"` or `"luong_dot"` (which needs
+            `memory_dim == units`: a unidirectional encoder).
         dropout: float in [0, 1), dropout on embeddings, between encoder
             layers and before the output head (never recurrent dropout).
         **kwargs: standard `keras.Model` arguments (`name`, `dtype`).
@@ -71,6 +74,7 @@ class AttentionSeq2Seq(keras.Model):
         bidirectional=True,
         attention_units=64,
         dropout=0.0,
+        attention="bahdanau",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -95,6 +99,7 @@ class AttentionSeq2Seq(keras.Model):
         self.encoder_layers = encoder_layers
         self.bidirectional = bidirectional
         self.attention_units = attention_units
+        self.attention = attention
         self.dropout = dropout
         self.memory_dim = units * (2 if bidirectional else 1)
         policy = self.dtype_policy
@@ -127,7 +132,7 @@ class AttentionSeq2Seq(keras.Model):
             name="target_embedding",
         )
         self.decoder_cell = AttentionDecoderCell(
-            units, attention_units, self.memory_dim, cell=cell, dtype=policy,
+            units, attention_units, self.memory_dim, cell=cell, attention=attention, dtype=policy,
             name="decoder_cell",
         )
         self.decoder = keras.layers.RNN(
@@ -149,7 +154,7 @@ class AttentionSeq2Seq(keras.Model):
             dense.build((batch, self.memory_dim))
         self.target_embedding.build(target_shape)
         self.decoder.build((batch, target_shape[1], self.embed_dim))
-        self.output_projection.build((batch, self.units + self.memory_dim))
+        self.output_projection.build((batch, self.decoder_cell.output_size))
         self.built = True
 
     def encode(self, source_ids, training=False):
@@ -161,7 +166,8 @@ class AttentionSeq2Seq(keras.Model):
 
         Returns:
             `[s0, memory, keys, source_mask]` (GRU) or
-            `[h0, c0, memory, keys, source_mask]` (LSTM), in the compute dtype.
+            `[h0, c0, memory, keys, source_mask]` (LSTM), in the compute dtype;
+            Luong attention adds `s~_0 = 0` `(batch, units)` before `memory`.
         """
         if not self.built:
             self.build(((None, None), (None, None)))
@@ -178,8 +184,10 @@ class AttentionSeq2Seq(keras.Model):
         mean = ops.sum(memory * ops.expand_dims(mask_f, -1), axis=1) / count
         # mean: (batch, memory_dim)
         recurrent = [dense(mean) for dense in self.initial_state_dense]
+        if self.decoder_cell.luong:
+            recurrent.append(ops.zeros_like(recurrent[0]))  # s~_0: (batch, units)
         keys = self.decoder_cell.attention.precompute_keys(memory)
-        # keys: (batch, source_len, attention_units)
+        # keys: (batch, source_len, key_dim)
         return recurrent + [memory, keys, mask_f]
 
     def decode_step(self, prev_ids, states, training=False):
@@ -197,7 +205,7 @@ class AttentionSeq2Seq(keras.Model):
         y = self.target_embedding(prev_ids)  # (batch, embed_dim)
         output, new_states, weights = self.decoder_cell.step(
             y, states, training=training
-        )  # output: (batch, units + memory_dim)
+        )  # output: (batch, output_size)
         output = self.dropout_layer(output, training=training)
         logits = self.output_projection(output)  # (batch, target_vocab_size)
         return logits, new_states, weights
@@ -208,7 +216,7 @@ class AttentionSeq2Seq(keras.Model):
         y = self.target_embedding(target_in_ids)  # (batch, target_len, embed_dim)
         y = self.dropout_layer(y, training=training)
         outputs = self.decoder(y, initial_state=states, training=training)
-        # outputs: (batch, target_len, units + memory_dim)
+        # outputs: (batch, target_len, output_size)
         outputs = self.dropout_layer(outputs, training=training)
         return self.output_projection(outputs)  # (batch, target_len, vocab)
 
@@ -224,6 +232,7 @@ class AttentionSeq2Seq(keras.Model):
                 "encoder_layers": self.encoder_layers,
                 "bidirectional": self.bidirectional,
                 "attention_units": self.attention_units,
+                "attention": self.attention,
                 "dropout": self.dropout,
             }
         )

@@ -195,3 +195,17 @@ def test_eval_source_feeds_every_eval_example(tmp_path):
     assert sorted(r["tokens"][0] for r in read_features(ctx.output_dir, "eval")) == sorted(f"d{i}" for i in range(7))
     assert all(r["tokens"][0][0] in "tu" for s in ("train", "test") for r in read_features(ctx.output_dir, s))
     assert all("_split" not in r for r in read_features(ctx.output_dir, "eval"))
+
+
+def test_a_parallel_eval_set_reads_its_own_target_file(tmp_path):
+    files = {"train.de": [f"quelle {i}" for i in range(30)], "train.en": [f"source {i}" for i in range(30)],
+             "val.de": [f"wert {i}" for i in range(5)], "val.en": [f"value {i}" for i in range(5)]}
+    for name, lines in files.items():
+        with gzip.open(tmp_path / f"{name}.gz", "wt", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
+    ctx = make_ctx(tmp_path, [f"data.source={tmp_path}/train.de.gz", f"data.target_source={tmp_path}/train.en.gz",
+                              f"data.eval_source={tmp_path}/val.de.gz", f"data.eval_target_source={tmp_path}/val.en.gz",
+                              "data.format=parallel", "data.test_fraction=0", "transform.tokenizer=word"])
+    counts = example_gen.run(ctx)["counts"]
+    assert counts["eval"] == 5 and counts["train"] == 30 and counts["test"] == 0
+    assert sorted(read_raw(ctx.output_dir, "eval")) == [(f"wert {i}", f"value {i}") for i in range(5)]

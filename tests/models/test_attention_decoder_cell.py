@@ -83,3 +83,41 @@ def test_invalid_arguments():
         AttentionDecoderCell(4, 4, 0)
     with pytest.raises(ValueError, match="initial_state"):
         AttentionDecoderCell(4, 4, 4).get_initial_state(2)
+
+
+@pytest.mark.parametrize("attention", ["luong_general", "luong_dot"])
+def test_luong_gru_step_matches_numpy_equations(attention):
+    """s_t = GRU(s_{t-1}, [y_{t-1}; s~_{t-1}]); c_t = attention(s_t, h); s~_t = tanh(W_c [c_t; s_t])."""
+    from tests.models.test_luong_attention import numpy_luong
+
+    memory = MEMORY if attention == "luong_general" else MEMORY[..., :UNITS]
+    cell = AttentionDecoderCell(UNITS, ATT, memory.shape[-1], cell="gru", attention=attention)
+    cell.build(INPUTS.shape)
+    keys = _np(cell.attention.precompute_keys(memory))
+    fed = RNG.normal(size=(BATCH, UNITS)).astype("float32")
+    output, states, weights = cell.step(INPUTS, [STATE, fed, memory, keys, MASK])
+
+    gru = cell.recurrent_cell
+    kernel, recurrent = _np(gru.kernel), _np(gru.recurrent_kernel)
+    input_bias, recurrent_bias = _np(gru.bias)
+    x = np.concatenate([INPUTS, fed], axis=-1) @ kernel + input_bias
+    h = STATE @ recurrent + recurrent_bias
+    u = UNITS
+    z = sigmoid(x[:, :u] + h[:, :u])
+    r = sigmoid(x[:, u : 2 * u] + h[:, u : 2 * u])
+    state = z * STATE + (1 - z) * np.tanh(x[:, 2 * u :] + r * h[:, 2 * u :])
+    context, want_weights = numpy_luong(cell.attention, state, memory, MASK)
+    attentional = np.tanh(np.concatenate([context, state], -1) @ _np(cell.attentional_dense.kernel))
+
+    np.testing.assert_allclose(_np(weights), want_weights, atol=1e-5)
+    np.testing.assert_allclose(_np(states[0]), state, atol=1e-5)
+    np.testing.assert_allclose(_np(output), attentional, atol=1e-5)
+    np.testing.assert_allclose(_np(states[1]), attentional, atol=1e-5)
+    assert tuple(output.shape) == (BATCH, cell.output_size) == (BATCH, UNITS)
+
+
+def test_luong_dot_needs_memory_of_the_decoder_size():
+    with pytest.raises(ValueError, match="units=4, memory_dim=6"):
+        AttentionDecoderCell(UNITS, ATT, MEMORY_DIM, attention="luong_dot")
+    with pytest.raises(ValueError, match="Received: attention='concat'"):
+        AttentionDecoderCell(UNITS, ATT, MEMORY_DIM, attention="concat")

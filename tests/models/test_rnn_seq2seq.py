@@ -18,11 +18,13 @@ def _np(x):
 
 
 @pytest.mark.parametrize(
-    "cell,bidirectional,layers", [("gru", True, 1), ("lstm", False, 2)]
+    "cell,bidirectional,layers,attention",
+    [("gru", True, 1, "bahdanau"), ("lstm", False, 2, "bahdanau"), ("gru", True, 1, "luong_general"),
+     ("lstm", False, 1, "luong_dot")],
 )
-def test_teacher_forcing_equals_step_by_step(cell, bidirectional, layers):
+def test_teacher_forcing_equals_step_by_step(cell, bidirectional, layers, attention):
     model = AttentionSeq2Seq(
-        **SMALL, cell=cell, bidirectional=bidirectional, encoder_layers=layers
+        **SMALL, cell=cell, bidirectional=bidirectional, encoder_layers=layers, attention=attention
     )
     logits = _np(model((SOURCE, TARGET_IN)))
     assert logits.shape == (3, 5, 13) and logits.dtype == np.float32
@@ -36,15 +38,17 @@ def test_teacher_forcing_equals_step_by_step(cell, bidirectional, layers):
     np.testing.assert_allclose(np.stack(steps, axis=1), logits, atol=1e-5)
 
 
-def test_extra_source_padding_changes_nothing():
-    model = AttentionSeq2Seq(**SMALL)
+@pytest.mark.parametrize("attention", ["bahdanau", "luong_general"])
+def test_extra_source_padding_changes_nothing(attention):
+    model = AttentionSeq2Seq(**SMALL, attention=attention)
     logits = _np(model((SOURCE, TARGET_IN)))
     padded = np.pad(SOURCE, [(0, 0), (0, 3)])
     np.testing.assert_allclose(_np(model((padded, TARGET_IN))), logits, atol=1e-5)
 
 
-def test_keras_round_trip_and_config(tmp_path):
-    model = AttentionSeq2Seq(**SMALL, cell="lstm", dropout=0.1)
+@pytest.mark.parametrize("attention", ["bahdanau", "luong_general"])
+def test_keras_round_trip_and_config(tmp_path, attention):
+    model = AttentionSeq2Seq(**SMALL, cell="lstm", dropout=0.1, attention=attention)
     logits = _np(model((SOURCE, TARGET_IN)))
     path = os.path.join(tmp_path, "model.keras")
     model.save(path)

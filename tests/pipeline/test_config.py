@@ -4,8 +4,9 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
-from pipeline.config import Config, ConfigError, builtin_configs, load_config
+from pipeline.config import CONFIG_DIR, Config, ConfigError, builtin_configs, load_config
 
 
 def test_quickstart_loads_with_defaults():
@@ -133,10 +134,42 @@ def test_auto_family_follows_the_task():
     assert load_config(None, ["task=language_model", source]).model.family == "rnn_language_model"
 
 
+PARALLEL_FILES = ["data.source=d/train.de.gz", "data.target_source=d/train.en.gz",
+                  "data.eval_source=d/val.de.gz", "data.eval_target_source=d/val.en.gz"]
+
+
+def _reads_named_files(name):
+    """Whether built-in config `name` reads a corpus from files the user names (Multi30k: no default source)."""
+    return yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text()).get("data", {}).get("source") == ""
+
+
+def load_builtin(name):
+    return load_config([name], PARALLEL_FILES if _reads_named_files(name) else [])
+
+
 def test_builtin_configs_load_and_fit_their_task():
     for name in builtin_configs():
-        cfg = load_config([name])
-        assert cfg.name == name
+        if _reads_named_files(name):
+            with pytest.raises(ConfigError, match=f"Config '{name}' reads a parallel corpus from files: set its "
+                                                  "four paths, e.g. --set data.source="):
+                load_config([name])
+        assert load_builtin(name).name == name
+
+
+def test_a_parallel_eval_set_names_both_files():
+    with pytest.raises(ConfigError, match="name its target file in data.eval_target_source"):
+        load_config(["multi30k_gru_attention"], PARALLEL_FILES[:3])
+    with pytest.raises(ConfigError, match="data.eval_target_source is the target side of data.eval_source"):
+        load_config(["quickstart"], ["data.eval_target_source=d/val.en.gz"])
+
+
+def test_luong_dot_needs_a_unidirectional_encoder():
+    with pytest.raises(ConfigError, match="set model.bidirectional=false, or use model.attention='luong_general'"):
+        load_config(["quickstart"], ["model.attention=luong_dot"])
+    assert load_config(["quickstart"], ["model.attention=luong_dot", "model.bidirectional=false"]).model.attention \
+        == "luong_dot"
+    with pytest.raises(ConfigError, match="'model.attention' must be one of"):
+        load_config(["quickstart"], ["model.attention=concat"])
 
 
 @pytest.mark.parametrize("override, message", [
@@ -269,7 +302,7 @@ def test_printed_config_shows_the_family_keys_and_loads_again(tmp_path):
     from pipeline.config import FAMILIES, effective_dict
 
     for name in builtin_configs():
-        cfg = load_config([name])
+        cfg = load_builtin(name)
         shown = effective_dict(cfg)
         assert set(shown["model"]) == {"family", *FAMILIES[cfg.model.family].keys}, name
         path = tmp_path / f"{name}.yaml"
