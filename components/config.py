@@ -81,6 +81,7 @@ class TransformConfig:
     normalization: str = "NFKC"  # NFC | NFKC | NFD | NFKD | none
     whitespace: str = "collapse"  # collapse | keep (char only: spaces and line breaks kept, for char LMs)
     max_vocab_size: int = 20000
+    joint_vocab: bool = False  # translation: one vocabulary for source and target (model.share_embeddings)
     min_count: int = 1
     max_source_length: int = 64
     max_target_length: int = 32
@@ -118,7 +119,11 @@ class ModelConfig:
     num_heads: int = 4  # Transformer families
     ff_dim: int = 128
     positions: str = "sinusoidal"  # sinusoidal | learned
-    max_length: int = 256  # transformer_language_model: longest context (prompt + generated tokens)
+    max_length: int = 256  # transformer_language_model: longest context (prompt + generated tokens);
+    #                        transformer_seq2seq: longest source and target sequence (decoder cache slots)
+    decoder_layers: int = 3  # transformer_seq2seq: decoder blocks (encoder_layers: encoder blocks)
+    share_embeddings: bool = False  # transformer_seq2seq: one embedding for both sides (transform.joint_vocab)
+    tie_output: bool = False  # transformer_seq2seq: logits from the target embedding transposed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +143,10 @@ class TrainConfig:
     strategy: str = "auto"  # auto | default | mirrored | multi_worker
     max_minutes: float = 0.0  # training time budget: stop after the batch that crosses it (0: none)
     lr_decay: float = 1.0  # learning rate x lr_decay after every epoch (1: constant)
+    # > 0: the inverse-square-root schedule of Vaswani et al.: learning_rate * min(step / warmup_steps,
+    # sqrt(warmup_steps / step)), i.e. a linear warm-up to learning_rate, then decay as 1/sqrt(step)
+    warmup_steps: int = 0
+    label_smoothing: float = 0.0  # translation: the target distribution puts this mass uniformly on the vocabulary
     # language_model input: "windows" (length sequence_length, every `stride` tokens, shuffled) or
     # "stateful" (truncated BPTT: each batch row reads its own contiguous slice of the stream, states
     # carried from batch to batch and reset every epoch; RNN families only)

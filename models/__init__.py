@@ -6,16 +6,19 @@ from models.layers.bahdanau_attention import BahdanauAttention
 from models.layers.causal_decoder_block import CausalDecoderBlock
 from models.layers.char_word_encoder import CharWordEncoder
 from models.layers.crf import CRF
+from models.layers.luong_attention import LuongAttention
 from models.layers.positional_embedding import PositionalEmbedding
 from models.layers.rnn_stack import RNNStack
 from models.layers.sequence_pooling import SequencePooling
 from models.layers.transformer_encoder import TransformerEncoder
-from models.metrics import MaskedAccuracy
+from models.metrics import MaskedAccuracy, SmoothedSparseCrossEntropy
 from models.networks.rnn_classifier import RNNClassifier
 from models.networks.rnn_seq2seq import AttentionSeq2Seq
 from models.networks.rnn_tagger import RNNTagger
 from models.networks.transformer_classifier import TransformerClassifier
+from models.networks.transformer_seq2seq import TransformerSeq2Seq
 from models.registry import available_models, build_model
+from models.schedules import InverseSqrtSchedule
 
 __all__ = [
     "BeamSearch",
@@ -30,14 +33,18 @@ __all__ = [
     "CRF",
     "CausalDecoderBlock",
     "CharWordEncoder",
+    "InverseSqrtSchedule",
+    "LuongAttention",
     "MaskedAccuracy",
     "PositionalEmbedding",
     "RNNClassifier",
     "RNNStack",
     "RNNTagger",
     "SequencePooling",
+    "SmoothedSparseCrossEntropy",
     "TransformerClassifier",
     "TransformerEncoder",
+    "TransformerSeq2Seq",
     "available_models",
     "build_model",
 ]

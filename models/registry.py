@@ -10,6 +10,7 @@ from models.networks.rnn_seq2seq import AttentionSeq2Seq
 from models.networks.rnn_tagger import RNNTagger
 from models.networks.transformer_classifier import TransformerClassifier
 from models.networks.transformer_language_model import TransformerLanguageModel
+from models.networks.transformer_seq2seq import TransformerSeq2Seq
 from models.networks.transformer_tagger import TransformerTagger
 
 _MODELS: dict[str, Callable[..., keras.Model]] = {
@@ -19,6 +20,7 @@ _MODELS: dict[str, Callable[..., keras.Model]] = {
     "rnn_tagger": RNNTagger,
     "transformer_classifier": TransformerClassifier,
     "transformer_language_model": TransformerLanguageModel,
+    "transformer_seq2seq": TransformerSeq2Seq,
     "transformer_tagger": TransformerTagger,
 }
 

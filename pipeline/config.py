@@ -76,6 +76,9 @@ FAMILY_KEYS: dict[str, tuple[str, ...]] = {
     "rnn_language_model": ("cell", "embed_dim", "units", "encoder_layers", "dropout"),
     "transformer_language_model": (
         "embed_dim", "encoder_layers", "dropout", "num_heads", "ff_dim", "positions", "max_length"),
+    "transformer_seq2seq": (
+        "embed_dim", "encoder_layers", "decoder_layers", "dropout", "num_heads", "ff_dim", "positions", "max_length",
+        "share_embeddings", "tie_output"),
 }
 # model.family -> Family, for the families of the registered tasks (a task lists its families, its first the
 # default; components/tasks/).
@@ -304,6 +307,9 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.num_heads": _POSITIVE,
     "model.ff_dim": _POSITIVE,
     "model.max_length": _POSITIVE,
+    "model.decoder_layers": (lambda v: v >= 1, ">= 1"),
+    "train.warmup_steps": _NON_NEGATIVE,
+    "train.label_smoothing": _FRACTION,
     "train.epochs": _POSITIVE,
     "train.batch_size": _POSITIVE,
     "train.learning_rate": _POSITIVE,
@@ -418,6 +424,20 @@ def _check_family_keys(cfg: Config, set_keys: Collection[str], auto: bool) -> No
                       f"{', '.join('model.' + k for k in reads)}{hint}")
 
 
+def _check_seq2seq_lengths(cfg: Config) -> None:
+    """The Transformer encoder-decoder's position tables and decoder cache hold `model.max_length` steps."""
+    for key in ("transform.max_source_length", "transform.max_target_length", "eval.max_decode_length"):
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value > cfg.model.max_length:
+            raise ConfigError(
+                f"{key} must fit model.max_length, the longest sequence of the transformer_seq2seq family. "
+                f"Received: {key}={value}, model.max_length={cfg.model.max_length}")
+    if cfg.model.share_embeddings and not cfg.transform.joint_vocab:
+        raise ConfigError("model.share_embeddings=true needs one vocabulary for both sides: set "
+                          "transform.joint_vocab=true. Received: transform.joint_vocab=False")
+
+
 def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:
     """Range, choice and cross-field checks: everything the config alone can tell, in one line each.
 
@@ -495,6 +515,16 @@ def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:
             "model.attention='luong_dot' scores s_t^T h_j, so the encoder memory must be the decoder's size: "
             "set model.bidirectional=false, or use model.attention='luong_general'. Received: "
             "model.bidirectional=True")
+    if cfg.model.family == "transformer_seq2seq":
+        _check_seq2seq_lengths(cfg)
+    if cfg.train.warmup_steps and cfg.train.lr_decay < 1:
+        raise ConfigError("train.warmup_steps (the inverse-square-root schedule) and train.lr_decay (per-epoch decay) "
+                          "both set the learning rate: use one. Received: train.warmup_steps="
+                          f"{cfg.train.warmup_steps}, train.lr_decay={cfg.train.lr_decay}")
+    if cfg.train.label_smoothing and not task.label_smoothing:
+        users = sorted(name for name, t in tasks.items() if t.label_smoothing)
+        raise ConfigError(f"train.label_smoothing applies to task in {users}. Received: "
+                          f"train.label_smoothing={cfg.train.label_smoothing}, task={cfg.task!r}")
     if cfg.model.family.startswith("transformer") and cfg.model.embed_dim % cfg.model.num_heads:
         heads = [h for h in range(1, cfg.model.embed_dim + 1) if cfg.model.embed_dim % h == 0]
         raise ConfigError(

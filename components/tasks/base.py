@@ -49,6 +49,7 @@ class Task:
     families: tuple[str, ...] = ()  # model families (models.registry), the default first
     bless_metrics: tuple[str, ...] = ()  # metrics eval.bless_metric may name, the "auto" default first
     decoding: str = "greedy"  # eval.decode / push.decode strategy "auto" (generative tasks)
+    label_smoothing: bool = False  # whether its loss reads train.label_smoothing
     distribution_feature: str = ""  # a raw label feature whose distribution statistics reports
     input_ids: str = ""  # the encoded feature that buckets batches by length
     formats: tuple[str, ...] = ("tsv", "csv", "jsonl")  # the file formats (data.format) that can feed it

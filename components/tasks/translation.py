@@ -3,7 +3,7 @@
 Example:
 
 >>> TranslationTask().families
-('rnn_attention',)
+('rnn_attention', 'transformer_seq2seq')
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ class TranslationTask(Task):
         schema.RAW_SOURCE: "bytes: the raw source string as example_gen wrote it",
         schema.RAW_TARGET: "bytes: the raw target string as example_gen wrote it",
     }
-    families = ("rnn_attention",)
+    families = ("rnn_attention", "transformer_seq2seq")
     bless_metrics = ("exact_match", "cer", "bleu", "chrf")
     decoding = "beam"
+    label_smoothing = True
     input_ids = schema.SOURCE_IDS
 
     def feature_spec(self, with_raw: bool) -> dict[str, Any]:
@@ -55,9 +56,10 @@ class TranslationTask(Task):
 
     def compile_args(self, cfg) -> dict[str, Any]:
         from components.trainer.model_builder import make_loss
-        from models.metrics import MaskedAccuracy
+        from models.metrics import MaskedAccuracy, SmoothedSparseCrossEntropy
 
-        return {"loss": make_loss(), "metrics": [MaskedAccuracy()]}
+        smoothing = cfg.train.label_smoothing
+        return {"loss": SmoothedSparseCrossEntropy(smoothing) if smoothing else make_loss(), "metrics": [MaskedAccuracy()]}
 
     def evaluate(self, cfg, model, transform_dir: Path, manifest: Mapping[str, Any], splits: Sequence[str],
                  out: Path) -> dict[str, dict[str, Any]]:

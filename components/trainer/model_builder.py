@@ -37,6 +37,13 @@ def model_kwargs(config, manifest: dict[str, Any]) -> dict[str, Any]:
             bidirectional=m.bidirectional, attention_units=m.attention_units, dropout=m.dropout,
             attention=m.attention,
         )
+    if family == "transformer_seq2seq":
+        return dict(
+            source_vocab_size=_vocab_size(manifest, "source"), target_vocab_size=_vocab_size(manifest, "target"),
+            embed_dim=m.embed_dim, num_heads=m.num_heads, ff_dim=m.ff_dim, encoder_layers=m.encoder_layers,
+            decoder_layers=m.decoder_layers, max_length=m.max_length, positions=m.positions, dropout=m.dropout,
+            share_embeddings=m.share_embeddings, tie_output=m.tie_output,
+        )
     if family == "rnn_classifier":
         pooling = m.pooling if m.pooling != "auto" else ("bidirectional_last" if m.bidirectional else "last")
         return dict(
@@ -89,9 +96,15 @@ def build_model_for(config, manifest: dict[str, Any]) -> keras.Model:
 
 
 def compile_model(model: keras.Model, config) -> keras.Model:
-    """Adam with `train.learning_rate` and gradient clipping by norm (`train.clipnorm`), task loss/metrics."""
+    """Adam with `train.learning_rate` (warmed up and decayed by `InverseSqrtSchedule` when `train.warmup_steps`
+    > 0) and gradient clipping by norm (`train.clipnorm`), task loss/metrics."""
+    from models.schedules import InverseSqrtSchedule
+
+    rate = config.train.learning_rate
+    if config.train.warmup_steps:
+        rate = InverseSqrtSchedule(rate, config.train.warmup_steps)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.train.learning_rate, clipnorm=config.train.clipnorm),
+        optimizer=keras.optimizers.Adam(learning_rate=rate, clipnorm=config.train.clipnorm),
         **get_task(config.task).compile_args(config),
     )
     return model

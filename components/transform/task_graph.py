@@ -52,10 +52,19 @@ def build_task_vocabularies(
     counts: Iterable[tuple[tuple[str, str], int]], text_fields: Sequence[TextField], label_fields: Sequence[LabelField],
     config: TransformConfig, tokenizer: str
 ) -> dict[str, list[str]]:
-    """((vocab name, token), n) pairs -> {vocab name: tokens} for the task's text sides and labels."""
+    """((vocab name, token), n) pairs -> {vocab name: tokens} for the task's text sides and labels.
+
+    With `config.joint_vocab` every text side gets one vocabulary learned from the counts of all sides
+    (summed per token), so a model can share one embedding matrix between them."""
     per_vocab: dict[str, list[tuple[str, int]]] = {}
     for (name, token), n in counts:
         per_vocab.setdefault(name, []).append((token, n))
+    if config.joint_vocab:
+        joint: dict[str, int] = {}
+        for field in text_fields:
+            for token, n in per_vocab.get(field.side, []):
+                joint[token] = joint.get(token, 0) + n
+        per_vocab.update({field.side: sorted(joint.items()) for field in text_fields})
     vocabs: dict[str, list[str]] = {}
     for field in text_fields:
         items = per_vocab.get(field.side, [])

@@ -1,4 +1,5 @@
-"""Pre-LayerNorm causal self-attention block that reads and writes a key/value cache (GPT-style decoder block)."""
+"""Pre-LayerNorm causal self-attention block that reads and writes a key/value cache (GPT-style decoder block),
+with an optional encoder-decoder attention sublayer (the Transformer's decoder block)."""
 
 import math
 import warnings
@@ -52,6 +53,14 @@ class CausalDecoderBlock(keras.layers.Layer):
         h = x + Dropout(W_o MultiHead(softmax(Q K^T / sqrt(head_dim) + causal mask) V)),  Q, K, V from LN(x)
         y = h + Dropout(W_2 gelu(W_1 LN(h) + b_1) + b_2)
 
+    With `cross_attention=True` (the decoder of an encoder-decoder), between the two:
+
+        h' = h + Dropout(W_o' MultiHead(softmax(Q' K'^T / sqrt(head_dim) + source mask) V')),
+             Q' from LN(h) (the layer below), K', V' from the encoder output (`precompute_cross`)
+
+    and the feed-forward sublayer reads h'. K' and V' depend on the source
+    only, so a decoder computes them once per source sentence.
+
     Why pre-LN here and post-LN in `TransformerEncoder`: with the norms inside
     the residual branches (and one final norm after the last block, see
     `TransformerLanguageModel`), the residual stream is an identity path from
@@ -83,6 +92,7 @@ class CausalDecoderBlock(keras.layers.Layer):
         ff_dim: int, feed-forward hidden size.
         dropout: float in [0, 1), on both residual branches.
         layer_norm_epsilon: float.
+        cross_attention: bool, add the encoder-decoder attention sublayer.
         **kwargs: standard layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -90,12 +100,16 @@ class CausalDecoderBlock(keras.layers.Layer):
         key_cache, value_cache: optional `(batch, num_heads, slots, head_dim)`.
         positions: `(batch, time)` int32, the cache slot of every input step
             (required with a cache).
+        cross: with `cross_attention`, `(keys, values, source_mask)`: `precompute_cross(memory)`
+            and the `(batch, source_len)` mask of real source steps.
         training: bool.
 
     Returns:
         `(outputs, keys, values)`: outputs `(batch, time, embed_dim)`; without a
         cache this pass's keys/values `(batch, num_heads, time, head_dim)`, with
-        one the updated caches `(batch, num_heads, slots, head_dim)`.
+        one the updated caches `(batch, num_heads, slots, head_dim)`. With `cross`,
+        a fourth element: the cross-attention weights `(batch, num_heads, time,
+        source_len)` float32.
 
     Example:
 
@@ -109,7 +123,8 @@ class CausalDecoderBlock(keras.layers.Layer):
     ((2, 8), (2, 2, 16, 4))
     """
 
-    def __init__(self, embed_dim, num_heads, ff_dim, dropout=0.0, layer_norm_epsilon=EPSILON, **kwargs):
+    def __init__(self, embed_dim, num_heads, ff_dim, dropout=0.0, layer_norm_epsilon=EPSILON, cross_attention=False,
+                 **kwargs):
         super().__init__(**kwargs)
         for name, value in (("embed_dim", embed_dim), ("num_heads", num_heads), ("ff_dim", ff_dim)):
             check_positive_int(name, value)
@@ -125,6 +140,7 @@ class CausalDecoderBlock(keras.layers.Layer):
         self.ff_dim = ff_dim
         self.dropout = dropout
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.cross_attention = bool(cross_attention)
         self.head_dim = embed_dim // num_heads
         policy = self.dtype_policy
         heads = (num_heads, None, self.head_dim)
@@ -136,6 +152,20 @@ class CausalDecoderBlock(keras.layers.Layer):
         self.attention_output = keras.layers.EinsumDense("bnth,nhd->btd", (None, embed_dim), bias_axes="d",
                                                          dtype=policy, name="attention_output")
         self.attention_dropout = keras.layers.Dropout(dropout, dtype=policy, name="attention_dropout")
+        if self.cross_attention:
+            self.cross_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy,
+                                                              name="cross_norm")
+            self.cross_query = keras.layers.EinsumDense("btd,dnh->bnth", heads, bias_axes="nh", dtype=policy,
+                                                        name="cross_query")
+            self.cross_key = keras.layers.EinsumDense("btd,dnh->bnth", heads, bias_axes="nh", dtype=policy,
+                                                      name="cross_key")
+            self.cross_value = keras.layers.EinsumDense("btd,dnh->bnth", heads, bias_axes="nh", dtype=policy,
+                                                        name="cross_value")
+            self.cross_output = keras.layers.EinsumDense("bnth,nhd->btd", (None, embed_dim), bias_axes="d",
+                                                         dtype=policy, name="cross_output")
+            self.cross_dropout = keras.layers.Dropout(dropout, dtype=policy, name="cross_dropout")
+            for layer in (self.cross_key, self.cross_value):  # the memory's padding mask is the `cross` tuple's;
+                layer.supports_masking = True  # one attached to an encoder output is no reason to warn
         self.ff_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name="ff_norm")
         self.ff_inner = keras.layers.Dense(ff_dim, activation="gelu", dtype=policy, name="ff_inner")
         self.ff_outer = keras.layers.Dense(embed_dim, dtype=policy, name="ff_outer")
@@ -152,20 +182,39 @@ class CausalDecoderBlock(keras.layers.Layer):
             layer.build(input_shape)
         self.attention_output.build((batch, self.num_heads, time, self.head_dim))
         self.ff_outer.build((batch, time, self.ff_dim))
+        if self.cross_attention:
+            for layer in (self.cross_norm, self.cross_query, self.cross_key, self.cross_value):
+                layer.build(input_shape)
+            self.cross_output.build((batch, self.num_heads, time, self.head_dim))
         self.built = True
 
-    def _attend(self, query, key, value, mask):
+    def precompute_cross(self, memory):
+        """The encoder-decoder attention's keys and values of the encoder output `memory` `(batch, S, embed_dim)`:
+        two `(batch, num_heads, S, head_dim)` tensors, computed once per source sentence."""
+        if not self.built:
+            self.build(tuple(memory.shape))
+        return self.cross_key(memory), self.cross_value(memory)
+
+    def _attend(self, query, key, value, mask, output_layer=None):
         # query (batch, heads, time, head_dim); key/value (batch, heads, slots, head_dim); mask (batch|1, time, slots)
         scale = 1.0 / math.sqrt(self.head_dim)
         scores = ops.einsum("bnth,bnsh->bnts", ops.cast(query, "float32"), ops.cast(key, "float32")) * scale
         scores = ops.where(ops.expand_dims(mask, 1), scores, MASKED)  # (batch, heads, time, slots) float32
         with warnings.catch_warnings():  # a one-token sequence (an empty prompt after [END]) has one slot to attend
             warnings.filterwarnings("ignore", message="You are using a softmax over axis -1")
-            weights = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
-        attended = ops.einsum("bnts,bnsh->bnth", weights, value)  # (batch, heads, time, head_dim)
-        return self.attention_output(attended)  # (batch, time, embed_dim)
+            weights = ops.softmax(scores, axis=-1)  # (batch, heads, time, slots) float32
+        attended = ops.einsum("bnts,bnsh->bnth", ops.cast(weights, value.dtype), value)  # (batch, heads, time, hd)
+        return (output_layer or self.attention_output)(attended), weights  # (batch, time, embed_dim), weights
 
-    def call(self, inputs, key_cache=None, value_cache=None, positions=None, training=False):
+    def _cross(self, x, cross, training):
+        """The encoder-decoder attention sublayer on `x` `(batch, time, embed_dim)`; returns (x', weights)."""
+        keys, values, source_mask = cross
+        query = self.cross_query(self.cross_norm(x))  # (batch, heads, time, head_dim)
+        mask = ops.cast(source_mask, "bool")[:, None, :]  # (batch, 1, source_len): every query, the real steps
+        attended, weights = self._attend(query, keys, values, mask, self.cross_output)
+        return x + self.cross_dropout(attended, training=training), weights
+
+    def call(self, inputs, key_cache=None, value_cache=None, positions=None, cross=None, training=False):
         normed = self.attention_norm(inputs)  # (batch, time, embed_dim)
         query = self.query(normed)  # (batch, heads, time, head_dim)
         key = self.key(normed)  # (batch, heads, time, head_dim)
@@ -180,11 +229,13 @@ class CausalDecoderBlock(keras.layers.Layer):
             value = _write(value_cache, value, indices)  # (batch, heads, slots, head_dim)
             slots = ops.arange(ops.shape(key)[2], dtype="int32")  # (slots,)
             mask = ops.less_equal(slots[None, None, :], positions[:, :, None])  # (batch, time, slots)
-        attended = self._attend(query, key, value, mask)  # (batch, time, embed_dim)
+        attended, _ = self._attend(query, key, value, mask)  # (batch, time, embed_dim)
         x = inputs + self.attention_dropout(attended, training=training)  # (batch, time, embed_dim)
+        if cross is not None:
+            x, cross_weights = self._cross(x, cross, training)  # (batch, time, embed_dim), (b, heads, time, S)
         hidden = self.ff_outer(self.ff_inner(self.ff_norm(x)))  # (batch, time, embed_dim)
         outputs = x + self.ff_dropout(hidden, training=training)  # (batch, time, embed_dim)
-        return outputs, key, value
+        return (outputs, key, value) if cross is None else (outputs, key, value, cross_weights)
 
     # ---- the cached single-token step -------------------------------------------------------------------------
 
@@ -233,7 +284,7 @@ class CausalDecoderBlock(keras.layers.Layer):
         attended = ops.einsum("bnts,bnsh->bnth", ops.cast(weights, value_cache.dtype), value_cache)
         return ops.reshape(attended, (-1, self.embed_dim))  # (batch, embed_dim)
 
-    def step(self, inputs, key_cache, value_cache, positions, cache_rows=None, attention_bias=None):
+    def step(self, inputs, key_cache, value_cache, positions, cache_rows=None, attention_bias=None, cross=None):
         """One token per sequence through the block, writing its key/value into the cache at `positions`.
 
         The same function as `call(inputs[:, None], key_cache, value_cache, positions[:, None])[0][:, 0]`
@@ -248,10 +299,11 @@ class CausalDecoderBlock(keras.layers.Layer):
             positions: `(batch,)` int32, the slot each row writes and attends up to (`< slots`).
             cache_rows, attention_bias: `step_cache_inputs(positions, num_heads, slots)`, to compute once
                 for all blocks of a step; computed here when omitted.
+            cross: as in `call`.
 
         Returns:
             `(outputs, key_cache, value_cache)`: outputs `(batch, embed_dim)`, caches as given, written at
-            `positions`.
+            `positions`; with `cross`, also the cross-attention weights `(batch, num_heads, source_len)`.
         """
         if cache_rows is None or attention_bias is None:
             cache_rows, attention_bias = step_cache_inputs(positions, self.num_heads, key_cache.shape[2])
@@ -264,12 +316,19 @@ class CausalDecoderBlock(keras.layers.Layer):
         else:
             attended = self._attend_batch(query, key_cache, value_cache, attention_bias)  # (batch, embed_dim)
         x = inputs + self._project(self.attention_output, attended)  # (batch, embed_dim)
-        return x + self.ff_outer(self.ff_inner(self.ff_norm(x))), key_cache, value_cache
+        if cross is not None:
+            x, cross_weights = self._cross(x[:, None, :], cross, False)  # (batch, 1, embed_dim), (b, heads, 1, S)
+            x = x[:, 0]
+        outputs = x + self.ff_outer(self.ff_inner(self.ff_norm(x)))  # (batch, embed_dim)
+        if cross is None:
+            return outputs, key_cache, value_cache
+        return outputs, key_cache, value_cache, cross_weights[:, :, 0]
 
     def get_config(self):
         config = super().get_config()
         config.update({"embed_dim": self.embed_dim, "num_heads": self.num_heads, "ff_dim": self.ff_dim,
-                       "dropout": self.dropout, "layer_norm_epsilon": self.layer_norm_epsilon})
+                       "dropout": self.dropout, "layer_norm_epsilon": self.layer_norm_epsilon,
+                       "cross_attention": self.cross_attention})
         return config
 
 

@@ -1,4 +1,4 @@
-"""One post-LayerNorm Transformer encoder block (Vaswani et al., 2017)."""
+"""One Transformer encoder block: post-LayerNorm (Vaswani et al., 2017) or pre-LayerNorm."""
 
 import keras
 from keras import ops
@@ -10,6 +10,12 @@ class TransformerEncoder(keras.layers.Layer):
 
         a = LayerNorm(x + Dropout(MultiHeadSelfAttention(x, mask)))
         y = LayerNorm(a + Dropout(W_2 act(W_1 a + b_1) + b_2))
+
+    or with `norm_first=True` (pre-LN, the norms inside the residual branches;
+    the stack needs one final LayerNorm, as `TransformerSeq2Seq` adds):
+
+        a = x + Dropout(MultiHeadSelfAttention(LayerNorm(x), mask))
+        y = a + Dropout(W_2 act(W_1 LayerNorm(a) + b_1) + b_2)
 
     The padding mask becomes the attention mask `(batch, 1, time)`: no query
     attends to a padded key (its weight is exactly 0), so the outputs at real
@@ -23,6 +29,7 @@ class TransformerEncoder(keras.layers.Layer):
         dropout: float in [0, 1), on attention weights and both residual branches.
         activation: feed-forward activation (default `"relu"`).
         layer_norm_epsilon: float.
+        norm_first: bool, pre-LN instead of post-LN (see `CausalDecoderBlock` for why).
         **kwargs: standard layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -50,6 +57,7 @@ class TransformerEncoder(keras.layers.Layer):
         dropout=0.0,
         activation="relu",
         layer_norm_epsilon=1e-5,
+        norm_first=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -70,6 +78,7 @@ class TransformerEncoder(keras.layers.Layer):
         self.dropout = dropout
         self.activation = keras.activations.get(activation)
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.norm_first = bool(norm_first)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -113,14 +122,19 @@ class TransformerEncoder(keras.layers.Layer):
         if mask is not None:
             # (batch, 1, time): every query sees only the real keys.
             attention_mask = ops.expand_dims(ops.cast(mask, "bool"), 1)
+        normed = self.attention_norm(inputs) if self.norm_first else inputs
         attended, weights = self.attention(
-            inputs,
-            inputs,
+            normed,
+            normed,
             attention_mask=attention_mask,
             return_attention_scores=True,
             training=training,
         )  # (batch, time, embed_dim), (batch, num_heads, time, time)
         attended = self.attention_dropout(attended, training=training)
+        if self.norm_first:
+            x = inputs + attended  # (batch, time, embed_dim)
+            hidden = self.ff_outer(self.ff_inner(self.ff_norm(x)))  # (batch, time, embed_dim)
+            return self._outputs(x + self.ff_dropout(hidden, training=training), weights, return_attention_scores)
         x = self.attention_norm(inputs + attended)  # (batch, time, embed_dim)
         hidden = self.ff_outer(self.ff_inner(x))  # (batch, time, embed_dim)
         hidden = self.ff_dropout(hidden, training=training)
@@ -128,6 +142,10 @@ class TransformerEncoder(keras.layers.Layer):
         if return_attention_scores:
             return outputs, weights
         return outputs
+
+    @staticmethod
+    def _outputs(outputs, weights, return_attention_scores):
+        return (outputs, weights) if return_attention_scores else outputs
 
     def compute_mask(self, inputs, mask=None):
         return mask
@@ -145,6 +163,7 @@ class TransformerEncoder(keras.layers.Layer):
                 "dropout": self.dropout,
                 "activation": keras.activations.serialize(self.activation),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "norm_first": self.norm_first,
             }
         )
         return config

@@ -54,6 +54,23 @@ def test_matches_numpy_post_layer_norm_block():
     np.testing.assert_allclose(outputs, layer_norm(a + ff, layer.ff_norm), atol=1e-5)
 
 
+def test_matches_numpy_pre_layer_norm_block():
+    """norm_first: a = x + MHA(LN(x)); y = a + FF(LN(a)); padded keys still get no weight."""
+    layer = TransformerEncoder(8, num_heads=2, ff_dim=16, norm_first=True)
+    outputs = _np(layer(X, mask=MASK))
+
+    def layer_norm(x, norm):
+        mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+        return (x - mean) / np.sqrt(var + norm.epsilon) * _np(norm.gamma) + _np(norm.beta)
+
+    normed = layer_norm(X, layer.attention_norm)
+    a = X + _np(layer.attention(normed, normed, attention_mask=(MASK > 0)[:, None, :]))
+    hidden = np.maximum(layer_norm(a, layer.ff_norm) @ _np(layer.ff_inner.kernel) + _np(layer.ff_inner.bias), 0)
+    np.testing.assert_allclose(outputs, a + hidden @ _np(layer.ff_outer.kernel) + _np(layer.ff_outer.bias),
+                               atol=1e-5)
+    assert layer.get_config()["norm_first"] is True
+
+
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="divisible by `num_heads`.*embed_dim=10, num_heads=4"):
         TransformerEncoder(10, num_heads=4, ff_dim=16)
