@@ -127,12 +127,16 @@ def predict_texts(address: str, model: str, texts: Sequence[str], protocol: str 
     """`serving_default` on raw texts through a server; one dict per text, as `serving.predict.predict`."""
     rest = RestClient(address)
     if protocol == "grpc":
-        from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2  # noqa: F401
+        import grpc
+        from tensorflow_serving.apis import get_model_metadata_pb2
 
         client = GrpcClient(address)
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         client._spec(request.model_spec, model, version, label)
-        meta = client.prediction.GetModelMetadata(request, timeout=client.timeout)
+        try:
+            meta = client.prediction.GetModelMetadata(request, timeout=client.timeout)
+        except grpc.RpcError as exc:
+            raise ServingClientError(exc.code().name, exc.details()) from None
         signatures = get_model_metadata_pb2.SignatureDefMap()
         meta.metadata["signature_def"].Unpack(signatures)
         (input_name,) = signatures.signature_def["serving_default"].inputs
