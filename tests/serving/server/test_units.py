@@ -102,3 +102,15 @@ def test_warmup_record_is_an_official_prediction_log(tmp_path):
     request = log.predict_log.request
     assert request.model_spec.name == "dates" and request.model_spec.signature_name == "serving_default"
     assert tf.make_ndarray(request.inputs["text"]).tolist() == [b"hi", b"there"]
+
+
+def test_layout_writes_models_config_for_the_container_and_batching_parameters(tmp_path):
+    from serving import layout
+
+    (tmp_path / "dates" / "1").mkdir(parents=True)
+    config = parse_model_server_config(layout.models_config_text(tmp_path, "/models/"))
+    assert [(c.name, c.base_path) for c in config.model_config_list.config] == [("dates", "/models/dates")]
+    local = parse_model_server_config(layout.models_config_text(tmp_path))
+    assert local.model_config_list.config[0].base_path == str((tmp_path / "dates").resolve())
+    params = parse_batching_parameters(layout.write_batching_parameters(tmp_path).read_text())
+    assert params.pad_variable_length_inputs and params.allowed_batch_sizes[-1] == params.max_batch_size
