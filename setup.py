@@ -26,6 +26,7 @@ setup(
         "models.networks",
         "models.decoding",
         "serving",
+        "serving.server",
     ],
     data_files=[("seqlab_configs", [str(p.relative_to(HERE)) for p in sorted((HERE / "configs").glob("*.yaml"))])],
     include_package_data=True,
@@ -41,6 +42,9 @@ setup(
         "numpy",
         "tqdm",
         "filelock>=3.12",
+        "tensorflow-serving-api==2.21.*",
+        "grpcio>=1.60",
+        "aiohttp>=3.9",
     ],
     extras_require={
         "test": ["pytest>=8", "jax[cpu]", "seqeval", "hypothesis>=6", "import-linter>=2.16"],

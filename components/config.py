@@ -195,6 +195,9 @@ class PushConfig:
     model_name: str = "dates"
     max_new_tokens: int = 200  # language_model serving_default: tokens generated per prompt
     decode: DecodeConfig = DecodeConfig()  # the served serving_default's decoding
+    # models.config base paths: "" writes this machine's absolute paths; e.g. "/models" writes /models/<name>,
+    # the tensorflow/serving container's mount of serving/
+    serving_base_path: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

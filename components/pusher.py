@@ -3,7 +3,9 @@
 The published layout under the run root (`serving/layout.py`, which a server reads too):
 
     serving/<model_name>/<N>/          SavedModel, N = 1 + the largest existing version
-    serving/models.config              model_config_list for every model under serving/
+    serving/models.config              model_config_list for every model under serving/ (base paths under
+                                       push.serving_base_path when set, e.g. /models for the container)
+    serving/batching_parameters.txt    BatchingParameters for --enable_batching
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from components.registry import get_task
 from components.step import StepContext
-from serving.layout import SERVING_DIR, publish, write_models_config
+from serving.layout import SERVING_DIR, publish, write_batching_parameters, write_models_config
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +67,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
         serving_dir,
         model_name,
     )
-    write_models_config(serving_dir)
+    write_models_config(serving_dir, cfg.push.serving_base_path)
+    write_batching_parameters(serving_dir)
     outputs = {"pushed": True, "export_dir": str(export_dir.resolve()), "version": version}
     (out / PUSHED_FILE).write_text(json.dumps(outputs, indent=2))
     logger.info("Pushed %s version %d to %s", model_name, version, export_dir)

@@ -5,6 +5,10 @@
     seqlab config [CONFIG...] [--set KEY=VALUE]...
     seqlab configs
     seqlab predict EXPORT_DIR TEXT...   (or - to read one text per line from stdin)
+    seqlab predict --server HOST:PORT MODEL TEXT...
+    seqlab serve [SERVING_DIR] [--model_config_file F | --model_name N --model_base_path P] [--port 8500]
+                 [--rest_api_port 8501] [--host 127.0.0.1] [--enable_batching] [--batching_parameters_file F]
+                 [--file_system_poll_wait_seconds 1] [--rest_api_timeout_in_ms 30000] [--max_request_bytes N]
 """
 
 from __future__ import annotations
@@ -87,10 +91,48 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser(
         "predict", help="run an exported model on raw text and print one JSON line per input",
         description="Run a pushed SavedModel's serving_default signature on raw text. EXPORT_DIR is a version "
-        "folder (serving/dates/3) or a model's base path (serving/dates: its latest version).")
-    predict.add_argument("export_dir", metavar="EXPORT_DIR", help="a SavedModel folder or a model's base path")
+        "folder (serving/dates/3) or a model's base path (serving/dates: its latest version). With --server, the "
+        "first argument is a MODEL name served by a TF Serving endpoint (seqlab serve or tensorflow/serving).")
+    predict.add_argument("export_dir", metavar="EXPORT_DIR|MODEL",
+                         help="a SavedModel folder or a model's base path; with --server, a model name")
     predict.add_argument("texts", nargs="+", metavar="TEXT", help="input texts; - reads one text per line from stdin")
+    predict.add_argument("--server", metavar="HOST:PORT",
+                         help="ask a running TF Serving endpoint instead of loading the SavedModel")
+    predict.add_argument("--protocol", choices=("rest", "grpc"), default="rest",
+                         help="with --server: REST (port 8501 by default) or gRPC (8500)")
+    predict.add_argument("--model_version", type=int, help="with --server: a specific version")
+    predict.add_argument("--model_version_label", help="with --server: a version label")
+    _add_serve_parser(sub)
     return parser
+
+
+def _add_serve_parser(sub) -> None:
+    serve = sub.add_parser(
+        "serve", help="serve pushed models with TensorFlow Serving's REST and gRPC APIs",
+        description="A TF-Serving-compatible model server for development and tests (production: the "
+        "tensorflow/serving image with the same files). Flags keep tensorflow_model_server's names. Serves "
+        "SERVING_DIR (what the pusher writes: model folders and models.config), --model_config_file, or one "
+        "--model_name/--model_base_path. New versions go live within --file_system_poll_wait_seconds; "
+        "SIGTERM drains requests in flight before exiting.")
+    serve.add_argument("serving_dir", nargs="?", metavar="SERVING_DIR", help="a pushed serving/ folder")
+    serve.add_argument("--model_config_file", help="a ModelServerConfig text proto (models.config)")
+    serve.add_argument("--model_name", default="default", help="name of the one model (default: default)")
+    serve.add_argument("--model_base_path", help="base path of the one model (integer version folders)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8500, help="gRPC port; 0 disables gRPC (default: 8500)")
+    serve.add_argument("--rest_api_port", type=int, default=8501, help="REST port; 0 disables REST (default: 8501)")
+    serve.add_argument("--rest_api_timeout_in_ms", type=int, default=30000, help="REST call timeout (default 30000)")
+    serve.add_argument("--rest_api_num_threads", type=int, default=8, help="REST worker threads (default: 8)")
+    serve.add_argument("--enable_batching", action="store_true", help="batch concurrent requests")
+    serve.add_argument("--batching_parameters_file", help="a BatchingParameters text proto")
+    serve.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
+                       help="seconds between polls for new versions; 0 polls once (default: 1)")
+    serve.add_argument("--max_request_bytes", type=int, default=64 * 1024 * 1024,
+                       help="largest request body (REST: 413; gRPC: RESOURCE_EXHAUSTED) (default: 64 MiB)")
+    serve.add_argument("--allow_version_labels_for_unavailable_models", action="store_true",
+                       help="allow labels that name versions not loaded yet")
+    serve.add_argument("--drain_seconds", type=float, default=30.0,
+                       help="on SIGTERM, how long requests in flight may finish (default: 30)")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -129,6 +171,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from serving.predict import predict, resolve_export_dir
 
     texts = [line.rstrip("\r\n") for line in sys.stdin] if args.texts == ["-"] else args.texts
+    if args.server:
+        from serving.client import ServingClientError, predict_texts
+
+        try:
+            rows = predict_texts(args.server, args.export_dir, texts, args.protocol, args.model_version,
+                                 args.model_version_label)
+        except (ServingClientError, OSError) as exc:
+            raise ValueError(f"{args.server}: {exc}") from None
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
     export_dir = resolve_export_dir(args.export_dir)  # a bad path fails before TensorFlow is imported
     quiet.import_tensorflow()
     for row in predict(export_dir, texts):
@@ -136,8 +189,21 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from pipeline import quiet
+    from serving.server.config import ServerOptions
+
+    options = ServerOptions(**{k: v for k, v in vars(args).items()
+                               if k in ServerOptions.__dataclass_fields__})
+    quiet.import_tensorflow()
+    from serving.server.app import serve
+
+    serve(options)
+    return 0
+
+
 COMMANDS = {"run": _cmd_run, "config": _cmd_config, "configs": _cmd_configs,
-            "predict": _cmd_predict}
+            "predict": _cmd_predict, "serve": _cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

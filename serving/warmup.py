@@ -22,38 +22,15 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 DEFAULT_WARMUP_TEXTS: tuple[str, ...] = ("hello", "march 3, 2024", "")
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _length_delimited(field: int, payload: bytes) -> bytes:
-    return _varint((field << 3) | 2) + _varint(len(payload)) + payload
-
-
 def warmup_record(texts: Sequence[str], model_name: str = "", signature: str = SIGNATURE,
                   input_name: str = INPUT_NAME) -> bytes:
-    """A serialized `tensorflow.serving.PredictionLog` holding one PredictRequest.
+    """A serialized `tensorflow.serving.PredictionLog` holding one batched PredictRequest (official protos)."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-    Hand-encoded (tensorflow-serving-api is not a dependency); field numbers from
-    tensorflow_serving/apis/{prediction_log,predict,model}.proto:
-    PredictionLog.predict_log=6, PredictLog.request=1, PredictRequest.model_spec=1,
-    PredictRequest.inputs=2 (map entry key=1, value=2), ModelSpec.name=1,
-    ModelSpec.signature_name=3.
-    """
-    tensor = tf.make_tensor_proto(list(texts), dtype=tf.string).SerializeToString()
-    model_spec = (_length_delimited(1, model_name.encode()) if model_name else b"") + \
-        _length_delimited(3, signature.encode())
-    inputs_entry = _length_delimited(1, input_name.encode()) + _length_delimited(2, tensor)
-    request = _length_delimited(1, model_spec) + _length_delimited(2, inputs_entry)
-    return _length_delimited(6, _length_delimited(1, request))
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
+    request.inputs[input_name].CopyFrom(tf.make_tensor_proto(list(texts), dtype=tf.string))
+    log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+    return log.SerializeToString()
 
 
 def write_warmup(export_dir: str | Path, texts: Sequence[str] = DEFAULT_WARMUP_TEXTS,
