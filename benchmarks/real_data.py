@@ -54,7 +54,7 @@ RUNS: dict[str, tuple[str, list[str], str]] = {
     **{name: (name, [
         "data.source={data}/multi30k/train.de.gz", "data.target_source={data}/multi30k/train.en.gz",
         "data.eval_source={data}/multi30k/val.de.gz", "data.eval_target_source={data}/multi30k/val.en.gz"], "bleu")
-       for name in ("multi30k_gru_attention", "multi30k_luong")},
+       for name in ("multi30k_gru_attention", "multi30k_luong", "multi30k_transformer")},
 }
 
 

@@ -6,7 +6,10 @@ assets). One export per kind of model (the task picks it, `Task.export` in compo
 
     export_translation  text string [batch] -> translation string [batch], score float32 [batch],
                         log_probability float32 [batch] (a `models.decoding` strategy in the graph, beam
-                        search by default: score = log P / GNMT length penalty, the beam's ranking)
+                        search by default: score = log P / GNMT length penalty, the beam's ranking); plus
+                        `translate` (the n-best: translations, scores, log_probabilities [batch, N]) and
+                        `align` (tokens string [batch, T], source_tokens string [batch, S], attention
+                        float32 [batch, T, S]: the best translation's tokens and encoder-decoder weights)
     export_classifier   text string [batch] -> label string [batch], probabilities float32 [batch, classes]
     export_tagger       text string [batch] -> tokens string [batch, T], tags string [batch, T],
                         length int32 [batch]  (words split as in `split_raw_words`, padded with "")
@@ -57,6 +60,38 @@ def make_serving_fn(model: keras.Model, source_processor, target_processor, max_
         }
 
     return serve
+
+
+def make_translation_fns(model: keras.Model, source_processor, target_processor, max_decode_length: int,
+                         strategy) -> dict:
+    """The translation signatures (not yet traced): serving_default, translate (n-best) and align."""
+    import dataclasses
+
+    from models.decoding import BeamSearch, decode_seq2seq
+
+    n_best = dataclasses.replace(strategy, num_results=strategy.beam_width) if isinstance(strategy, BeamSearch) \
+        else strategy
+
+    def translate(text):
+        ids = _padded_ids(source_processor, source_processor.encode(text))  # (batch, S)
+        out = decode_seq2seq(model, ids, n_best, max_decode_length)  # (batch, N, T), best first
+        shape = tf.shape(out["tokens"])
+        flat = target_processor.decode(tf.reshape(out["tokens"], [-1, shape[2]]))  # (batch * N,)
+        return {"translations": tf.reshape(flat, shape[:2]), "scores": out["scores"],
+                "log_probabilities": out["log_probs"]}
+
+    def align(text):
+        tokens = source_processor.tokenizer.tokenize(text)  # ragged (batch, S) strings
+        ids = _padded_ids(source_processor, source_processor.lookup(tokens))  # (batch, S)
+        out = decode_seq2seq(model, ids, strategy, max_decode_length)
+        target_ids = tf.cast(out["tokens"][:, 0], tf.int64)  # (batch, T), [END] included, [PAD] after
+        words = tf.where(target_ids == schema.PAD_ID, "", target_processor.id_to_token.lookup(target_ids))
+        source_words = tokens[:, : tf.shape(ids)[1]].to_tensor(default_value="", shape=tf.shape(ids, tf.int64))
+        return {"tokens": words, "source_tokens": source_words,
+                "attention": out["extras"][:, 0]}  # (batch, T, S) float32, rows sum to 1 up to [END]
+
+    return {SIGNATURE: make_serving_fn(model, source_processor, target_processor, max_decode_length, strategy),
+            "translate": translate, "align": align}
 
 
 def load_trained_model(trainer_dir: str | Path) -> keras.Model:
@@ -116,10 +151,12 @@ def make_tagging_fn(model: keras.Model, processor, tags: Sequence[str], char_ids
 
 def _write_archive(export_dir: Path, serve_fn, tracked: Sequence, warmup_texts: Sequence[str],
                    model_name: str) -> Path:
+    """Writes the SavedModel: `serve_fn` as serving_default, or a {signature: fn} dict (each on text strings)."""
     archive = keras.export.ExportArchive()
     for obj in tracked:
         archive.track(obj)
-    archive.add_endpoint(SIGNATURE, serve_fn, input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
+    for name, fn in (serve_fn if isinstance(serve_fn, dict) else {SIGNATURE: serve_fn}).items():
+        archive.add_endpoint(name, fn, input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
     archive.write_out(str(export_dir), verbose=False)
     if warmup_texts:
         write_warmup(export_dir, warmup_texts, model_name)
@@ -129,12 +166,13 @@ def _write_archive(export_dir: Path, serve_fn, tracked: Sequence, warmup_texts: 
 
 def export_translation(model: keras.Model, transform_dir: str | Path, export_dir: str | Path, max_decode_length: int,
                        strategy, model_name: str = "", warmup_texts: Sequence[str] = DEFAULT_WARMUP_TEXTS) -> Path:
-    """An encoder-decoder: text -> translation, score, log_probability, decoded by `strategy` in the graph."""
+    """An encoder-decoder: text -> translation, score, log_probability, decoded by `strategy` in the graph;
+    plus the `translate` (n-best) and `align` signatures (`make_translation_fns`)."""
     from serving.text_processor import TextProcessor
 
     processors = [TextProcessor.from_manifest(transform_dir, side) for side in ("source", "target")]
-    serve = make_serving_fn(model, *processors, max_decode_length, strategy)
-    return _write_archive(Path(export_dir), serve, [model, *processors], warmup_texts, model_name)
+    fns = make_translation_fns(model, *processors, max_decode_length, strategy)
+    return _write_archive(Path(export_dir), fns, [model, *processors], warmup_texts, model_name)
 
 
 def export_classifier(model: keras.Model, transform_dir: str | Path, export_dir: str | Path, model_name: str = "",

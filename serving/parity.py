@@ -67,20 +67,30 @@ def keras_language_model_outputs(root: str | Path, prompts: Sequence[str], check
 
 
 def keras_predictions(root: str | Path, texts: Sequence[str]) -> list:
-    """Labels (classification) or per-word tag lists (tagging) of `texts` from the run's Keras model.
+    """Labels (classification), per-word tag lists (tagging) or translations of `texts` from the run's Keras model.
 
     Runs the export's own serving function (`serving.export`) eagerly on the trained model.
     """
     import tensorflow as tf
 
     from serving.export import load_trained_model
-    from serving.export import make_classification_fn, make_tagging_fn
+    from serving.export import make_classification_fn, make_serving_fn, make_tagging_fn
     from serving.text_processor import TextProcessor
 
     transform_dir, trainer_dir, config = run_artifacts(root)
     manifest = json.loads((transform_dir / "manifest.json").read_text())
     model = load_trained_model(trainer_dir)
     texts = tf.constant(list(texts), dtype=tf.string)
+    if "target" in manifest["vocab"]:  # an encoder-decoder's artifact: decoded as the pusher's export decodes
+        from models.decoding import strategy_from_name
+
+        decode = config["push"]["decode"]  # the effective config: strategy "auto" already resolved
+        strategy = strategy_from_name(decode["strategy"], beam_width=decode["beam_width"],
+                                      length_penalty=decode["length_penalty"])
+        serve = make_serving_fn(model, TextProcessor.from_manifest(transform_dir, "source"),
+                                TextProcessor.from_manifest(transform_dir, "target"),
+                                config["eval"]["max_decode_length"], strategy)
+        return [t.decode("utf-8") for t in serve(texts)["translation"].numpy()]
     if "labels" in manifest:  # a classifier's artifact
         serve = make_classification_fn(model, TextProcessor.from_manifest(transform_dir, "text"), manifest["labels"])
         return [label.decode("utf-8") for label in serve(texts)["label"].numpy()]

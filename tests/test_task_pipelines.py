@@ -1,4 +1,4 @@
-"""The built-in classification, tagging and language-model configs, run end to end on small built-in data.
+"""The built-in classification, tagging, language-model and translation configs, run end to end on small data.
 
 Each config runs every step in-process (example_gen -> ... -> pusher) at a tiny
 size; then ONE fresh Python process loads every exported SavedModel and must
@@ -27,15 +27,21 @@ CONFIGS = {
     "date_validity": [],
     "date_tags": ["model.char_filters=8", "model.units=16"],
     "dialogue_lm": ["train.sequence_length=32", "eval.bless_threshold=100", "eval.sample_tokens=20", "model.units=16"],
+    "quickstart": ["eval.max_decode_length=12", "eval.num_attention_plots=1", "train.label_smoothing=0.1",
+                   "train.warmup_steps=4"],
 }
 # date_validity runs as a Transformer: its file's model section (BiGRU keys a Transformer does not read, an
 # error if set) is replaced, not overridden.
-MODELS = {"date_validity": {"family": "transformer_classifier", "pooling": "cls", "num_heads": 2, "ff_dim": 16}}
+# quickstart runs as the Transformer encoder-decoder, its embeddings tied to the output layer.
+MODELS = {"date_validity": {"family": "transformer_classifier", "pooling": "cls", "num_heads": 2, "ff_dim": 16},
+          "quickstart": {"family": "transformer_seq2seq", "encoder_layers": 1, "decoder_layers": 1, "num_heads": 2,
+                         "ff_dim": 16, "max_length": 64, "tie_output": True}}
 TEXTS = {
     "temporal_order": ["B a X b c d Y a b c d a b c d a b c d E", "B Y", "", "z z z"],
     "date_validity": ["31 February 1998", "March 3, 2024", "", "Tuesday, 29 February 1900"],
     "date_tags": ["Tuesday, March 3, 1998", "3 mars", "", "03.03.1998"],
     "dialogue_lm": ["ROMEO:\n", "", "MARIA:\nWell, my lord"],
+    "quickstart": ["March 3, 1998", "", "tuesday 29 feb 2000"],
 }
 
 
@@ -71,6 +77,9 @@ def test_config_runs_every_step_and_pushes(runs, name):
             assert 0.0 < metrics["nats_per_token"] < 5.0
             np.testing.assert_allclose(metrics["perplexity"], np.exp(metrics["nats_per_token"]), rtol=1e-6)
             np.testing.assert_allclose(metrics["bits_per_char"], metrics["nats_per_token"] / np.log(2), rtol=1e-6)
+    elif config.task == "translation":
+        for split in ("eval", "test"):
+            assert 0.0 <= summary["metrics"][split]["bleu"] <= 100.0
     else:
         primary = "accuracy" if config.task == "classification" else "entity_f1"
         for split in ("eval", "test"):
@@ -106,7 +115,9 @@ def test_exports_agree_with_in_process_models_in_a_fresh_process(runs, tmp_path)
             np.testing.assert_allclose(rows["log_likelihood"], expected["log_likelihood"], rtol=1e-5, atol=1e-4)
             continue
         expected = keras_predictions(run_root, TEXTS[name])
-        if config.task == "classification":
+        if config.task == "translation":
+            assert [r["translation"] for r in rows] == expected
+        elif config.task == "classification":
             assert [r["label"] for r in rows] == expected
             probabilities = np.array([r["probabilities"] for r in rows])
             np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)

@@ -51,8 +51,36 @@ def exported(tmp_path_factory):
         "translation": [t.decode() for t in target.decode(out["tokens"][:, 0]).numpy()],
         "score": np.asarray(out["scores"][:, 0], dtype="float32").tolist(),
         "log_probability": np.asarray(out["log_probs"][:, 0], dtype="float32").tolist(),
+        "n_best": [[t.decode() for t in target.decode(out_k).numpy()] for out_k in tf.unstack(
+            decoding.decode_seq2seq(model, tf.cast(ids, tf.int32), decoding.BeamSearch(4, 0.6, num_results=4),
+                                    10)["tokens"], axis=1)],
+        "attention": np.asarray(out["extras"][:, 0]),
+        "tokens": out["tokens"][:, 0].numpy(),
     }
     return export_dir, expected
+
+
+def test_translate_signature_gives_the_n_best_and_align_the_attention_of_the_best(exported):
+    export_dir, expected = exported
+    loaded = tf.saved_model.load(str(export_dir))
+    n_best = loaded.signatures["translate"](text=tf.constant(TEXTS))
+    assert n_best["translations"].shape == (len(TEXTS), 4)
+    got = [[t.decode() for t in row] for row in tf.transpose(n_best["translations"]).numpy()]
+    assert got == expected["n_best"]
+    assert [row[0].decode() for row in n_best["translations"].numpy()] == expected["translation"]
+    scores = n_best["scores"].numpy()
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)  # best first
+    np.testing.assert_allclose(scores[:, 0], expected["score"], rtol=1e-5, atol=1e-5)
+    aligned = loaded.signatures["align"](text=tf.constant(TEXTS))
+    attention = aligned["attention"].numpy()
+    np.testing.assert_allclose(attention, expected["attention"], atol=1e-5)
+    ids = expected["tokens"]
+    assert [[w.decode() for w, i in zip(row, id_row) if i] for row, id_row in zip(aligned["tokens"].numpy(), ids)] \
+        and all(w == b"" for row, id_row in zip(aligned["tokens"].numpy(), ids) for w, i in zip(row, id_row) if not i)
+    source_tokens = aligned["source_tokens"].numpy()
+    assert source_tokens.shape == attention.shape[::2][:1] + attention.shape[2:]
+    for row, tokens in zip(attention, source_tokens):  # no weight on source padding; emitted rows sum to 1
+        assert np.all(row[:, tokens == b""] == 0)
 
 
 def test_export_layout_and_signature(exported):
@@ -64,6 +92,7 @@ def test_export_layout_and_signature(exported):
     fn = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
     assert list(fn.structured_input_signature[1]) == ["text"]
     assert sorted(fn.structured_outputs) == ["log_probability", "score", "translation"]
+    assert set(tf.saved_model.load(str(export_dir)).signatures) == {"serving_default", "translate", "align"}
     assert fn.structured_outputs["translation"].dtype == tf.string
     assert fn.structured_outputs["score"].dtype == tf.float32
 
