@@ -158,7 +158,3 @@ class RNNTagger(TaggingHead, keras.Model):
         config.update({"units": self.units, "cell": self.cell, "num_layers": self.num_layers,
                        "bidirectional": self.bidirectional})
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
