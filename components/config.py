@@ -93,7 +93,7 @@ class ModelConfig:
     Families (models.registry): `rnn_attention` (translation), `rnn_classifier`,
     `transformer_classifier` (classification), `rnn_tagger`, `transformer_tagger`
     (tagging), `rnn_language_model`, `transformer_language_model` (language_model).
-    Each reads only its own keys (`FAMILIES`; `components/trainer/model_builder.py`
+    Each reads only its own keys (`pipeline.config.FAMILY_KEYS`; `components/trainer/model_builder.py`
     turns them into constructor arguments): a key set in a file or by `--set` that
     the family does not read is a ConfigError naming the keys it does read.
     """
