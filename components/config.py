@@ -12,8 +12,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from typing import Any
 
 
@@ -200,10 +198,3 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))
-
-    def section_hash(self, *sections: str) -> str:
-        """A stable hash of the named sections (all when none are named)."""
-        full = self.to_dict()
-        chosen = {s: full[s] for s in sections} if sections else full
-        blob = json.dumps(chosen, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]

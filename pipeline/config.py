@@ -94,17 +94,13 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 def _valid_keys(cls: type = Config, prefix: str = "") -> list[str]:
     keys = []
-    for field_name, field_type in _field_types(cls).items():
+    for field_name, field_type in typing.get_type_hints(cls).items():
         name = prefix + field_name
         if dataclasses.is_dataclass(field_type):
             keys.extend(_valid_keys(field_type, name + "."))
         else:
             keys.append(name)
     return keys
-
-
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
 
 
 def _unknown_key_error(key: str, valid: Sequence[str]) -> ValueError:
@@ -170,7 +166,7 @@ def convert_value(key: str, raw: Any, target: Any) -> Any:
 
 def _apply(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
     """Builds a `cls` instance from a nested mapping, validating every key."""
-    hints = _field_types(cls)
+    hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, raw in values.items():

@@ -152,13 +152,9 @@ def run(ctx: StepContext) -> dict[str, Any]:
                 "threshold": cfg.eval.bless_threshold, "split": BLESS_SPLIT}
     (out / BLESSING_FILE).write_text(json.dumps(blessing, indent=2))
     logger.info("Blessing: %s", blessing)
-    return {"metrics": _scalars(all_metrics), "blessed": bool(blessed)}
-
-
-def _scalars(all_metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """The numeric metrics per split (summary.json); per-class tables stay in metrics.json."""
-    return {split: {k: v for k, v in values.items() if isinstance(v, (int, float))}
-            for split, values in all_metrics.items()}
+    scalars = {split: {k: v for k, v in values.items() if isinstance(v, (int, float))}  # per-class tables stay
+               for split, values in all_metrics.items()}  # in metrics.json; summary.json gets the numbers
+    return {"metrics": scalars, "blessed": bool(blessed)}
 
 
 def evaluate_translation(cfg, model, transform_dir: Path, manifest, splits, out: Path, strategy, task):

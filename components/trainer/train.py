@@ -326,19 +326,6 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             path.unlink(missing_ok=True)
 
 
-class _EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-
-
 class Throughput(keras.callbacks.Callback):
     """Steady-state training speed: steps between consecutive training batches, validation excluded.
 
@@ -346,17 +333,24 @@ class Throughput(keras.callbacks.Callback):
     is the time before it; `steps_per_second` covers the rest of the epochs.
     `median_step_seconds` is the median of those step times: equal to
     1 / `steps_per_second` when every step costs the same, lower when a few
-    steps are slow (a busy machine, a periodic callback).
+    steps are slow (a busy machine, a periodic callback). `epoch_seconds` times whole epochs, validation
+    included.
     """
 
     def __init__(self, clock=time.perf_counter):
         super().__init__()
         self.step_seconds: list[float] = []
+        self.epoch_seconds: list[float] = []
         self._clock = clock
         self._last = None
+        self._epoch_start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._last = None
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
 
     def on_train_batch_end(self, batch, logs=None):
         now = self._clock()
@@ -533,7 +527,6 @@ def run(ctx: StepContext) -> dict[str, Any]:
     model, saved_model, train_ds, eval_ds, extra = (training.model, training.saved_model, training.train,
                                                     training.eval, training.callbacks)
 
-    timer = _EpochTimer()
     throughput = Throughput()
     early = ResumableEarlyStopping(  # before the backup (make_callbacks): its state is saved first
         out / "checkpoints", monitor=cfg.train.monitor, mode="min" if cfg.train.monitor == "val_loss" else "max",
@@ -541,7 +534,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     )
     csv_path = out / "logs" / "history.csv"
     budget = TimeBudget(cfg.train.max_minutes)
-    callbacks = make_callbacks(out, [*extra, timer, throughput, early, budget, *lr_decay_callback(cfg)])
+    callbacks = make_callbacks(out, [*extra, throughput, early, budget, *lr_decay_callback(cfg)])
     verbose = 1 if sys.stderr.isatty() else 2
     backup = next(c for c in callbacks if isinstance(c, AtomicBackupAndRestore))
     done = backup.completed_epochs()
@@ -574,8 +567,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
         "best_val_loss": min(val_losses) if val_losses else None,
         "precision": policy,
         "params": int(saved_model.count_params()),
-        "seconds_per_epoch": round(sum(timer.seconds) / max(len(timer.seconds), 1), 3),
-        "train_minutes": round(sum(timer.seconds) / 60.0, 2),
+        "seconds_per_epoch": round(sum(throughput.epoch_seconds) / max(len(throughput.epoch_seconds), 1), 3),
+        "train_minutes": round(sum(throughput.epoch_seconds) / 60.0, 2),
         "stopped_by_time_budget": budget.stopped_early,
         "train_steps_per_second": throughput.steps_per_second,
         "train_median_step_seconds": throughput.median_step_seconds,
