@@ -13,18 +13,14 @@ signatures (the evaluator calls the same ones for its report samples):
 
 Every prompt is `[END]` + its tokens (the transform's stream puts `[END]`
 before each text, so an empty prompt starts a new text). A batch of prompts
-decodes together in the one loop of `models.decoding` (a `tf.while_loop` in
-the graph): the shortest prompt's length runs through the model once, the rest
-of each longer prompt is forced one cached step a token, then every new token
-is one `model.step` (an RNN cell step or a cached attention step). Sampling is
-float32 and never draws `[PAD]` or `[START]`: temperature 0 is greedy
-(argmax), `top_k` > 0 keeps the k most likely tokens, and the i-th new token
-of a prompt is drawn with noise that depends on (seed, i) only, so a prompt
-and a seed give the same text in any batch, in this process or in a fresh
-one. The new text stops at the first `[END]` the model generates. A model with
-a context limit (`max_length`, the Transformer decoder) keeps the last
-`max_length - 1` prompt tokens and generates at most up to its limit; `score`
-reads the first `max_length` tokens after `[END]`.
+decodes together with `models.decoding.generate` (a `tf.while_loop` in the
+graph; how mixed prompt lengths, seeded sampling and the cached step work is
+in `models/decoding/`): a prompt and a seed give the same text in any batch,
+in this process or in a fresh one. The new text stops at the first `[END]`
+the model generates. A model with a context limit (`max_length`, the
+Transformer decoder) keeps the last `max_length - 1` prompt tokens and
+generates at most up to its limit; `score` reads the first `max_length`
+tokens after `[END]`.
 
 Example:
 

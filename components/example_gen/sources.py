@@ -2,13 +2,8 @@
 
 `builtin:<name>[?key=value&...]` calls a built-in generator (query params
 override `data.num_examples` via `n` and `data.seed` via `seed`; some take
-more, listed in `source_uri.BUILTIN_PARAMS`). Each feeds one task:
-
-    dates           translation     human-readable dates -> ISO 8601, nine surface forms
-    temporal_order  classification  Hochreiter & Schmidhuber's long-range task; `length` (default 100)
-    date_tags       tagging         date words tagged B-DAY/B-MONTH/B-YEAR/B-WEEKDAY/O
-    date_validity   classification  "valid" vs impossible dates such as 31 February, half each
-    dialogue        language_model  short play scenes laid out like Tiny Shakespeare (NAME:, verse lines, blank line)
+more, listed in `source_uri.BUILTIN_PARAMS`). Each feeds one task (`source_uri.BUILTIN_TASKS`); its generator
+module (`dates`, `temporal_order`, `dates_tasks`, `dialogue`) describes it.
 
 `tfds:<name>[/<config>]` reads a prepared TFDS dataset; anything else is a
 path or glob read by the reader that `data.format` names, or, for `auto`,
