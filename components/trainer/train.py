@@ -42,9 +42,8 @@ from components.registry import get_task
 from components.step import StepContext
 from components.trainer import lm_input
 from components.trainer.model_builder import build_model_for, compile_model
-from components.trainer.precision import set_precision
+from components.trainer.devices import make_strategy, set_precision
 from components.trainer.stateful import ResetStates, StatefulLanguageModel
-from components.trainer.strategy import make_strategy
 from serving import schema
 from serving.faults import crash_point
 
