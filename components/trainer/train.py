@@ -15,8 +15,8 @@ resumable backups, and writes into `ctx.output_dir`:
                            early-stopping state and best weights while training (removed on success)
 
 Language models read the token stream as shuffled windows or as stateful
-truncated-BPTT chunks (`lm_input.py`; `stateful.py` carries the states);
-the saved model is always the plain, stateless one.
+truncated-BPTT chunks (`LanguageModelTask.training`); the saved model is
+always the plain, stateless one.
 """
 
 from __future__ import annotations
@@ -36,14 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import keras
-from keras import ops
 
 from components.registry import get_task
 from components.step import StepContext
-from components.trainer import lm_input
-from components.trainer.model_builder import build_model_for, compile_model
 from components.trainer.devices import make_strategy, set_precision
-from components.trainer.stateful import ResetStates, StatefulLanguageModel
 from serving import schema
 from serving.faults import crash_point
 
@@ -473,32 +469,6 @@ def make_callbacks(out: Path, extra: list) -> list:
             keras.callbacks.TensorBoard(str(out / "logs" / "tensorboard"), write_graph=False)
         )
     return callbacks
-
-
-def make_lm_training(cfg, transform_dir: Path, manifest: dict[str, Any]):
-    """(model to fit, model to save, train dataset, eval dataset, extra callbacks) of a language model.
-
-    `train.lm_input`: "windows" fits the model itself; "stateful" fits a
-    `StatefulLanguageModel` around it (states carried between batches) and
-    saves the plain model inside.
-    """
-    t = cfg.train
-    train_stream = lm_input.read_stream(transform_dir, "train")
-    eval_stream = lm_input.read_stream(transform_dir, "eval")
-    logger.info("Language-model streams: train %d tokens, eval %d tokens; input %s, length %d",
-                len(train_stream), len(eval_stream), t.lm_input, t.sequence_length)
-    lm = build_model_for(cfg, manifest)
-    if t.lm_input == "stateful":
-        rows = lm_input.carried_rows(len(eval_stream), t.sequence_length, t.batch_size)
-        train_ds = lm_input.stateful_dataset(train_stream, t.sequence_length, t.batch_size)
-        eval_ds = lm_input.stateful_dataset(eval_stream, t.sequence_length, rows)
-        wrapper = StatefulLanguageModel(lm, t.batch_size, rows, name="stateful_lm")
-        wrapper(ops.ones((t.batch_size, t.sequence_length), dtype="int32"), training=True)  # builds the state vars
-        return compile_model(wrapper, cfg), lm, train_ds, eval_ds, [ResetStates(), EpochPerplexity()]
-    train_ds = lm_input.windows_dataset(train_stream, t.sequence_length, t.batch_size, t.stride,
-                                        training=True, seed=t.seed)
-    eval_ds = lm_input.windows_dataset(eval_stream, t.sequence_length, t.batch_size)
-    return compile_model(lm, cfg), lm, train_ds, eval_ds, [EpochPerplexity()]
 
 
 def lr_decay_callback(cfg) -> list:
