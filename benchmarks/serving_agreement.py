@@ -29,10 +29,11 @@ def eval_texts(transform_dir: Path, task: str, limit: int) -> list[str]:
     import tensorflow as tf
 
     from serving import schema
+    from components.registry import get_task
     from components.trainer.task_input import read_task_examples
 
     texts = []
-    for ex in read_task_examples(transform_dir, task, "eval", with_raw=True).take(limit):
+    for ex in read_task_examples(transform_dir, get_task(task), "eval", with_raw=True).take(limit):
         if task == "classification":
             texts.append(ex[schema.RAW_TEXT].numpy().decode("utf-8"))
         else:

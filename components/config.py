@@ -12,8 +12,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from typing import Any
 
 
@@ -96,7 +94,7 @@ class ModelConfig:
     Families (models.registry): `rnn_attention` (translation), `rnn_classifier`,
     `transformer_classifier` (classification), `rnn_tagger`, `transformer_tagger`
     (tagging), `rnn_language_model`, `transformer_language_model` (language_model).
-    Each reads only its own keys (`FAMILIES`; `components/trainer/model_builder.py`
+    Each reads only its own keys (`pipeline.config.FAMILY_KEYS`; `components/trainer/model_builder.py`
     turns them into constructor arguments): a key set in a file or by `--set` that
     the family does not read is a ConfigError naming the keys it does read.
     """
@@ -215,10 +213,3 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))
-
-    def section_hash(self, *sections: str) -> str:
-        """A stable hash of the named sections (all when none are named)."""
-        full = self.to_dict()
-        chosen = {s: full[s] for s in sections} if sections else full
-        blob = json.dumps(chosen, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]

@@ -73,10 +73,6 @@ def read_raw_texts(artifact_dir, split: str, task: str) -> list[tuple[str, ...]]
     return [tuple(r[name] for name in names) for r in read_raw_records(artifact_dir, split, task)]
 
 
-def _length(value: str | list[str]) -> int:
-    return len(value)
-
-
 def _is_empty(value: str | list[str]) -> bool:
     return not value if isinstance(value, list) else not value.strip()
 
@@ -104,7 +100,7 @@ def split_statistics(records: list[dict[str, Any]], task: str) -> dict[str, Any]
     stats: dict[str, Any] = {
         "records": len(records),
         "tokens": sum(_num_tokens(r, text_names) for r in records),
-        **{f"{name}_length": summarize_lengths(_length(r[name]) for r in records) for name in text_names},
+        **{f"{name}_length": summarize_lengths(len(r[name]) for r in records) for name in text_names},
         "characters": len(chars),
         "top_characters": dict(chars.most_common(20)),
         "empty_texts": sum(1 for r in records if any(_is_empty(r[n]) for n in text_names)),
@@ -131,7 +127,7 @@ def find_anomalies(stats: dict[str, dict[str, Any]], records_by_split: dict[str,
         if not (train and train["records"]):
             continue
         limit = OUTLIER_FACTOR * max(train[f"{length_feature}_length"]["p99"], 1.0)
-        long = sum(1 for r in records_by_split[split] if _length(r[length_feature]) > limit)
+        long = sum(1 for r in records_by_split[split] if len(r[length_feature]) > limit)
         if long:
             anomalies.append({"split": split, "kind": "length_outliers", "count": long, "limit": limit})
         if split == "train":

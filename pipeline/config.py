@@ -4,7 +4,7 @@ A config is a tree of frozen dataclasses, one per section. It is loaded from
 one or more YAML files merged rightmost-wins, then `--set key=value`
 overrides are applied with type conversion. Unknown keys are errors that name
 the nearest valid key; so is a `model.*` key set for a family that does not read
-it (`FAMILIES`), which also names the keys that family reads.
+it (`FAMILY_KEYS`), which also names the keys that family reads.
 
 Example:
 
@@ -36,7 +36,7 @@ from serving import schema  # plain Python, no TensorFlow (serving/__init__.py i
 logger = logging.getLogger(__name__)
 
 # The public config API: the sections (defined in components/config.py, where the steps read them) and the loader.
-__all__ = ["CONFIG_DIR", "Config", "ConfigError", "DataConfig", "DecodeConfig", "EvalConfig", "FAMILIES",
+__all__ = ["CONFIG_DIR", "Config", "ConfigError", "DataConfig", "DecodeConfig", "EvalConfig", "FAMILY_KEYS",
            "ModelConfig", "PushConfig", "TrainConfig", "TransformConfig", "builtin_configs", "effective_dict",
            "load_config", "validate"]
 
@@ -51,14 +51,7 @@ _CONFIG_DIRS = (
 CONFIG_DIR = next((d for d in _CONFIG_DIRS if d.is_dir()), _CONFIG_DIRS[0])
 
 
-class Family(typing.NamedTuple):
-    """A model family: the task it serves (the task that lists it) and the `model.*` keys its builder reads."""
-
-    task: str
-    keys: tuple[str, ...]
-
-
-# model.family -> Family, the one table of families (models.registry holds the classes;
+# model.family -> the `model.*` keys its builder reads, the one table of families (models.registry holds the classes;
 # components/trainer/model_builder.py reads exactly these keys, tests/components/test_model_builder_keys.py checks it).
 FAMILY_KEYS: dict[str, tuple[str, ...]] = {
     "rnn_attention": (
@@ -80,10 +73,6 @@ FAMILY_KEYS: dict[str, tuple[str, ...]] = {
         "embed_dim", "encoder_layers", "decoder_layers", "dropout", "num_heads", "ff_dim", "positions", "max_length",
         "share_embeddings", "tie_output"),
 }
-# model.family -> Family, for the families of the registered tasks (a task lists its families, its first the
-# default; components/tasks/).
-FAMILIES: dict[str, Family] = {family: Family(task.name, FAMILY_KEYS[family])
-                               for task in registered_tasks().values() for family in task.families}
 FORMATS = ("auto", "text", "tsv", "csv", "jsonl", "conll", "conllu", "parallel")
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.format": FORMATS,
@@ -109,17 +98,13 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 def _valid_keys(cls: type = Config, prefix: str = "") -> list[str]:
     keys = []
-    for field_name, field_type in _field_types(cls).items():
+    for field_name, field_type in typing.get_type_hints(cls).items():
         name = prefix + field_name
         if dataclasses.is_dataclass(field_type):
             keys.extend(_valid_keys(field_type, name + "."))
         else:
             keys.append(name)
     return keys
-
-
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
 
 
 def _unknown_key_error(key: str, valid: Sequence[str]) -> ValueError:
@@ -185,7 +170,7 @@ def convert_value(key: str, raw: Any, target: Any) -> Any:
 
 def _apply(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
     """Builds a `cls` instance from a nested mapping, validating every key."""
-    hints = _field_types(cls)
+    hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, raw in values.items():

@@ -63,10 +63,6 @@ def artifact_dir(root: Path, step: str, fp: str) -> Path:
     return root / "artifacts" / step / fp
 
 
-def _incomplete_dir(root: Path, step: str, fp: str) -> Path:
-    return root / "artifacts" / step / f".{fp}.incomplete"
-
-
 def _cached_outputs(final: Path) -> dict[str, Any] | None:
     """The outputs of a finished artifact, or None if it cannot be reused."""
     marker = final / OUTPUTS_FILE
@@ -85,10 +81,6 @@ def _run_component(step: Step, ctx: StepContext) -> dict[str, Any]:
     module = importlib.import_module(step.component)
     outputs = module.run(ctx)
     return dict(outputs or {})
-
-
-def _collect_metrics(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return dict(results.get("evaluator", {}).get("metrics", {}))
 
 
 def _remove(path: Path) -> None:
@@ -221,7 +213,7 @@ def _run_locked(config: Config, root: Path, steps: tuple[Step, ...], use_cache: 
 
 
 def _write_summary(summary: dict[str, Any], results: dict[str, Any], root: Path) -> None:
-    summary["metrics"] = _collect_metrics(results)
+    summary["metrics"] = dict(results.get("evaluator", {}).get("metrics", {}))
     summary["blessed"] = results.get("evaluator", {}).get("blessed")
     summary["export_dir"] = results.get("pusher", {}).get("export_dir")
     pusher = results.get("pusher", {})
@@ -263,7 +255,7 @@ def _run_step(
     if cached is not None:
         return finish("cached", cached)
 
-    tmp = _incomplete_dir(root, step.name, fp)
+    tmp = final.with_name(f".{fp}.incomplete")
     if tmp.exists() and (not step.resumable or not use_cache):
         if step.resumable:
             logger.info("[%s] --no-cache: not resuming from %s", step.name, tmp)

@@ -13,18 +13,14 @@ signatures (the evaluator calls the same ones for its report samples):
 
 Every prompt is `[END]` + its tokens (the transform's stream puts `[END]`
 before each text, so an empty prompt starts a new text). A batch of prompts
-decodes together in the one loop of `models.decoding` (a `tf.while_loop` in
-the graph): the shortest prompt's length runs through the model once, the rest
-of each longer prompt is forced one cached step a token, then every new token
-is one `model.step` (an RNN cell step or a cached attention step). Sampling is
-float32 and never draws `[PAD]` or `[START]`: temperature 0 is greedy
-(argmax), `top_k` > 0 keeps the k most likely tokens, and the i-th new token
-of a prompt is drawn with noise that depends on (seed, i) only, so a prompt
-and a seed give the same text in any batch, in this process or in a fresh
-one. The new text stops at the first `[END]` the model generates. A model with
-a context limit (`max_length`, the Transformer decoder) keeps the last
-`max_length - 1` prompt tokens and generates at most up to its limit; `score`
-reads the first `max_length` tokens after `[END]`.
+decodes together with `models.decoding.generate` (a `tf.while_loop` in the
+graph; how mixed prompt lengths, seeded sampling and the cached step work is
+in `models/decoding/`): a prompt and a seed give the same text in any batch,
+in this process or in a fresh one. The new text stops at the first `[END]`
+the model generates. A model with a context limit (`max_length`, the
+Transformer decoder) keeps the last `max_length - 1` prompt tokens and
+generates at most up to its limit; `score` reads the first `max_length`
+tokens after `[END]`.
 
 Example:
 
@@ -76,12 +72,15 @@ class LanguageModelFunctions(tf.Module):
             strategy_from_settings(decode)  # bad settings fail here, not inside the traced graph
         self.max_length = getattr(model, "max_length", None)  # context limit of a Transformer decoder
 
+    def _after_end(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """Strings (batch,) -> ragged int32 ids (batch, None): [END] + each text's tokens."""
+        ids = tf.cast(self.processor.encode(texts), tf.int32)
+        return tf.concat([tf.RaggedTensor.from_tensor(tf.fill([ids.nrows(), 1], schema.END_ID)), ids], axis=1)
+
     def _prompt_ids(self, prompt: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Prompt strings (batch,) -> int32 ids (batch, P), right-padded, and lengths (batch,):
         [END] + each prompt's tokens, cut to the model's context."""
-        ids = tf.cast(self.processor.encode(prompt), tf.int32)  # ragged (batch, None)
-        starts = tf.RaggedTensor.from_tensor(tf.fill([ids.nrows(), 1], schema.END_ID))
-        ids = tf.concat([starts, ids], axis=1)
+        ids = self._after_end(prompt)
         if self.max_length is not None:
             ids = ids[:, -(self.max_length - 1):]  # room for at least one new token
         return ids.to_tensor(default_value=schema.PAD_ID), tf.cast(ids.row_lengths(), tf.int32)
@@ -117,9 +116,7 @@ class LanguageModelFunctions(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def score(self, text):
         """Log-likelihood (nats) of each text's tokens after [END], and its perplexity."""
-        ids = tf.cast(self.processor.encode(text), tf.int32)  # ragged (batch, T)
-        starts = tf.fill([ids.nrows(), 1], schema.END_ID)
-        ids = tf.concat([tf.RaggedTensor.from_tensor(starts), ids], axis=1)
+        ids = self._after_end(text)  # ragged (batch, 1 + T)
         if self.max_length is not None:
             ids = ids[:, : self.max_length + 1]
         dense = ids.to_tensor(default_value=schema.PAD_ID)

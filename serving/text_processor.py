@@ -40,7 +40,6 @@ _PUNCTUATION_RE = r"[\p{P}]"  # "punctuation" split: every punctuation mark is a
 SUFFIX_INDICATOR = "##"  # WordPiece marks a subword that continues the previous one
 MAX_BYTES_PER_WORD = 100  # WordPiece maps longer words to [UNK]
 NORMALIZATIONS: tuple[str, ...] = ("NFC", "NFKC", "NFD", "NFKD", "none")
-SIDES: tuple[str, ...] = ("source", "target")
 CHAR_VOCAB_SIZE = 256  # taggers' character encoder: ids 1..255 (see word_char_ids), 0 = padding
 MAX_WORD_CHARS = 16  # characters per word seen by the character encoder
 LABEL_VOCABS: tuple[str, ...] = ("labels", "tags")  # manifest vocab entries that are not token vocabularies
@@ -87,25 +86,11 @@ class TokenizerSpec:
     whitespace: str = "collapse"
 
     def __post_init__(self) -> None:
-        if self.kind not in TOKENIZER_KINDS:
-            raise ValueError(
-                f"TokenizerSpec.kind must be one of {list(TOKENIZER_KINDS)}. Received: kind={self.kind!r}"
-            )
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"TokenizerSpec.normalization must be one of {list(NORMALIZATIONS)}. "
-                f"Received: normalization={self.normalization!r}"
-            )
-        if self.word_split not in WORD_SPLITS:
-            raise ValueError(
-                f"TokenizerSpec.word_split must be one of {list(WORD_SPLITS)}. "
-                f"Received: word_split={self.word_split!r}"
-            )
-        if self.whitespace not in WHITESPACE_MODES:
-            raise ValueError(
-                f"TokenizerSpec.whitespace must be one of {list(WHITESPACE_MODES)}. "
-                f"Received: whitespace={self.whitespace!r}"
-            )
+        for name, allowed in (("kind", TOKENIZER_KINDS), ("normalization", NORMALIZATIONS),
+                              ("word_split", WORD_SPLITS), ("whitespace", WHITESPACE_MODES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"TokenizerSpec.{name} must be one of {list(allowed)}. "
+                                 f"Received: {name}={getattr(self, name)!r}")
         if self.whitespace == "keep" and self.kind != "char":
             raise ValueError(
                 "TokenizerSpec.whitespace='keep' applies to kind='char' only (words never hold whitespace). "
@@ -257,17 +242,21 @@ def detokenize(tokens: tf.RaggedTensor, spec: TokenizerSpec) -> tf.Tensor:
     return texts
 
 
-def _vocab_table(vocab: str | Sequence[str]) -> tf.lookup.StaticHashTable:
-    """token -> id (line number / position), -1 when absent."""
+_COLUMNS = {"token": (tf.string, tf.lookup.TextFileIndex.WHOLE_LINE),
+            "id": (tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER)}
+
+
+def _vocab_table(vocab: str | Sequence[str], key: str = "token", value: str = "id",
+                 default: int | str = -1) -> tf.lookup.StaticHashTable:
+    """A vocab file (line number = id) or token list as a table `key` -> `value` ("token" / "id"); `default`
+    when absent."""
     if isinstance(vocab, (str, Path)):
-        initializer = tf.lookup.TextFileInitializer(
-            str(vocab), tf.string, tf.lookup.TextFileIndex.WHOLE_LINE, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER
-        )
+        initializer = tf.lookup.TextFileInitializer(str(vocab), *_COLUMNS[key], *_COLUMNS[value])
     else:
         initializer = tf.lookup.KeyValueTensorInitializer(
             tf.constant(list(vocab), tf.string), tf.range(len(vocab), dtype=tf.int64)
         )
-    return tf.lookup.StaticHashTable(initializer, default_value=-1)
+    return tf.lookup.StaticHashTable(initializer, default_value=default)
 
 
 class Tokenizer(tf.Module):
@@ -318,28 +307,6 @@ class Tokenizer(tf.Module):
         return detokenize(tokens, self.spec)
 
 
-def _token_to_id_table(vocab_file: str) -> tf.lookup.StaticHashTable:
-    initializer = tf.lookup.TextFileInitializer(
-        vocab_file,
-        key_dtype=tf.string,
-        key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
-        value_dtype=tf.int64,
-        value_index=tf.lookup.TextFileIndex.LINE_NUMBER,
-    )
-    return tf.lookup.StaticHashTable(initializer, default_value=schema.UNK_ID)
-
-
-def _id_to_token_table(vocab_file: str) -> tf.lookup.StaticHashTable:
-    initializer = tf.lookup.TextFileInitializer(
-        vocab_file,
-        key_dtype=tf.int64,
-        key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
-        value_dtype=tf.string,
-        value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
-    )
-    return tf.lookup.StaticHashTable(initializer, default_value=schema.UNK)
-
-
 class TextProcessor(tf.Module):
     """Raw strings <-> token ids, with the vocab file tracked as a SavedModel asset.
 
@@ -361,8 +328,8 @@ class TextProcessor(tf.Module):
             raise ValueError(f"max_length must be positive or None. Received: max_length={max_length}")
         self.spec = spec
         self.max_length = max_length
-        self.token_to_id = _token_to_id_table(str(vocab_file))
-        self.id_to_token = _id_to_token_table(str(vocab_file))
+        self.token_to_id = _vocab_table(str(vocab_file), default=schema.UNK_ID)
+        self.id_to_token = _vocab_table(str(vocab_file), "id", "token", default=schema.UNK)
         self.tokenizer = Tokenizer(spec, str(vocab_file) if spec.kind == "wordpiece" else None)
 
     def encode(self, texts: tf.Tensor) -> tf.RaggedTensor:

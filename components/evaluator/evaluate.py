@@ -1,9 +1,10 @@
 """The evaluator step: predict the eval/test splits, score, plot, bless.
 
 The task evaluates (`Task.evaluate`, components/tasks/): source -> target tasks are decoded here with
-`eval.decode` (beam search by default, as served: `evaluate_translation`); classifiers and taggers
-through `evaluate_tasks.py` (confusion matrix PNG, entity-level F1), language models through
-`evaluate_lm.py` (nats per token, perplexity, bits per character, samples.txt at several temperatures).
+`eval.decode` (beam search by default, as served: `evaluate_translation`); classifiers and taggers in their
+task modules (confusion matrix PNG, entity-level F1) with the helpers below (`eval_batches`, `write_tsv`),
+language models through `evaluate_lm.py` (nats per token, perplexity, bits per character, samples.txt at
+several temperatures).
 
 `run(ctx)` reads `model.keras` from `ctx.inputs["trainer"]` and the encoded
 splits from `ctx.inputs["transform"]`, and writes into `ctx.output_dir`:
@@ -33,7 +34,7 @@ from components.evaluator import metrics as metrics_lib
 from components.evaluator.plots import plot_attention
 from components.registry import get_task
 from components.step import StepContext
-from components.trainer.task_input import make_task_dataset
+from components.trainer.task_input import char_ids_fn_for, make_task_dataset
 from serving import schema
 from serving.export import load_trained_model
 
@@ -43,6 +44,26 @@ METRICS_FILE = "metrics.json"
 BLESSING_FILE = "blessing.json"
 BLESS_SPLIT = "eval"
 EVAL_SPLITS = ("eval", "test")
+
+
+def strings(values) -> list[str]:
+    """A string tensor's values as Python str."""
+    return [v.decode("utf-8") for v in values.numpy()]
+
+
+def eval_batches(transform_dir: Path, task, config, manifest: dict[str, Any], split: str):
+    """Batches of one split with raw strings (dicts), bucketed as in training, for a task's evaluation."""
+    return make_task_dataset(transform_dir, task, split, config.eval.batch_size,
+                             bucket_boundaries=config.train.bucket_boundaries,
+                             char_ids_fn=char_ids_fn_for(task.uses_char_ids(config), manifest), with_raw=True)
+
+
+def write_tsv(path: Path, header: list[str], rows) -> None:
+    """A predictions TSV: the header, then one row per example."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 def make_decode_fn(model: keras.Model, target_processor, max_length: int, strategy):
@@ -91,21 +112,14 @@ def decode_split(transform_dir: Path, task, split: str, decode_fn, normalize_fn,
     for batch in make_task_dataset(transform_dir, task, split, batch_size, with_raw=True):  # file order
         source_ids = tf.cast(batch[schema.SOURCE_IDS], tf.int32)
         out = decode_fn(source_ids)
-        sources += [s.decode("utf-8") for s in batch[schema.RAW_SOURCE].numpy()]
-        references += [r.decode("utf-8") for r in normalize_fn(batch[schema.RAW_TARGET]).numpy()]
-        predictions += [p.decode("utf-8") for p in out["text"].numpy()]
+        sources += strings(batch[schema.RAW_SOURCE])
+        references += strings(normalize_fn(batch[schema.RAW_TARGET]))
+        predictions += strings(out["text"])
         for row in range(min(keep_alignments - len(kept), int(source_ids.shape[0]))):
             kept.append((source_ids[row].numpy(), out["tokens"][row].numpy(),
                          out["alignments"][row].numpy()))
     return {"sources": sources, "references": references, "predictions": predictions,
             "alignments": kept}
-
-
-def _write_tsv(path: Path, result: dict[str, Any]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
-        writer.writerow(["source", "reference", "prediction"])
-        writer.writerows(zip(result["sources"], result["references"], result["predictions"]))
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
@@ -138,13 +152,9 @@ def run(ctx: StepContext) -> dict[str, Any]:
                 "threshold": cfg.eval.bless_threshold, "split": BLESS_SPLIT}
     (out / BLESSING_FILE).write_text(json.dumps(blessing, indent=2))
     logger.info("Blessing: %s", blessing)
-    return {"metrics": _scalars(all_metrics), "blessed": bool(blessed)}
-
-
-def _scalars(all_metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """The numeric metrics per split (summary.json); per-class tables stay in metrics.json."""
-    return {split: {k: v for k, v in values.items() if isinstance(v, (int, float))}
-            for split, values in all_metrics.items()}
+    scalars = {split: {k: v for k, v in values.items() if isinstance(v, (int, float))}  # per-class tables stay
+               for split, values in all_metrics.items()}  # in metrics.json; summary.json gets the numbers
+    return {"metrics": scalars, "blessed": bool(blessed)}
 
 
 def evaluate_translation(cfg, model, transform_dir: Path, manifest, splits, out: Path, strategy, task):
@@ -165,7 +175,8 @@ def evaluate_translation(cfg, model, transform_dir: Path, manifest, splits, out:
         all_metrics[split] = metrics_lib.compute_metrics(
             result["predictions"], result["references"], tokenizer=spec.kind
         )
-        _write_tsv(out / f"predictions_{split}.tsv", result)
+        write_tsv(out / f"predictions_{split}.tsv", ["source", "reference", "prediction"],
+                  zip(result["sources"], result["references"], result["predictions"]))
         if result["alignments"]:
             (out / "attention").mkdir(exist_ok=True)
         for i, (source_ids, tokens, weights) in enumerate(result["alignments"]):

@@ -54,12 +54,6 @@ def _token_nll(logits: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Ten
     return losses * real, real
 
 
-def _nll_sum(logits: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Summed next-token NLL (nats) and token count, [PAD] targets excluded."""
-    nll, real = _token_nll(logits, targets)
-    return tf.reduce_sum(nll), tf.reduce_sum(real)
-
-
 def window_position_losses(model: keras.Model, stream: np.ndarray, length: int,
                            batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(nats, tokens), each summed per window position `(length,)`, over non-overlapping windows of
@@ -77,19 +71,13 @@ def window_position_losses(model: keras.Model, stream: np.ndarray, length: int,
     return nats, tokens
 
 
-def stream_loss_windows(model: keras.Model, stream: np.ndarray, length: int, batch_size: int) -> tuple[float, int]:
-    """(total nats, tokens) over non-overlapping windows of `length`, each read from scratch."""
-    nats, tokens = window_position_losses(model, stream, length, batch_size)
-    return float(nats.sum()), int(tokens.sum())
-
-
 def stream_loss_carried(model: keras.Model, stream: np.ndarray, length: int, rows: int) -> tuple[float, int]:
     """(total nats, tokens) over `rows` contiguous rows, states carried from chunk to chunk."""
     @tf.function
     def score(x, y, states):
         logits, states = model(x, initial_state=states, return_state=True, training=False)
-        nll, n = _nll_sum(logits, y)
-        return nll, n, states
+        nll, real = _token_nll(logits, y)  # (rows, length) each
+        return tf.reduce_sum(nll), tf.reduce_sum(real), states
 
     states = model.initial_states(rows)
     total, count = 0.0, 0
@@ -108,7 +96,8 @@ def stream_metrics(model: keras.Model, stream: np.ndarray, config, char_tokens: 
     """The metrics of one split's stream (see module docstring)."""
     length, batch = config.train.sequence_length, config.train.batch_size
     recurrent = hasattr(model, "initial_states") and not hasattr(model, "max_length")
-    windows_total, windows_count = stream_loss_windows(model, stream, length, batch)
+    nats_per_position, tokens_per_position = window_position_losses(model, stream, length, batch)
+    windows_total, windows_count = float(nats_per_position.sum()), int(tokens_per_position.sum())
     if recurrent:
         rows = lm_input.carried_rows(len(stream), length, batch)
         total, count = stream_loss_carried(model, stream, length, rows)

@@ -30,20 +30,13 @@ from typing import Any
 from components.beam_utils import make_pipeline
 from components.registry import get_task
 from components.example_gen.beam_write import FORCED_SPLIT, record_split, write_examples
-from components.example_gen.dates import FORMATS, format_date, generate_dates
-from components.example_gen.parallel import read_parallel
-from components.example_gen.sources import BUILTINS, load_source
-from components.example_gen.split import split_for
+from components.example_gen.sources import load_source
 from components.step import StepContext
 from serving import schema
 
 logger = logging.getLogger(__name__)
 
 COUNTS_FILE = "counts.json"
-
-__all__ = [
-    "BUILTINS", "FORMATS", "format_date", "generate_dates", "read_parallel", "run", "split_for",
-]
 
 
 def count_splits(records: list[dict[str, Any]], eval_fraction: float, test_fraction: float,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from components.example_gen import common, tabular
+from components.registry import get_task
 from components.example_gen.common import DeadLetter, Record, dead_letter, expand, read_lines  # noqa: F401
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def read_aligned(source_path: str, target_path: str, task: str) -> tuple[list[Re
         if target is None:
             dead.append(dead_letter(common.UNDECODABLE, target_path, number, raw_target))
             continue
-        record, reason = tabular.make_record([source, target], task)
+        record, reason = get_task(task).make_record([source, target])
         if reason:
             bad_path, bad_raw = (source_path, raw_source) if "source" in reason else (target_path, raw_target)
             dead.append(dead_letter(reason, bad_path, number, bad_raw))
@@ -65,10 +66,6 @@ def read_tsv(paths: list[str], task: str, source_field: str = "0",
     return records, dead
 
 
-def is_tsv(path: str) -> bool:
-    return common.strip_gz(path).endswith(".tsv")
-
-
 def read_parallel(source: str, target_source: str = "", fmt: str = "auto", *,
                   task: str) -> tuple[list[Record], list[DeadLetter]]:
     """Reads a parallel corpus from files per `data.source`, `data.target_source`, `data.format`, as records of
@@ -81,7 +78,7 @@ def read_parallel(source: str, target_source: str = "", fmt: str = "auto", *,
 
     >>> records, dead = read_parallel("en.txt", "de.txt", task="translation")  # doctest: +SKIP
     """
-    if fmt == "tsv" or (fmt == "auto" and is_tsv(source) and not target_source):
+    if fmt == "tsv" or (fmt == "auto" and common.strip_gz(source).endswith(".tsv") and not target_source):
         records, dead = read_tsv(expand(source), task)
     elif fmt in ("auto", "parallel", "text") and target_source:
         records, dead = read_aligned(source, target_source, task)

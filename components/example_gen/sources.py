@@ -2,13 +2,8 @@
 
 `builtin:<name>[?key=value&...]` calls a built-in generator (query params
 override `data.num_examples` via `n` and `data.seed` via `seed`; some take
-more, listed in `BUILTIN_PARAMS`). Each feeds one task:
-
-    dates           translation     human-readable dates -> ISO 8601, nine surface forms
-    temporal_order  classification  Hochreiter & Schmidhuber's long-range task; `length` (default 100)
-    date_tags       tagging         date words tagged B-DAY/B-MONTH/B-YEAR/B-WEEKDAY/O
-    date_validity   classification  "valid" vs impossible dates such as 31 February, half each
-    dialogue        language_model  short play scenes laid out like Tiny Shakespeare (NAME:, verse lines, blank line)
+more, listed in `source_uri.BUILTIN_PARAMS`). Each feeds one task (`source_uri.BUILTIN_TASKS`); its generator
+module (`dates`, `temporal_order`, `dates_tasks`, `dialogue`) describes it.
 
 `tfds:<name>[/<config>]` reads a prepared TFDS dataset; anything else is a
 path or glob read by the reader that `data.format` names, or, for `auto`,
@@ -58,16 +53,10 @@ BUILTINS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "date_validity": dates_tasks.generate_date_validity,
     "dialogue": dialogue.generate_dialogue,
 }
-BUILTIN_TASKS = source_uri.BUILTIN_TASKS  # name -> the task it feeds
-BUILTIN_PARAMS = source_uri.BUILTIN_PARAMS  # name -> its query params beyond n and seed, with their types
 EXTENSIONS: dict[str, str] = {
     "txt": "text", "tsv": "tsv", "csv": "csv", "jsonl": "jsonl", "conll": "conll", "conllu": "conllu",
 }
 FILE_FORMATS = ("text", "parallel", "tsv", "csv", "jsonl", "conll", "conllu")  # a task names those it reads
-
-
-parse_builtin = source_uri.parse_builtin
-builtin_params = source_uri.builtin_params
 
 
 def file_format(data: DataConfig, task: str) -> str:
@@ -115,14 +104,15 @@ def read_files(data: DataConfig, task: str) -> tuple[list[dict], list[dict]]:
 def load_source(data: DataConfig, task: str) -> tuple[list[dict], list[dict]]:
     """The records (dicts keyed by the task's raw features) and dead letters that `data` describes."""
     if data.source.startswith("builtin:"):
-        name, n, seed = parse_builtin(data.source, data.num_examples, data.seed)
-        if BUILTIN_TASKS[name] != task:
-            same_task = sorted(b for b, t in BUILTIN_TASKS.items() if t == task)
+        name, n, seed = source_uri.parse_builtin(data.source, data.num_examples, data.seed)
+        feeds = source_uri.BUILTIN_TASKS[name]
+        if feeds != task:
+            same_task = sorted(b for b, t in source_uri.BUILTIN_TASKS.items() if t == task)
             raise ValueError(
-                f"builtin:{name} feeds task={BUILTIN_TASKS[name]!r}. Received: task={task!r}. Set "
-                f"task={BUILTIN_TASKS[name]!r}, or use a builtin that feeds {task!r}: {same_task}"
+                f"builtin:{name} feeds task={feeds!r}. Received: task={task!r}. Set "
+                f"task={feeds!r}, or use a builtin that feeds {task!r}: {same_task}"
             )
-        extra = builtin_params(data.source)
+        extra = source_uri.builtin_params(data.source)
         logger.info("Generating %d examples with builtin:%s (seed=%d%s)", n, name, seed,
                     "".join(f", {k}={v}" for k, v in extra.items()))
         return BUILTINS[name](n, seed, **extra), []

@@ -1,6 +1,6 @@
 """TSV, CSV and JSON Lines readers (plain or .gz) with configurable fields.
 
-Which fields are read depends on the task (see `task_fields`): `text_field` /
+Which fields are read depends on the task (`Task.source_fields`): `text_field` /
 `label_field` for classification, `text_field` for language_model,
 `source_field` / `target_field` for translation, and for tagging
 `text_field` / `label_field` as tokens / tags (JSON lists, or strings split on
@@ -35,11 +35,6 @@ from components.registry import get_task
 from components.example_gen.common import DeadLetter, Record
 
 _SEPARATORS = {"tsv": ("\t", "tab"), "csv": (",", "comma")}
-
-
-def task_fields(data, task: str) -> tuple[str, ...]:
-    """The configured field names, in the order of the task's raw features (`Task.source_fields`)."""
-    return get_task(task).source_fields(data)
 
 
 def _index(field: str) -> int | None:
@@ -92,11 +87,6 @@ def as_list(value: Any) -> list[str]:
     return as_text(value).split()
 
 
-def make_record(values: list[Any], task: str) -> tuple[Record | None, str | None]:
-    """(record, None) or (None, reason) from the raw field values of one row (`Task.make_record`)."""
-    return get_task(task).make_record(values)
-
-
 def _split_row(text: str, fmt: str) -> list[str]:
     """The columns of one line; ValueError (one line) when a CSV line cannot be parsed."""
     if fmt == "csv":
@@ -146,7 +136,7 @@ def read_delimited(path: str, fields: tuple[str, ...], task: str, fmt: str) -> t
             reason = f"expected {width} {separator_name}-separated columns, got {len(columns)}"
             dead.append(common.dead_letter(reason, path, number, raw))
             continue
-        record, reason = make_record([columns[i] for i in indices], task)
+        record, reason = get_task(task).make_record([columns[i] for i in indices])
         if reason:
             dead.append(common.dead_letter(reason, path, number, raw))
         else:
@@ -188,7 +178,7 @@ def read_jsonl(path: str, fields: tuple[str, ...], task: str) -> tuple[list[Reco
         if reason:
             dead.append(common.dead_letter(reason, path, number, raw))
             continue
-        record, reason = make_record([None if v is _MISSING else v for v in values], task)
+        record, reason = get_task(task).make_record([None if v is _MISSING else v for v in values])
         if reason:
             dead.append(common.dead_letter(reason, path, number, raw))
         else:
@@ -198,7 +188,7 @@ def read_jsonl(path: str, fields: tuple[str, ...], task: str) -> tuple[list[Reco
 
 def read_table(paths: list[str], data, task: str, fmt: str = "auto") -> tuple[list[Record], list[DeadLetter]]:
     """TSV / CSV / JSONL files (format per file from the extension unless `fmt` is given)."""
-    fields = task_fields(data, task)
+    fields = get_task(task).source_fields(data)
     records: list[Record] = []
     dead: list[DeadLetter] = []
     for path in paths:

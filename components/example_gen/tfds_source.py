@@ -21,7 +21,7 @@ import logging
 from typing import Any
 
 from components import source_uri
-from components.example_gen import tabular
+from components.registry import get_task
 from components.example_gen.common import DeadLetter, Record
 
 logger = logging.getLogger(__name__)
@@ -32,13 +32,6 @@ KNOWN: dict[str, dict[str, tuple[str, ...]]] = {
     "conll2003": {"tagging": ("tokens", "ner")},
     "tiny_shakespeare": {"language_model": ("text",)},
 }
-
-
-parse_uri = source_uri.parse_tfds
-
-
-def feature_names(name: str, data, task: str) -> tuple[str, ...]:
-    return KNOWN.get(name, {}).get(task) or tabular.task_fields(data, task)
 
 
 def _decoder(feature) -> Any:
@@ -64,12 +57,12 @@ def read_tfds(uri: str, data, task: str) -> tuple[list[Record], list[DeadLetter]
         import tensorflow_datasets as tfds
     except ImportError:
         raise ImportError("tfds: sources need tensorflow-datasets: pip install tensorflow-datasets") from None
-    name, config = parse_uri(uri)
+    name, config = source_uri.parse_tfds(uri)
     if not source_uri.tfds_prepared_dirs(uri, data.tfds_data_dir):
         raise ValueError(source_uri.tfds_not_prepared(uri, data.tfds_data_dir))
     full_name = f"{name}/{config}" if config else name
     builder = tfds.builder(full_name, data_dir=data.tfds_data_dir or None)
-    features = feature_names(name, data, task)
+    features = KNOWN.get(name, {}).get(task) or get_task(task).source_fields(data)
     available = builder.info.features
     missing = [f for f in features if f not in available]
     if missing:
@@ -83,7 +76,7 @@ def read_tfds(uri: str, data, task: str) -> tuple[list[Record], list[DeadLetter]
     dataset = builder.as_dataset(split=data.tfds_split, shuffle_files=False)
     for index, example in enumerate(tfds.as_numpy(dataset)):
         values = [decode(example[f]) for decode, f in zip(decoders, features)]
-        record, reason = tabular.make_record(values, task)
+        record, reason = get_task(task).make_record(values)
         if reason:
             raw = {f: v if isinstance(v, str) else " ".join(v) for f, v in zip(features, values)}
             dead.append({"reason": reason, "location": f"{uri}[{data.tfds_split}]:{index}", "raw": str(raw)[:500]})

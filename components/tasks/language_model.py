@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -15,6 +16,8 @@ from components.config import ConfigError
 from components.tasks.base import Task, Training
 from components.tasks.fields import TextField
 from serving import schema
+
+logger = logging.getLogger(__name__)
 
 
 class LanguageModelTask(Task):
@@ -49,9 +52,33 @@ class LanguageModelTask(Task):
         return {"loss": make_loss()}
 
     def training(self, cfg, transform_dir: Path, manifest: Mapping[str, Any]) -> Training:
-        from components.trainer.train import make_lm_training
+        """`train.lm_input`: "windows" fits the model itself (`lm_input.windows_dataset`); "stateful" fits a
+        `StatefulLanguageModel` around it (states carried between batches) and saves the plain model inside."""
+        from keras import ops
 
-        return Training(*make_lm_training(cfg, transform_dir, manifest))
+        from components.trainer import lm_input
+        from components.trainer.model_builder import build_model_for, compile_model
+        from components.trainer.stateful import ResetStates, StatefulLanguageModel
+        from components.trainer.train import EpochPerplexity
+
+        t = cfg.train
+        train_stream = lm_input.read_stream(transform_dir, "train")
+        eval_stream = lm_input.read_stream(transform_dir, "eval")
+        logger.info("Language-model streams: train %d tokens, eval %d tokens; input %s, length %d",
+                    len(train_stream), len(eval_stream), t.lm_input, t.sequence_length)
+        lm = build_model_for(cfg, manifest)
+        if t.lm_input == "stateful":
+            rows = lm_input.carried_rows(len(eval_stream), t.sequence_length, t.batch_size)
+            wrapper = StatefulLanguageModel(lm, t.batch_size, rows, name="stateful_lm")
+            wrapper(ops.ones((t.batch_size, t.sequence_length), dtype="int32"), training=True)  # its state vars
+            return Training(compile_model(wrapper, cfg), lm,
+                            lm_input.stateful_dataset(train_stream, t.sequence_length, t.batch_size),
+                            lm_input.stateful_dataset(eval_stream, t.sequence_length, rows),
+                            [ResetStates(), EpochPerplexity()])
+        train_ds = lm_input.windows_dataset(train_stream, t.sequence_length, t.batch_size, t.stride,
+                                            training=True, seed=t.seed)
+        eval_ds = lm_input.windows_dataset(eval_stream, t.sequence_length, t.batch_size)
+        return Training(compile_model(lm, cfg), lm, train_ds, eval_ds, [EpochPerplexity()])
 
     def training_outputs(self, cfg, steps_per_second: float | None) -> dict[str, Any]:
         if not steps_per_second:

@@ -81,10 +81,31 @@ class TaggingTask(Task):
 
     def evaluate(self, cfg, model, transform_dir: Path, manifest: Mapping[str, Any], splits: Sequence[str],
                  out: Path) -> dict[str, dict[str, Any]]:
-        from components.evaluator.evaluate_tasks import evaluate_tagging_split
+        """Token accuracy, and entity P/R/F1 overall and per type when the tags are BIO-like; writes
+        predictions_<split>.tsv, one sentence a line as token/gold/predicted triples."""
+        import numpy as np
+        import tensorflow as tf
 
-        return {split: evaluate_tagging_split(model, self, transform_dir, manifest, cfg, split, out)
-                for split in splits}
+        from components.evaluator.evaluate import eval_batches, strings, write_tsv
+        from components.evaluator.tagging_metrics import compute_tagging_metrics
+
+        tags = np.array(manifest["tags"], dtype=object)
+        tags_fn = tf.function(model.predict_tags, reduce_retracing=True)
+        all_metrics = {}
+        for split in splits:
+            tokens, gold, pred = [], [], []
+            for batch in eval_batches(transform_dir, self, cfg, manifest, split):
+                x, _ = self.model_inputs(batch)
+                predicted = tags_fn(x).numpy()  # (batch, T)
+                lengths = np.sum(batch[schema.TOKEN_IDS].numpy() != schema.PAD_ID, axis=1)
+                for row, n in enumerate(lengths):
+                    tokens.append(strings(batch[schema.RAW_TOKENS][row, :n]))
+                    gold.append(strings(batch[schema.RAW_TAGS][row, :n]))
+                    pred.append(tags[predicted[row, :n]].tolist())
+            all_metrics[split] = compute_tagging_metrics(gold, pred)
+            rows = ([" ".join(f"{t}/{g}/{p}" for t, g, p in zip(*sentence))] for sentence in zip(tokens, gold, pred))
+            write_tsv(out / f"predictions_{split}.tsv", ["token/gold/predicted"], rows)
+        return all_metrics
 
     def export(self, cfg, model, transform_dir: Path, export_dir: Path, model_name: str = "") -> Path:
         from serving.export import export_tagger

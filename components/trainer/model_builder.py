@@ -1,7 +1,7 @@
 """config.model + the transform manifest -> a built, compiled Keras model of the configured family.
 
 Each family reads the `ModelConfig` keys that apply to it (`model_kwargs`): exactly
-those `pipeline.config.FAMILIES` lists, the keys a config may set for that family
+those `pipeline.config.FAMILY_KEYS` lists, the keys a config may set for that family
 (tests/components/test_model_builder_keys.py checks it). Vocabulary, label and tag sizes
 come from the manifest, so a model always fits the artifact it trains on. The task gives the dummy
 inputs that build the variables and the loss and metrics (`Task.compile_args`, components/tasks/).

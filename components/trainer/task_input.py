@@ -38,9 +38,7 @@ def list_shards(transform_dir: str | Path, split: str) -> list[str]:
 
 
 def read_task_examples(transform_dir: str | Path, task, split: str, with_raw: bool) -> tf.data.Dataset:
-    """Parsed, unbatched examples of one split (`task.feature_spec`; a task or its name): dicts of dense
-    tensors, in file order."""
-    task = get_task(task) if isinstance(task, str) else task
+    """Parsed, unbatched examples of one split (`task.feature_spec`): dicts of dense tensors, in file order."""
     files = list_shards(transform_dir, split)
     spec = task.feature_spec(with_raw)
 

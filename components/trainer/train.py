@@ -15,8 +15,8 @@ resumable backups, and writes into `ctx.output_dir`:
                            early-stopping state and best weights while training (removed on success)
 
 Language models read the token stream as shuffled windows or as stateful
-truncated-BPTT chunks (`lm_input.py`; `stateful.py` carries the states);
-the saved model is always the plain, stateless one.
+truncated-BPTT chunks (`LanguageModelTask.training`); the saved model is
+always the plain, stateless one.
 """
 
 from __future__ import annotations
@@ -36,15 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import keras
-from keras import ops
 
 from components.registry import get_task
 from components.step import StepContext
-from components.trainer import lm_input
-from components.trainer.model_builder import build_model_for, compile_model
-from components.trainer.precision import set_precision
-from components.trainer.stateful import ResetStates, StatefulLanguageModel
-from components.trainer.strategy import make_strategy
+from components.trainer.devices import make_strategy, set_precision
 from serving import schema
 from serving.faults import crash_point
 
@@ -326,19 +321,6 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             path.unlink(missing_ok=True)
 
 
-class _EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-
-
 class Throughput(keras.callbacks.Callback):
     """Steady-state training speed: steps between consecutive training batches, validation excluded.
 
@@ -346,17 +328,24 @@ class Throughput(keras.callbacks.Callback):
     is the time before it; `steps_per_second` covers the rest of the epochs.
     `median_step_seconds` is the median of those step times: equal to
     1 / `steps_per_second` when every step costs the same, lower when a few
-    steps are slow (a busy machine, a periodic callback).
+    steps are slow (a busy machine, a periodic callback). `epoch_seconds` times whole epochs, validation
+    included.
     """
 
     def __init__(self, clock=time.perf_counter):
         super().__init__()
         self.step_seconds: list[float] = []
+        self.epoch_seconds: list[float] = []
         self._clock = clock
         self._last = None
+        self._epoch_start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._last = None
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
 
     def on_train_batch_end(self, batch, logs=None):
         now = self._clock()
@@ -482,32 +471,6 @@ def make_callbacks(out: Path, extra: list) -> list:
     return callbacks
 
 
-def make_lm_training(cfg, transform_dir: Path, manifest: dict[str, Any]):
-    """(model to fit, model to save, train dataset, eval dataset, extra callbacks) of a language model.
-
-    `train.lm_input`: "windows" fits the model itself; "stateful" fits a
-    `StatefulLanguageModel` around it (states carried between batches) and
-    saves the plain model inside.
-    """
-    t = cfg.train
-    train_stream = lm_input.read_stream(transform_dir, "train")
-    eval_stream = lm_input.read_stream(transform_dir, "eval")
-    logger.info("Language-model streams: train %d tokens, eval %d tokens; input %s, length %d",
-                len(train_stream), len(eval_stream), t.lm_input, t.sequence_length)
-    lm = build_model_for(cfg, manifest)
-    if t.lm_input == "stateful":
-        rows = lm_input.carried_rows(len(eval_stream), t.sequence_length, t.batch_size)
-        train_ds = lm_input.stateful_dataset(train_stream, t.sequence_length, t.batch_size)
-        eval_ds = lm_input.stateful_dataset(eval_stream, t.sequence_length, rows)
-        wrapper = StatefulLanguageModel(lm, t.batch_size, rows, name="stateful_lm")
-        wrapper(ops.ones((t.batch_size, t.sequence_length), dtype="int32"), training=True)  # builds the state vars
-        return compile_model(wrapper, cfg), lm, train_ds, eval_ds, [ResetStates(), EpochPerplexity()]
-    train_ds = lm_input.windows_dataset(train_stream, t.sequence_length, t.batch_size, t.stride,
-                                        training=True, seed=t.seed)
-    eval_ds = lm_input.windows_dataset(eval_stream, t.sequence_length, t.batch_size)
-    return compile_model(lm, cfg), lm, train_ds, eval_ds, [EpochPerplexity()]
-
-
 def lr_decay_callback(cfg) -> list:
     """`train.lr_decay` < 1: learning rate = train.learning_rate * lr_decay ** epoch."""
     if cfg.train.lr_decay >= 1.0:
@@ -533,7 +496,6 @@ def run(ctx: StepContext) -> dict[str, Any]:
     model, saved_model, train_ds, eval_ds, extra = (training.model, training.saved_model, training.train,
                                                     training.eval, training.callbacks)
 
-    timer = _EpochTimer()
     throughput = Throughput()
     early = ResumableEarlyStopping(  # before the backup (make_callbacks): its state is saved first
         out / "checkpoints", monitor=cfg.train.monitor, mode="min" if cfg.train.monitor == "val_loss" else "max",
@@ -541,7 +503,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     )
     csv_path = out / "logs" / "history.csv"
     budget = TimeBudget(cfg.train.max_minutes)
-    callbacks = make_callbacks(out, [*extra, timer, throughput, early, budget, *lr_decay_callback(cfg)])
+    callbacks = make_callbacks(out, [*extra, throughput, early, budget, *lr_decay_callback(cfg)])
     verbose = 1 if sys.stderr.isatty() else 2
     backup = next(c for c in callbacks if isinstance(c, AtomicBackupAndRestore))
     done = backup.completed_epochs()
@@ -574,8 +536,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
         "best_val_loss": min(val_losses) if val_losses else None,
         "precision": policy,
         "params": int(saved_model.count_params()),
-        "seconds_per_epoch": round(sum(timer.seconds) / max(len(timer.seconds), 1), 3),
-        "train_minutes": round(sum(timer.seconds) / 60.0, 2),
+        "seconds_per_epoch": round(sum(throughput.epoch_seconds) / max(len(throughput.epoch_seconds), 1), 3),
+        "train_minutes": round(sum(throughput.epoch_seconds) / 60.0, 2),
         "stopped_by_time_budget": budget.stopped_early,
         "train_steps_per_second": throughput.steps_per_second,
         "train_median_step_seconds": throughput.median_step_seconds,

@@ -8,15 +8,8 @@ split, encodes every split and writes, inside `ctx.output_dir`:
     vocab/<name>.txt                          one token per line, line number = id
     manifest.json                             the contract read by trainer and serving
 
-per task:
-
-    translation      source_ids (truncated to max_source_length), target_ids (truncated to
-                     max_target_length - 1, then [END]) + raw source/target; vocab/source.txt, vocab/target.txt
-    classification   token_ids (truncated to max_source_length), label_id + raw text/label;
-                     vocab/text.txt, vocab/labels.txt (sorted label names; unseen -> -1)
-    tagging          token_ids (one per word), tag_ids + raw tokens/tags;
-                     vocab/tokens.txt, vocab/tags.txt ([PAD]=0, [UNK]=1 for unseen tags)
-    language_model   token_ids of the whole text (not truncated) + raw text; vocab/text.txt
+Each task's encoded features are its `Task.encoded_features` (components/tasks/, copied into the
+manifest); a vocabulary per text field (`Task.text_fields`) and per label field (`Task.label_fields`).
 
 See `task_graph.py` for the (single) Beam pipeline.
 
@@ -121,18 +114,12 @@ def build_manifest(config: Config, spec: TokenizerSpec, vocabs: dict[str, list[s
     return manifest
 
 
-def check_task(config: Config) -> None:
-    """Errors a user can fix, raised before any Beam work (the task's config checks; `seqlab config` runs
-    them too)."""
-    get_task(config.task).check_config(config)
-
-
 def run(ctx: StepContext) -> dict[str, Any]:
     """Runs the transform (see module docstring) and returns vocab sizes and split counts."""
     start = time.perf_counter()
     if UPSTREAM not in ctx.inputs:
         raise ValueError(f"transform needs the '{UPSTREAM}' artifact. Received inputs: {sorted(ctx.inputs)}")
-    check_task(ctx.config)
+    get_task(ctx.config.task).check_config(ctx.config)  # before any Beam work (`seqlab config` checks it too)
     spec = spec_from_config(ctx.config)
     globs = find_split_globs(Path(ctx.inputs[UPSTREAM]))
     output_dir, work_dir = Path(ctx.output_dir), Path(ctx.output_dir) / WORK_DIR

@@ -24,17 +24,14 @@ from typing import Any
 
 from keras import ops
 
+from models.checks import check_positive_int
+
 STRATEGIES = ("greedy", "sampling", "beam")
 
 
 def length_penalty_of(lengths, alpha: float):
     """GNMT's length penalty ((5 + n) / 6) ** alpha, float32, for int lengths `n`."""
     return ops.power((5.0 + ops.cast(lengths, "float32")) / 6.0, float(alpha))
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"Expected `{name}` to be a positive Python int. Received: {name}={value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +43,8 @@ class BeamSearch:
     num_results: int = 1
 
     def __post_init__(self):
-        _positive_int("beam_width", self.beam_width)
-        _positive_int("num_results", self.num_results)
+        check_positive_int("beam_width", self.beam_width)
+        check_positive_int("num_results", self.num_results)
         if self.num_results > self.beam_width:
             raise ValueError(f"Expected `num_results` <= `beam_width`. Received: num_results={self.num_results}, "
                              f"beam_width={self.beam_width}")

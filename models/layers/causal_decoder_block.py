@@ -8,8 +8,9 @@ import keras
 from keras import ops
 
 from models.checks import check_positive_int, check_rate
+from models.layers.bahdanau_attention import large_negative
 
-MASKED = -1e9  # masked attention logit; scores are float32 under every policy, so this stays finite
+MASKED = large_negative("float32")  # masked attention logit: scores are float32 under every policy
 EPSILON = 1e-5  # LayerNormalization epsilon of every norm
 
 

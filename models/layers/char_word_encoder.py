@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from models.checks import check_positive_int
 from models.layers.bahdanau_attention import large_negative
 
 
@@ -55,16 +56,9 @@ class CharWordEncoder(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (
-            ("char_vocab_size", char_vocab_size),
-            ("embed_dim", embed_dim),
-            ("filters", filters),
-            ("kernel_size", kernel_size),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"Expected `{name}` to be a positive int. Received: {name}={value!r}"
-                )
+        for name, value in (("char_vocab_size", char_vocab_size), ("embed_dim", embed_dim), ("filters", filters),
+                            ("kernel_size", kernel_size)):
+            check_positive_int(name, value)
         self.char_vocab_size = char_vocab_size
         self.embed_dim = embed_dim
         self.filters = filters

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from models.checks import check_positive_int
 from models.layers.bahdanau_attention import large_negative
 
 # Added to disallowed (BIO-constrained) transitions. Derived from the smallest
@@ -111,11 +112,7 @@ class CRF(keras.layers.Layer):
 
     def __init__(self, num_tags, bio_constraints=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(num_tags, int) or num_tags < 1:
-            raise ValueError(
-                "Expected `num_tags` to be a positive int. "
-                f"Received: num_tags={num_tags!r}"
-            )
+        check_positive_int("num_tags", num_tags)
         if bio_constraints is not None:
             bio_constraints = list(bio_constraints)
             if len(bio_constraints) != num_tags or not all(

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from models.checks import check_choice, check_positive_int
+
 _MODES = ("sinusoidal", "learned")
 
 
@@ -80,14 +82,8 @@ class PositionalEmbedding(keras.layers.Layer):
 
     def __init__(self, max_length, mode="sinusoidal", initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(max_length, int) or max_length <= 0:
-            raise ValueError(
-                f"Expected `max_length` to be a positive int. Received: max_length={max_length!r}"
-            )
-        if mode not in _MODES:
-            raise ValueError(
-                f"Expected `mode` to be one of {list(_MODES)}. Received: mode={mode!r}"
-            )
+        check_positive_int("max_length", max_length)
+        check_choice("mode", mode, _MODES)
         self.max_length = max_length
         self.mode = mode
         self.initializer = keras.initializers.get(initializer)

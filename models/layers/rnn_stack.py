@@ -5,6 +5,8 @@ import warnings
 import keras
 from keras import ops
 
+from models.checks import check_choice, check_positive_int, check_rate
+
 _CELLS = {
     "lstm": keras.layers.LSTM,
     "gru": keras.layers.GRU,
@@ -91,19 +93,11 @@ class RNNStack(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units <= 0:
-            raise ValueError(f"Expected `units` to be a positive int. Received: units={units!r}")
-        if cell not in _CELLS:
-            raise ValueError(
-                f"Expected `cell` to be one of {list(_CELLS)}. Received: cell={cell!r}"
-            )
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(
-                f"Expected `num_layers` to be an int >= 1. Received: num_layers={num_layers!r}"
-            )
-        for name, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"Expected `{name}` in [0, 1). Received: {name}={value!r}")
+        check_positive_int("units", units)
+        check_choice("cell", cell, _CELLS)
+        check_positive_int("num_layers", num_layers)
+        check_rate("dropout", dropout)
+        check_rate("recurrent_dropout", recurrent_dropout)
         self.units = units
         self.cell = cell
         self.num_layers = num_layers

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from models.checks import check_choice
 from models.layers.bahdanau_attention import large_negative, masked_softmax
 
 _MODES = ("last", "bidirectional_last", "mean", "max", "attention")
@@ -56,10 +57,7 @@ class SequencePooling(keras.layers.Layer):
 
     def __init__(self, mode="mean", attention_units=None, **kwargs):
         super().__init__(**kwargs)
-        if mode not in _MODES:
-            raise ValueError(
-                f"Expected `mode` to be one of {list(_MODES)}. Received: mode={mode!r}"
-            )
+        check_choice("mode", mode, _MODES)
         if attention_units is not None and (
             mode != "attention" or not isinstance(attention_units, int) or attention_units <= 0
         ):

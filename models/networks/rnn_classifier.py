@@ -138,7 +138,3 @@ class RNNClassifier(keras.Model):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

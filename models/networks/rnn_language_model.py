@@ -106,7 +106,3 @@ class RNNLanguageModel(keras.Model):
         config.update({"vocab_size": self.vocab_size, "embed_dim": self.embed_dim, "units": self.units,
                        "cell": self.cell, "num_layers": self.num_layers, "dropout": self.dropout})
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -21,18 +21,10 @@ class RNNTagger(TaggingHead, keras.Model):
     are the emissions of a `CRF` layer (float32 whatever the policy).
 
     Training: `call` returns the float32 scores `(batch, time, num_tags)` —
-    softmax logits or CRF emissions. Compile with **no loss** and `compute_loss`
-    supplies the tagging loss, averaged over real (non-padding) tokens:
-
-    - `"softmax"`: sparse cross-entropy from logits, positions whose word id
-      or gold tag id is 0 (`[PAD]`) ignored;
-    - `"crf"`: CRF negative log-likelihood of the gold sequence (summed over
-      sequences, divided by the number of real tokens).
-
-    `sample_weight` of shape `(batch,)` (and, for softmax, `(batch, time)`)
-    weights it. If a loss *is* given to `compile`, Keras uses that instead.
-    Tag ids are what `predict_tags` returns (argmax or Viterbi, 0 at padding);
-    `model.predict` returns the scores.
+    softmax logits or CRF emissions. Compile with **no loss**: `compute_loss`
+    supplies the tagging loss per real token (`TaggingHead.tagging_loss`; a
+    loss given to `compile` wins). Tag ids are what `predict_tags` returns
+    (argmax or Viterbi, 0 at padding); `model.predict` returns the scores.
 
     Args:
         vocab_size: int, word vocabulary size (id 0 is `[PAD]`).
@@ -158,7 +150,3 @@ class RNNTagger(TaggingHead, keras.Model):
         config.update({"units": self.units, "cell": self.cell, "num_layers": self.num_layers,
                        "bidirectional": self.bidirectional})
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -80,11 +80,7 @@ class TransformerClassifier(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if positions not in _POSITIONS:
-            raise ValueError(
-                f"Expected `positions` to be one of {list(_POSITIONS)}. "
-                f"Received: positions={positions!r}"
-            )
+        check_choice("positions", positions, _POSITIONS)
         check_choice("pooling", pooling, _POOLINGS)
         check_positive_int("num_layers", num_layers)
         if not isinstance(cls_id, int) or not 0 < cls_id < vocab_size:
@@ -178,7 +174,3 @@ class TransformerClassifier(keras.Model):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -239,7 +239,3 @@ class TransformerLanguageModel(keras.Model):
                        "ff_dim": self.ff_dim, "num_layers": self.num_layers, "max_length": self.max_length,
                        "positions": self.positions, "dropout": self.dropout})
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

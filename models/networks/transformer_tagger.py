@@ -117,7 +117,3 @@ class TransformerTagger(TaggingHead, keras.Model):
         config.update({"num_heads": self.num_heads, "ff_dim": self.ff_dim, "num_layers": self.num_layers,
                        "max_length": self.max_length, "positions": self.positions})
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 
 import components.example_gen as example_gen
+from components import source_uri
 from serving import schema
-from components.example_gen import parallel, sources
+from components.example_gen import parallel
 from components.example_gen.split import split_for
 from pipeline.config import load_config
 from components.step import StepContext
@@ -82,12 +83,12 @@ def test_malformed_tsv_rows_are_dead_lettered_with_locations(tmp_path):
 
 def test_unknown_builtin_lists_the_available_ones():
     with pytest.raises(ValueError, match=r"Unknown builtin source 'numbers'. Available: \[.*'dates'.*\]"):
-        sources.parse_builtin("builtin:numbers?n=3", 10, 1)
+        source_uri.parse_builtin("builtin:numbers?n=3", 10, 1)
 
 
 def test_builtin_query_overrides_config():
-    assert sources.parse_builtin("builtin:dates?n=500&seed=7", 10, 1) == ("dates", 500, 7)
-    assert sources.parse_builtin("builtin:dates", 10, 1) == ("dates", 10, 1)
+    assert source_uri.parse_builtin("builtin:dates?n=500&seed=7", 10, 1) == ("dates", 500, 7)
+    assert source_uri.parse_builtin("builtin:dates", 10, 1) == ("dates", 10, 1)
 
 
 def test_run_writes_splits_counts_and_empty_dead_letter(tmp_path):

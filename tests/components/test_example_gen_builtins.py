@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import components.example_gen as example_gen
+from components import source_uri
 from serving import schema
 from components.registry import get_task
 from components.example_gen import dates, dates_tasks, sources, temporal_order
@@ -201,20 +202,20 @@ def _impossible_kind(year: int, month: int, day: int) -> str:
 
 
 def test_builtin_uri_params():
-    assert sources.parse_builtin("builtin:temporal_order?n=2000&length=50&seed=3", 10, 1) == ("temporal_order", 2000, 3)
-    assert sources.builtin_params("builtin:temporal_order?n=2000&length=50&seed=3") == {"length": 50}
-    assert sources.builtin_params("builtin:temporal_order") == {}
+    assert source_uri.parse_builtin("builtin:temporal_order?n=2000&length=50&seed=3", 10, 1) == ("temporal_order", 2000, 3)
+    assert source_uri.builtin_params("builtin:temporal_order?n=2000&length=50&seed=3") == {"length": 50}
+    assert source_uri.builtin_params("builtin:temporal_order") == {}
     uri = "builtin:temporal_order?n=5&length=50&seed=3"
     records, dead = sources.load_source(DataConfig(source=uri), "classification")
     assert dead == [] and records == generate_temporal_order(5, 3, length=50)
     with pytest.raises(ValueError, match=r"Unknown builtin source parameters \['size'\] for builtin:temporal_order. "
                                          r"Valid: \['n', 'seed', 'length'\]"):
-        sources.parse_builtin("builtin:temporal_order?size=5", 10, 1)
+        source_uri.parse_builtin("builtin:temporal_order?size=5", 10, 1)
     with pytest.raises(ValueError, match=r"Unknown builtin source parameters \['length'\] for builtin:date_tags. "
                                          r"Valid: \['n', 'seed'\]"):
-        sources.parse_builtin("builtin:date_tags?length=5", 10, 1)
+        source_uri.parse_builtin("builtin:date_tags?length=5", 10, 1)
     with pytest.raises(ValueError, match=r"length of builtin:temporal_order must be int. Received: length='long'"):
-        sources.parse_builtin("builtin:temporal_order?length=long", 10, 1)
+        source_uri.parse_builtin("builtin:temporal_order?length=long", 10, 1)
     with pytest.raises(ValueError, match=r"length must be an integer >= 10.*Received: length=4"):
         sources.load_source(DataConfig(source="builtin:temporal_order?length=4&n=2"), "classification")
 
@@ -222,7 +223,7 @@ def test_builtin_uri_params():
 @pytest.mark.parametrize("name,task", [("temporal_order", "classification"), ("date_tags", "tagging"),
                                        ("date_validity", "classification"), ("dates", "translation")])
 def test_each_builtin_feeds_its_task_and_names_it_otherwise(name, task):
-    assert sources.BUILTIN_TASKS[name] == task
+    assert source_uri.BUILTIN_TASKS[name] == task
     records, _ = sources.load_source(DataConfig(source=f"builtin:{name}?n=3"), task)
     assert len(records) == 3 and all(set(r) == set(get_task(task).raw_features) for r in records)
     wrong = "tagging" if task != "tagging" else "classification"

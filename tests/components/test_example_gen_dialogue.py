@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from components import source_uri
 from components.registry import get_task
 from components.example_gen import dialogue, sources
 from components.example_gen.dialogue import CAST, generate_dialogue
@@ -81,7 +82,7 @@ def test_small_word_and_character_vocabulary():
 
 def test_builtin_uri_feeds_language_model():
     assert sources.BUILTINS["dialogue"] is generate_dialogue
-    assert sources.BUILTIN_TASKS["dialogue"] == "language_model"
+    assert source_uri.BUILTIN_TASKS["dialogue"] == "language_model"
     records, dead = sources.load_source(DataConfig(source="builtin:dialogue?n=5&seed=3"), "language_model")
     assert dead == [] and len(records) == 5 and all(set(r) == {"text"} for r in records)
     assert records == generate_dialogue(5, 3)

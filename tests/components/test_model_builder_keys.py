@@ -1,4 +1,4 @@
-"""`pipeline.config.FAMILIES` (which `model.*` keys each family reads, checked at config time) agrees with
+"""`pipeline.config.FAMILY_KEYS` (which `model.*` keys each family reads, checked at config time) agrees with
 the model builder that reads them and with the registry that holds the classes."""
 
 from types import SimpleNamespace
@@ -7,8 +7,8 @@ import pytest
 
 from components.trainer import model_builder
 from models.registry import available_models
-from components.registry import get_task
-from pipeline.config import FAMILIES, ModelConfig
+from components.registry import get_task, registered_tasks
+from pipeline.config import FAMILY_KEYS, ModelConfig
 
 MANIFEST = {
     "vocab": {name: {"size": 50} for name in ("source", "target", "text", "tokens")},
@@ -27,15 +27,17 @@ class _Recorder:
         return getattr(self._model, name)
 
 
-def test_the_registry_holds_the_families_of_the_table():
-    assert available_models() == sorted(FAMILIES)
+def test_the_registries_hold_the_families_of_the_table():
+    assert available_models() == sorted(FAMILY_KEYS)
+    assert sorted(f for task in registered_tasks().values() for f in task.families) == sorted(FAMILY_KEYS)
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("family", sorted(FAMILY_KEYS))
 def test_the_builder_reads_exactly_the_keys_of_the_table(family):
     for char_filters in (0, 8):  # a tagger's character encoder on and off
         model = _Recorder(ModelConfig(family=family, char_filters=char_filters))
-        config = SimpleNamespace(task=FAMILIES[family].task, model=model)
+        task = next(name for name, t in registered_tasks().items() if family in t.families)
+        config = SimpleNamespace(task=task, model=model)
         model_builder.model_kwargs(config, MANIFEST)
         get_task(config.task).uses_char_ids(config)
-        assert model.read - {"family"} == set(FAMILIES[family].keys), family
+        assert model.read - {"family"} == set(FAMILY_KEYS[family]), family

@@ -16,8 +16,7 @@ import tensorflow as tf
 
 from serving import schema
 from components.trainer.task_input import make_task_dataset
-from components.trainer.precision import resolve_precision
-from components.trainer.strategy import make_strategy
+from components.trainer.devices import make_strategy, resolve_precision
 from components.trainer.model_builder import make_loss
 from models.metrics import MaskedAccuracy
 
