@@ -76,7 +76,6 @@ class ModelManager:
             self._apply_labels()
 
     def _poll_model(self, entry: ModelEntry) -> None:
-        name = entry.config.name
         aspired = aspired_versions(entry.config.model_version_policy, versions_on_disk(entry.config.base_path))
         for version in aspired:
             current = entry.versions.get(version)
