@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -108,18 +109,31 @@ def _tokens(ids, vocab: list[str], stop_at_end: bool) -> list[str]:
 def decode_split(transform_dir: Path, task, split: str, decode_fn, normalize_fn, batch_size: int,
                  keep_alignments: int = 0) -> dict[str, Any]:
     """Runs the decoder over one split of a source -> target task; returns strings plus the first alignments."""
-    sources, references, predictions, kept = [], [], [], []
+    sources, references, raw_references, predictions, kept = [], [], [], [], []
     for batch in make_task_dataset(transform_dir, task, split, batch_size, with_raw=True):  # file order
         source_ids = tf.cast(batch[schema.SOURCE_IDS], tf.int32)
         out = decode_fn(source_ids)
         sources += strings(batch[schema.RAW_SOURCE])
         references += strings(normalize_fn(batch[schema.RAW_TARGET]))
+        raw_references += strings(batch[schema.RAW_TARGET])
         predictions += strings(out["text"])
         for row in range(min(keep_alignments - len(kept), int(source_ids.shape[0]))):
             kept.append((source_ids[row].numpy(), out["tokens"][row].numpy(),
                          out["alignments"][row].numpy()))
-    return {"sources": sources, "references": references, "predictions": predictions,
-            "alignments": kept}
+    return {"sources": sources, "references": references, "raw_references": raw_references,
+            "predictions": predictions, "alignments": kept}
+
+
+def teacher_forced_nats(model: keras.Model, transform_dir: Path, task, split: str, batch_size: int) -> float:
+    """Mean cross-entropy (nats) per target token, [END] included, of the references fed by teacher forcing."""
+    total, count = 0.0, 0.0
+    for inputs, target in make_task_dataset(transform_dir, task, split, batch_size):
+        logits = tf.cast(model(inputs, training=False), tf.float32)  # (batch, T, vocab)
+        real = tf.cast(tf.not_equal(target, schema.PAD_ID), tf.float32)
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(target, tf.int32), logits)  # (batch, T)
+        total += float(tf.reduce_sum(nll * real))
+        count += float(tf.reduce_sum(real))
+    return total / max(count, 1.0)
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
@@ -173,8 +187,10 @@ def evaluate_translation(cfg, model, transform_dir: Path, manifest, splits, out:
         result = decode_split(transform_dir, task, split, decode_fn, lambda t: normalize(t, spec),
                               cfg.eval.batch_size, keep_alignments=keep)
         all_metrics[split] = metrics_lib.compute_metrics(
-            result["predictions"], result["references"], tokenizer=spec.kind
-        )
+            result["predictions"], result["references"], tokenizer=spec.kind,
+            raw_references=result["raw_references"])
+        nats = teacher_forced_nats(model, transform_dir, task, split, cfg.eval.batch_size)
+        all_metrics[split].update(nats_per_token=nats, perplexity=math.exp(nats))  # teacher-forced
         write_tsv(out / f"predictions_{split}.tsv", ["source", "reference", "prediction"],
                   zip(result["sources"], result["references"], result["predictions"]))
         if result["alignments"]:

@@ -55,10 +55,11 @@ def character_error_rate(predictions: Sequence[str], references: Sequence[str]) 
     return distance / total if total else float(distance > 0)
 
 
-def bleu(predictions: Sequence[str], references: Sequence[str], tokenize: str = "13a") -> float:
-    """sacrebleu corpus BLEU (0-100); use `tokenize="char"` for character-level text."""
+def bleu(predictions: Sequence[str], references: Sequence[str], tokenize: str = "13a", lowercase: bool = False) -> float:
+    """sacrebleu corpus BLEU (0-100); `tokenize="char"` for character-level text, `lowercase` to ignore case."""
     _check_lengths(predictions, references)
-    return float(sacrebleu.corpus_bleu(list(predictions), [list(references)], tokenize=tokenize).score)
+    return float(sacrebleu.corpus_bleu(list(predictions), [list(references)], tokenize=tokenize,
+                                       lowercase=lowercase).score)
 
 
 def chrf(predictions: Sequence[str], references: Sequence[str]) -> float:
@@ -68,23 +69,34 @@ def chrf(predictions: Sequence[str], references: Sequence[str]) -> float:
 
 
 def compute_metrics(
-    predictions: Sequence[str], references: Sequence[str], tokenizer: str = "char"
+    predictions: Sequence[str], references: Sequence[str], tokenizer: str = "char",
+    raw_references: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """All translation metrics for one split.
 
     Args:
         predictions: decoded model outputs.
-        references: the normalized reference strings.
+        references: the normalized reference strings (lowercased when the transform lowercases).
         tokenizer: the transform's tokenizer kind; "char" scores BLEU on
             characters, "word" with sacrebleu's 13a tokenizer.
+        raw_references: the references as the corpus writes them: adds `bleu_cased`, BLEU against them
+            with case (what a model that lowercases loses to case).
+
+    `bleu` is against `references`; `bleu_lowercase` is sacrebleu's `lowercase=True` (the figure of the
+    published teaching results).
     """
-    return {
+    tokenize = "char" if tokenizer == "char" else "13a"
+    out = {
         "num_examples": len(references),
         "exact_match": exact_match(predictions, references),
         "cer": character_error_rate(predictions, references),
-        "bleu": bleu(predictions, references, tokenize="char" if tokenizer == "char" else "13a"),
+        "bleu": bleu(predictions, references, tokenize=tokenize),
+        "bleu_lowercase": bleu(predictions, references, tokenize=tokenize, lowercase=True),
         "chrf": chrf(predictions, references),
     }
+    if raw_references is not None:
+        out["bleu_cased"] = bleu(predictions, raw_references, tokenize=tokenize)
+    return out
 
 
 def is_blessed(metric: str, value: float, threshold: float) -> bool:

@@ -38,9 +38,20 @@ def test_bleu_and_chrf_equal_sacrebleu():
     assert metrics.chrf(predictions, references) == pytest.approx(
         sacrebleu.corpus_chrf(predictions, [references]).score)
     result = metrics.compute_metrics(predictions, references, tokenizer="char")
-    assert set(result) == {"num_examples", "exact_match", "cer", "bleu", "chrf"}
+    assert set(result) == {"num_examples", "exact_match", "cer", "bleu", "bleu_lowercase", "chrf"}
     assert result["bleu"] == pytest.approx(metrics.bleu(predictions, references, tokenize="char"))
     assert metrics.compute_metrics(references, references)["bleu"] == pytest.approx(100.0)
+
+
+def test_lowercase_and_cased_bleu_are_sacrebleus():
+    predictions = ["a man rides a horse .", "two dogs play in the snow ."]
+    cased = ["A man rides a horse.", "Two dogs play in the snow."]
+    lowered = [r.lower() for r in cased]
+    result = metrics.compute_metrics(predictions, lowered, tokenizer="word", raw_references=cased)
+    assert result["bleu"] == pytest.approx(100.0)
+    assert result["bleu_lowercase"] == pytest.approx(sacrebleu.corpus_bleu(predictions, [cased], lowercase=True).score)
+    assert result["bleu_cased"] == pytest.approx(sacrebleu.corpus_bleu(predictions, [cased]).score)
+    assert result["bleu_cased"] < result["bleu_lowercase"] == pytest.approx(100.0)
 
 
 def test_blessing_direction():
