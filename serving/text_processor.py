@@ -239,7 +239,17 @@ def detokenize(tokens: tf.RaggedTensor, spec: TokenizerSpec) -> tf.Tensor:
         texts = tf.strings.regex_replace(texts, NEWLINE_TOKEN, "\n")
     if spec.kind == "wordpiece":
         texts = tf.strings.regex_replace(texts, " " + SUFFIX_INDICATOR, "")
+    if spec.kind != "char" and spec.word_split != "whitespace":  # punctuation was split off: glue it back
+        for pattern, rewrite in GLUE:
+            texts = tf.strings.regex_replace(texts, pattern, rewrite)
     return texts
+
+
+# Where a word split that cuts punctuation off its words ("unicode_script", "punctuation") put spaces the text
+# did not have, for readable output (a heuristic inverse, as Moses' detokenizer): none before closing marks,
+# after opening ones, around an apostrophe or hyphen inside a word. "a man 's t - shirt ( red ) ." ->
+# "a man's t-shirt (red)." BLEU's own 13a tokenization splits them again.
+GLUE = ((r" ([.,!?;:%)\]}»])", r"\1"), (r"([(\[{«¿¡]) ", r"\1"), (r"(\w) ?(['’-]) ?(\w)", r"\1\2\3"))
 
 
 _COLUMNS = {"token": (tf.string, tf.lookup.TextFileIndex.WHOLE_LINE),

@@ -28,6 +28,17 @@ def test_detokenize_inverts_tokenize(spec):
     assert strings(detokenize(tokenize(texts, spec), spec)) == strings(normalize(texts, spec))
 
 
+@pytest.mark.parametrize("word_split", ["unicode_script", "punctuation"])
+def test_detokenize_glues_split_off_punctuation_back(word_split):
+    """Sentences as Multi30k writes them come back as written (after normalization), not "a man 's t - shirt ."."""
+    spec = TokenizerSpec("word", word_split=word_split)
+    texts = tf.constant(["A man's t-shirt (red), isn't it?", "Zwei Männer stehen am Herd.", "Ein \"Mädchen\" rennt!"])
+    tokens = tokenize(texts, spec)
+    assert b"-" in tokens.to_list()[0] and b"(" in tokens.to_list()[0]  # split off ...
+    assert strings(detokenize(tokens, spec))[:2] == strings(normalize(texts, spec))[:2]  # ... and glued back
+    assert strings(detokenize(tokens, spec))[2] == 'ein " mädchen " rennt!'  # a straight quote stays ambiguous
+
+
 def test_token_shapes():
     assert tokenize(tf.constant(["Mar 3"]), CHAR).to_list() == [[b"m", b"a", b"r", b" ", b"3"]]
     assert tokenize(tf.constant(["Mar  3,"]), WORD).to_list() == [[b"Mar", b"3,"]]
