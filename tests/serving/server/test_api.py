@@ -130,6 +130,29 @@ def test_predict_row_columnar_and_grpc_agree(server, stubs, family):
             np.testing.assert_allclose(got, np.array(want, dtype=got.dtype), rtol=1e-6)
 
 
+@pytest.mark.parametrize("signature,outputs", [("translate", ["log_probabilities", "scores", "translations"]),
+                                               ("align", ["attention", "source_tokens", "tokens"])])
+def test_translation_n_best_and_align_signatures(server, stubs, signature, outputs):
+    body = {"signature_name": signature, "inputs": {"text": TEXTS}}
+    status, columns = http(server, "POST", "/v1/models/translation:predict", json.dumps(body))
+    assert status == 200, columns
+    assert sorted(columns["outputs"]) == outputs
+    response = grpc_predict(stubs[0], "translation", {"text": TEXTS}, signature=signature, output_filter=outputs[:1])
+    assert list(response.outputs) == outputs[:1]
+    got = tf.make_ndarray(response.outputs[outputs[0]])
+    assert got.shape[0] == len(TEXTS)
+    if signature == "align":  # [batch, T, S] weights; an emitted token's row sums to 1 over a non-empty source
+        weights = np.array(columns["outputs"]["attention"])
+        np.testing.assert_allclose(got, weights, rtol=1e-6)
+        emitted = np.array([[t != "" for t in row] for row in columns["outputs"]["tokens"]])
+        emitted &= np.array([any(row) for row in columns["outputs"]["source_tokens"]])[:, None]
+        np.testing.assert_allclose(weights.sum(-1)[emitted], 1.0, rtol=1e-5)
+    else:
+        assert [row[0] for row in columns["outputs"]["translations"]] == http(
+            server, "POST", "/v1/models/translation:predict", json.dumps({"inputs": {"text": TEXTS}})
+        )[1]["outputs"]["translation"]
+
+
 def test_language_model_serving_default_and_generate(server, stubs):
     status, body = http(server, "POST", "/v1/models/language_model:predict", json.dumps({"instances": ["ab", "c"]}))
     assert status == 200 and [sorted(r) for r in body["predictions"]] == [["num_tokens", "text"]] * 2
