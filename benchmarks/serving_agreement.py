@@ -1,7 +1,7 @@
 """Does the pushed SavedModel, reloaded in a fresh process, answer like the trained Keras model?
 
-For a finished classification or tagging run (`--root`), takes the raw eval
-texts (tagging: the eval sentences' words joined by spaces), predicts them with
+For a finished classification, tagging or translation run (`--root`), takes the raw eval
+texts (tagging: the eval sentences' words joined by spaces; translation: the sources), predicts them with
 the run's Keras model in this process (`serving.parity.keras_predictions`) and
 with the exported `serving_default` in a fresh Python process
 (`serving.predict.predict`), and prints how many agree.
@@ -36,6 +36,8 @@ def eval_texts(transform_dir: Path, task: str, limit: int) -> list[str]:
     for ex in read_task_examples(transform_dir, get_task(task), "eval", with_raw=True).take(limit):
         if task == "classification":
             texts.append(ex[schema.RAW_TEXT].numpy().decode("utf-8"))
+        elif task == "translation":
+            texts.append(ex[schema.RAW_SOURCE].numpy().decode("utf-8"))
         else:
             texts.append(" ".join(w.decode("utf-8") for w in ex[schema.RAW_TOKENS].numpy()))
     del tf
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                               cwd=str(Path(__file__).resolve().parents[1]), check=True)
     fresh = json.loads(proc.stdout.strip().splitlines()[-1])
-    key = "label" if task == "classification" else "tags"
+    key = {"classification": "label", "translation": "translation"}.get(task, "tags")
     got = [row[key] for row in fresh["rows"]]
     same = sum(g == e for g, e in zip(got, expected))
     print(f"{args.root}: {task}, {len(texts)} eval texts; fresh-process SavedModel == in-process Keras model "
