@@ -355,16 +355,11 @@ def _check_sources(cfg: Config) -> None:
                               "tfds:NAME). Received: data.source=''")
         try:
             if uri.startswith("builtin:"):
-                builtin, _, _ = source_uri.parse_builtin(uri, cfg.data.num_examples, cfg.data.seed, key)
+                source_uri.parse_builtin(uri, cfg.data.num_examples, cfg.data.seed, key, task=cfg.task)
             elif uri.startswith("tfds:"):
                 source_uri.parse_tfds(uri, key)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        if uri.startswith("builtin:") and source_uri.BUILTIN_TASKS[builtin] != cfg.task:
-            feeds = source_uri.BUILTIN_TASKS[builtin]
-            same = sorted(b for b, t in source_uri.BUILTIN_TASKS.items() if t == cfg.task)
-            raise ConfigError(f"{key}=builtin:{builtin} feeds task={feeds!r}, but task={cfg.task!r}. Set "
-                              f"task={feeds!r}, or use a builtin that feeds {cfg.task!r}: {same}")
 
 
 def _check_family_keys(cfg: Config, set_keys: Collection[str], auto: bool) -> None:

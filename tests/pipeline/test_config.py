@@ -153,7 +153,7 @@ def test_builtin_configs_load_and_fit_their_task():
     ("push.model_name=../../etc", r"'push.model_name' must be a plain folder name"),
     ("data.source=builtin:numbers", r"Unknown builtin source 'numbers'. Available: \['date_tags'"),
     ("data.source=builtin:dates?size=3", r"Unknown builtin source parameters \['size'\]"),
-    ("data.source=builtin:date_tags", r"feeds task='tagging', but task='translation'"),
+    ("data.source=builtin:date_tags", r"feeds task='tagging'. Received: task='translation'"),
     ("data.eval_source=builtin:nope", r"data.eval_source='builtin:nope'"),
     ("data.source=tfds:", r"Expected tfds:<name>"),
     ("model.dropout=nan", r"'model.dropout' must be a finite number"),
