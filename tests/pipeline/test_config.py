@@ -154,6 +154,8 @@ def test_builtin_configs_load_and_fit_their_task():
     ("data.source=builtin:numbers", r"Unknown builtin source 'numbers'. Available: \['date_tags'"),
     ("data.source=builtin:dates?size=3", r"Unknown builtin source parameters \['size'\]"),
     ("data.source=builtin:date_tags", r"feeds task='tagging'. Received: task='translation'"),
+    ("train.precision=fp8", r"'train.precision' must be one of \['auto', 'float32'"),
+    ("train.strategy=tpu", r"'train.strategy' must be one of \['auto', 'default', 'mirrored'"),
     ("data.eval_source=builtin:nope", r"data.eval_source='builtin:nope'"),
     ("data.source=tfds:", r"Expected tfds:<name>"),
     ("model.dropout=nan", r"'model.dropout' must be a finite number"),
