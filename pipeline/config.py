@@ -19,6 +19,7 @@ import dataclasses
 import difflib
 import logging
 import math
+import operator
 import re
 import sys
 import typing
@@ -319,20 +320,8 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: no trailing
 
 
 def flat_config(cfg: Config) -> dict[str, Any]:
-    """{"section.key": value} for every leaf of `cfg`, plus "task" and "name"."""
-    flat: dict[str, Any] = {"task": cfg.task, "name": cfg.name}
-
-    def leaves(value: Any, prefix: str) -> None:
-        for field in dataclasses.fields(value):
-            item = getattr(value, field.name)
-            if dataclasses.is_dataclass(item):
-                leaves(item, f"{prefix}{field.name}.")
-            else:
-                flat[prefix + field.name] = item
-
-    for section in ("data", "transform", "model", "train", "eval", "push"):
-        leaves(getattr(cfg, section), section + ".")
-    return flat
+    """{"section.key": value} for every leaf of `cfg`, "name" and "task" included."""
+    return {key: operator.attrgetter(key)(cfg) for key in _valid_keys()}
 
 
 def _check_ranges(flat: Mapping[str, Any]) -> None:
