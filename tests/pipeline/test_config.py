@@ -163,6 +163,7 @@ def test_builtin_configs_load_and_fit_their_task():
     ("eval.sample_temperatures=0.5,-0.1", r"'eval.sample_temperatures' must be each >= 0"),
     ("push.model_name=dates\n", r"'push.model_name' must be a plain folder name"),
     ("transform.wordpiece_vocab_size=3", r"'transform.wordpiece_vocab_size' must be >= 4"),
+    ("transform.max_vocab_size=3", r"'transform.max_vocab_size' must be >= 4"),
     ("train.clipnorm=0", r"'train.clipnorm' must be > 0"),
     ("data.max_bad_fraction=1.5", r"'data.max_bad_fraction' must be in \[0, 1\]"),
 ])
