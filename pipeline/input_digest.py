@@ -21,7 +21,6 @@ import importlib.metadata
 import logging
 import os
 import re
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 from components import source_uri
