@@ -50,8 +50,12 @@ def split_builtin(uri: str, key: str = "data.source") -> tuple[str, dict[str, st
     return name, params
 
 
-def parse_builtin(uri: str, default_n: int, default_seed: int, key: str = "data.source") -> tuple[str, int, int]:
-    """`builtin:dates?n=500&seed=7` -> ("dates", 500, 7); absent params take the defaults."""
+def parse_builtin(uri: str, default_n: int, default_seed: int, key: str = "data.source",
+                  task: str | None = None) -> tuple[str, int, int]:
+    """`builtin:dates?n=500&seed=7` -> ("dates", 500, 7); absent params take the defaults.
+
+    With `task`, an error unless the builtin feeds that task.
+    """
     name, params = split_builtin(uri, key)
     try:
         n = int(params.get("n", default_n))
@@ -61,6 +65,11 @@ def parse_builtin(uri: str, default_n: int, default_seed: int, key: str = "data.
     if n <= 0:
         raise ValueError(f"Builtin source parameter n must be positive. Received: n={n} in {uri!r}")
     builtin_params(uri, key)
+    feeds = BUILTIN_TASKS[name]
+    if task is not None and feeds != task:
+        same = sorted(b for b, t in BUILTIN_TASKS.items() if t == task)
+        raise ValueError(f"{key}=builtin:{name} feeds task={feeds!r}. Received: task={task!r}. Set "
+                         f"task={feeds!r}, or use a builtin that feeds {task!r}: {same}")
     return name, n, seed
 
 

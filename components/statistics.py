@@ -49,22 +49,12 @@ def read_raw_records(artifact_dir, split: str, task: str) -> list[dict[str, Any]
     """The raw records (dicts keyed by the task's raw features) of one split."""
     import tensorflow as tf
 
+    from components.transform.task_fns import parse_task_example  # the transform reads them the same way
+
     files = sorted(glob.glob(schema.split_glob(artifact_dir, split)))
-    if not files:
-        return []
     names = get_task(task).raw_features
-    spec = {name: tf.io.RaggedFeature(tf.string) for name in names}
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1024)
-    records = []
-    for batch in ds.map(lambda x: tf.io.parse_example(x, spec)).as_numpy_iterator():
-        columns = {name: batch[name] for name in names}
-        for i in range(len(columns[names[0]])):
-            record = {}
-            for name in names:
-                values = [v.decode("utf-8") for v in columns[name][i]]
-                record[name] = values if name in schema.LIST_FEATURES else (values[0] if values else "")
-            records.append(record)
-    return records
+    examples = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1024).as_numpy_iterator()
+    return [parse_task_example(serialized, names) for batch in examples for serialized in batch]
 
 
 def read_raw_texts(artifact_dir, split: str, task: str) -> list[tuple[str, ...]]:

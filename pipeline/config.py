@@ -19,6 +19,7 @@ import dataclasses
 import difflib
 import logging
 import math
+import operator
 import re
 import sys
 import typing
@@ -326,20 +327,8 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: no trailing
 
 
 def flat_config(cfg: Config) -> dict[str, Any]:
-    """{"section.key": value} for every leaf of `cfg`, plus "task" and "name"."""
-    flat: dict[str, Any] = {"task": cfg.task, "name": cfg.name}
-
-    def leaves(value: Any, prefix: str) -> None:
-        for field in dataclasses.fields(value):
-            item = getattr(value, field.name)
-            if dataclasses.is_dataclass(item):
-                leaves(item, f"{prefix}{field.name}.")
-            else:
-                flat[prefix + field.name] = item
-
-    for section in ("data", "transform", "model", "train", "eval", "push"):
-        leaves(getattr(cfg, section), section + ".")
-    return flat
+    """{"section.key": value} for every leaf of `cfg`, "name" and "task" included."""
+    return {key: operator.attrgetter(key)(cfg) for key in _valid_keys()}
 
 
 def _check_ranges(flat: Mapping[str, Any]) -> None:
@@ -376,16 +365,11 @@ def _check_sources(cfg: Config) -> None:
                               "tfds:NAME). Received: data.source=''")
         try:
             if uri.startswith("builtin:"):
-                builtin, _, _ = source_uri.parse_builtin(uri, cfg.data.num_examples, cfg.data.seed, key)
+                source_uri.parse_builtin(uri, cfg.data.num_examples, cfg.data.seed, key, task=cfg.task)
             elif uri.startswith("tfds:"):
                 source_uri.parse_tfds(uri, key)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        if uri.startswith("builtin:") and source_uri.BUILTIN_TASKS[builtin] != cfg.task:
-            feeds = source_uri.BUILTIN_TASKS[builtin]
-            same = sorted(b for b, t in source_uri.BUILTIN_TASKS.items() if t == cfg.task)
-            raise ConfigError(f"{key}=builtin:{builtin} feeds task={feeds!r}, but task={cfg.task!r}. Set "
-                              f"task={feeds!r}, or use a builtin that feeds {cfg.task!r}: {same}")
 
 
 def _check_family_keys(cfg: Config, set_keys: Collection[str], auto: bool) -> None:

@@ -1,24 +1,8 @@
 """What a step reads from outside the run root, and the code that shapes its output, as fingerprint parts.
 
-A step is cached only when its inputs really did not change (Make and Bazel's
-rule), so every source a step reads is part of its fingerprint:
-
-- files and globs (`data.source`, `data.target_source`, `data.eval_source`, `data.eval_target_source`):
-  the sorted list of matching paths with their size and SHA-256 content digest.
-  Adding, removing or editing a file changes it. Digests are cached by
-  (path, size, mtime_ns) in the run root's metadata store, so an unchanged
-  file is not read again (a file rewritten with the same size inside one
-  mtime tick, or a clock set back, is missed: `--no-cache` reruns anyway).
-- `tfds:` sources: the builder name, config, `data.tfds_data_dir` and the
-  prepared version folders with the digest of their `dataset_info.json` and
-  the names and sizes of their files.
-- `builtin:` sources are generated from the config alone (already in the key).
-- Remote URIs (`gs://`, `s3://`, `http(s)://`, ...) are not read here; their
-  URI is in the key, their content is not, and a warning says so.
-
-The code is in the key too: `code_versions()` gives seqlab's version and the
-versions of the libraries that shape an artifact, so an upgrade never reuses
-artifacts made by the old code.
+A step is cached only when its inputs really did not change (Make and Bazel's rule): what counts (files
+by size and SHA-256, cached by (path, size, mtime_ns); `tfds:` builders and prepared versions; remote URIs by
+name, with a warning; `code_versions()`) and what it misses is in the README ("When a step is cached").
 
 Example:
 

@@ -1,17 +1,8 @@
 """One writer per run root: an OS file lock (filelock) held for the whole run.
 
-`seqlab run` takes `<root>/.lock` before it reads or writes anything under the
-root and keeps it until the run ends. The lock is an `fcntl`/`LockFileEx` lock
-through the maintained `filelock` package, so the kernel drops it when the
-holder dies, however it dies (SIGKILL included): there is never a stale lock
-to delete by hand. Beside it, `<root>/.lock.holder.json` says who holds it
-(pid, host, command, start time), so a second run fails with a message that
-names the holder, or waits for it with `--wait`.
-
-Multi-worker training (one `TF_CONFIG` cluster) shares one root: the chief
-takes the lock; the other members of the cluster do not, so they never lock
-the chief out (or each other), and they leave the root's bookkeeping
-(metadata cleanup, summary.json, orphan folders) to the chief.
+`seqlab run` takes `<root>/.lock` (an `fcntl`/`LockFileEx` lock, which the kernel drops however the holder
+dies) before it touches the root; `<root>/.lock.holder.json` names the holder for the second run's error. In
+a `TF_CONFIG` cluster only the chief takes it. The README says the rest ("One run per root").
 
 Example:
 

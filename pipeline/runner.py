@@ -7,12 +7,8 @@ construction, and a crashed step leaves only a dot-folder that no later run
 takes for finished (the trainer's is kept so that it resumes from its
 checkpoints).
 
-A run holds the root's lock (`pipeline.lock`) from start to end. Holding it,
-the runner marks runs whose process died as interrupted, removes the
-dot-folders and temporary files they left (logged; the trainer's kept), and
-writes `summary.json` at once, then after every step. SIGTERM and Ctrl-C stop
-a run cleanly: the step and the run are recorded as interrupted, nothing is
-published, and the next run resumes.
+A run holds the root's lock (`pipeline.lock`) from start to end; what it cleans up after a dead run and how
+SIGTERM and Ctrl-C stop it is in the README ("Crashes, Ctrl-C and SIGTERM").
 
 Example:
 

@@ -11,16 +11,11 @@ signatures (the evaluator calls the same ones for its report samples):
     score            text string [batch] -> log_likelihood float32 [batch] (nats),
                      perplexity float32 [batch], num_tokens int32 [batch]
 
-Every prompt is `[END]` + its tokens (the transform's stream puts `[END]`
-before each text, so an empty prompt starts a new text). A batch of prompts
-decodes together with `models.decoding.generate` (a `tf.while_loop` in the
-graph; how mixed prompt lengths, seeded sampling and the cached step work is
-in `models/decoding/`): a prompt and a seed give the same text in any batch,
-in this process or in a fresh one. The new text stops at the first `[END]`
-the model generates. A model with a context limit (`max_length`, the
-Transformer decoder) keeps the last `max_length - 1` prompt tokens and
-generates at most up to its limit; `score` reads the first `max_length`
-tokens after `[END]`.
+Every prompt is `[END]` + its tokens (the transform's stream puts `[END]` before each text, so an empty
+prompt starts a new text); a batch of prompts decodes together in `models.decoding.generate`
+(`models/decoding/` says how mixed lengths and seeds behave) and stops at the first generated `[END]`. A
+model with a context limit (`max_length`) keeps the last `max_length - 1` prompt tokens and generates at
+most up to its limit; `score` reads the first `max_length` tokens after `[END]`.
 
 Example:
 

@@ -24,13 +24,7 @@ from typing import Any, Hashable, Sequence
 
 import numpy as np
 
-
-def _check_lengths(y_true: Sequence, y_pred: Sequence) -> None:
-    if len(y_true) != len(y_pred):
-        raise ValueError(
-            "y_true and y_pred must have the same length. "
-            f"Received: len(y_true)={len(y_true)}, len(y_pred)={len(y_pred)}"
-        )
+from components.evaluator.metrics import check_lengths
 
 
 def _check_labels(labels: Sequence[Hashable]) -> list:
@@ -43,7 +37,7 @@ def _check_labels(labels: Sequence[Hashable]) -> list:
 
 def accuracy(y_true: Sequence[Hashable], y_pred: Sequence[Hashable]) -> float:
     """Fraction of examples whose predicted label equals the gold label (0.0 when empty)."""
-    _check_lengths(y_true, y_pred)
+    check_lengths(y_true=y_true, y_pred=y_pred)
     if not len(y_true):
         return 0.0
     return sum(t == p for t, p in zip(y_true, y_pred)) / len(y_true)
@@ -56,7 +50,7 @@ def confusion_matrix(
 
     Pairs where either label is not in `labels` are not counted.
     """
-    _check_lengths(y_true, y_pred)
+    check_lengths(y_true=y_true, y_pred=y_pred)
     labels = _check_labels(labels)
     index = {label: i for i, label in enumerate(labels)}
     matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
@@ -73,7 +67,7 @@ def per_class_scores(
 
     `support` is the number of gold examples of the label.
     """
-    _check_lengths(y_true, y_pred)
+    check_lengths(y_true=y_true, y_pred=y_pred)
     labels = _check_labels(labels)
     correct = Counter(t for t, p in zip(y_true, y_pred) if t == p)
     predicted_counts, gold_counts = Counter(y_pred), Counter(y_true)
@@ -118,7 +112,7 @@ def compute_classification_metrics(
         "per_class": {str(label): {"precision", "recall", "f1", "support"}},
         "confusion_matrix": rows of gold, columns of predicted counts}.
     """
-    _check_lengths(y_true, y_pred)
+    check_lengths(y_true=y_true, y_pred=y_pred)
     labels = _check_labels(sorted(set(y_true) | set(y_pred)) if labels is None else labels)
     per_class = per_class_scores(y_true, y_pred, labels)
     return {

@@ -31,17 +31,17 @@ def levenshtein(a: Sequence, b: Sequence) -> int:
     return previous[-1]
 
 
-def _check_lengths(predictions: Sequence[str], references: Sequence[str]) -> None:
-    if len(predictions) != len(references):
-        raise ValueError(
-            "predictions and references must have the same length. "
-            f"Received: len(predictions)={len(predictions)}, len(references)={len(references)}"
-        )
+def check_lengths(**sequences: Sequence) -> None:
+    """Raises unless the two sequences, passed by name (`predictions=..., references=...`), are as long."""
+    (first, a), (second, b) = sequences.items()
+    if len(a) != len(b):
+        raise ValueError(f"{first} and {second} must have the same length. "
+                         f"Received: len({first})={len(a)}, len({second})={len(b)}")
 
 
 def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
     """Fraction of predictions equal to their reference."""
-    _check_lengths(predictions, references)
+    check_lengths(predictions=predictions, references=references)
     if not references:
         return 0.0
     return sum(p == r for p, r in zip(predictions, references)) / len(references)
@@ -49,7 +49,7 @@ def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
 
 def character_error_rate(predictions: Sequence[str], references: Sequence[str]) -> float:
     """Sum of character edit distances over the sum of reference lengths."""
-    _check_lengths(predictions, references)
+    check_lengths(predictions=predictions, references=references)
     distance = sum(levenshtein(p, r) for p, r in zip(predictions, references))
     total = sum(len(r) for r in references)
     return distance / total if total else float(distance > 0)
@@ -57,14 +57,14 @@ def character_error_rate(predictions: Sequence[str], references: Sequence[str]) 
 
 def bleu(predictions: Sequence[str], references: Sequence[str], tokenize: str = "13a", lowercase: bool = False) -> float:
     """sacrebleu corpus BLEU (0-100); `tokenize="char"` for character-level text, `lowercase` to ignore case."""
-    _check_lengths(predictions, references)
+    check_lengths(predictions=predictions, references=references)
     return float(sacrebleu.corpus_bleu(list(predictions), [list(references)], tokenize=tokenize,
                                        lowercase=lowercase).score)
 
 
 def chrf(predictions: Sequence[str], references: Sequence[str]) -> float:
     """sacrebleu corpus chrF (0-100)."""
-    _check_lengths(predictions, references)
+    check_lengths(predictions=predictions, references=references)
     return float(sacrebleu.corpus_chrf(list(predictions), [list(references)]).score)
 
 

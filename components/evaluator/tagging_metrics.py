@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Sequence
 
+from components.evaluator.metrics import check_lengths
 from serving import schema
 
 # The reserved tags of vocab/tags.txt; never part of an entity.
@@ -78,11 +79,7 @@ def _strip_padding(
     gold_seqs: Sequence[Sequence[str]], pred_seqs: Sequence[Sequence[str]]
 ) -> list[tuple[list[str], list[str]]]:
     """(gold, pred) pairs with gold [PAD] positions dropped and pred cut to the gold length."""
-    if len(gold_seqs) != len(pred_seqs):
-        raise ValueError(
-            "gold_seqs and pred_seqs must hold the same number of sentences. "
-            f"Received: len(gold_seqs)={len(gold_seqs)}, len(pred_seqs)={len(pred_seqs)}"
-        )
+    check_lengths(gold_seqs=gold_seqs, pred_seqs=pred_seqs)  # one tag list per sentence
     pairs = []
     for n, (gold, pred) in enumerate(zip(gold_seqs, pred_seqs)):
         if isinstance(gold, str) or isinstance(pred, str):

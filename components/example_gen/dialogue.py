@@ -5,16 +5,7 @@ members of a fixed cast of eight (`CAST`); consecutive speeches have different
 speakers. A speech is the speaker's name in capitals, ":" and a newline, then
 1-3 lines of verse-like text, each ending with "\\n"; speeches are separated by
 one blank line, and the scene ends with a single "\\n" (no other trailing
-whitespace). The third scene of `generate_dialogue(3, seed=0)`:
-
-    MARIA:
-    Ay, the war cannot seek this eye!
-    Hark, good sir, he shall break no more.
-    Alas, they shall love him!
-
-    KING HENRY:
-    My proud father shall bless us, gentle friend.
-    Marry, my noble city may seek her!
+whitespace); `generate_dialogue`'s example prints one.
 
 Lines come from a small grammar (`_line`): statements, questions,
 exclamations and addresses built from fixed word lists (`VOCABULARY`, 101

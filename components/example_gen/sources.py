@@ -104,14 +104,7 @@ def read_files(data: DataConfig, task: str) -> tuple[list[dict], list[dict]]:
 def load_source(data: DataConfig, task: str) -> tuple[list[dict], list[dict]]:
     """The records (dicts keyed by the task's raw features) and dead letters that `data` describes."""
     if data.source.startswith("builtin:"):
-        name, n, seed = source_uri.parse_builtin(data.source, data.num_examples, data.seed)
-        feeds = source_uri.BUILTIN_TASKS[name]
-        if feeds != task:
-            same_task = sorted(b for b, t in source_uri.BUILTIN_TASKS.items() if t == task)
-            raise ValueError(
-                f"builtin:{name} feeds task={feeds!r}. Received: task={task!r}. Set "
-                f"task={feeds!r}, or use a builtin that feeds {task!r}: {same_task}"
-            )
+        name, n, seed = source_uri.parse_builtin(data.source, data.num_examples, data.seed, task=task)
         extra = source_uri.builtin_params(data.source)
         logger.info("Generating %d examples with builtin:%s (seed=%d%s)", n, name, seed,
                     "".join(f", {k}={v}" for k, v in extra.items()))

@@ -9,16 +9,9 @@ import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
-
 
 def resolve_precision(precision: str) -> str:
-    """`auto` -> `mixed_float16` when a GPU is visible, else `float32`."""
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"train.precision must be one of {list(PRECISIONS)}. Received: precision={precision!r}"
-        )
+    """`auto` -> `mixed_float16` when a GPU is visible, else `float32`; the config loader checks the name."""
     if precision == "auto":
         return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
     return precision
@@ -34,17 +27,13 @@ def set_precision(precision: str) -> str:
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """`auto`/`default` -> the default strategy; `mirrored` -> all local GPUs;
-    `multi_worker` -> MultiWorkerMirroredStrategy configured from `TF_CONFIG`."""
-    if name in ("auto", "default"):
-        strategy = tf.distribute.get_strategy()
-    elif name == "mirrored":
+    `multi_worker` -> MultiWorkerMirroredStrategy configured from `TF_CONFIG` (the config loader checks the name)."""
+    if name == "mirrored":
         strategy = tf.distribute.MirroredStrategy()
     elif name == "multi_worker":
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     else:
-        raise ValueError(
-            f"train.strategy must be one of {list(STRATEGIES)}. Received: strategy={name!r}"
-        )
+        strategy = tf.distribute.get_strategy()
     logger.info(
         "Distribution strategy: %s (%d replica(s))", type(strategy).__name__, strategy.num_replicas_in_sync
     )

@@ -22,12 +22,8 @@ MAX_WORDPIECE_LENGTH = 100  # longest word (in characters) the WordPiece learner
 
 
 def build_vocabulary(counts: Iterable[tuple[str, int]], max_size: int, min_count: int) -> list[str]:
-    """Reserved tokens + the most frequent tokens (see module docstring)."""
-    if max_size < len(schema.RESERVED_TOKENS):
-        raise ValueError(
-            f"transform.max_vocab_size must be at least {len(schema.RESERVED_TOKENS)} (the reserved tokens). "
-            f"Received: transform.max_vocab_size={max_size}"
-        )
+    """Reserved tokens + the most frequent tokens (see module docstring); the config loader checks that
+    `max_size` holds the reserved tokens, as it checks `vocab_size` for `learn_wordpiece_vocabulary`."""
     reserved = set(schema.RESERVED_TOKENS)
     kept = [(tok, n) for tok, n in counts if n >= min_count and tok not in reserved]
     kept.sort(key=lambda item: (-item[1], item[0]))
@@ -50,6 +46,7 @@ def write_vocab_file(path, tokens: Sequence[str]) -> None:
 
 
 def read_vocab_file(path) -> list[str]:
+    """The tokens of a vocab file, by id."""
     with open(path, encoding="utf-8", newline="") as f:
         return f.read().split("\n")[:-1]
 
@@ -75,11 +72,6 @@ def learn_wordpiece_vocabulary(word_counts: Iterable[tuple[str, int]], vocab_siz
     """
     from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
-    if vocab_size < len(schema.RESERVED_TOKENS):
-        raise ValueError(
-            f"transform.wordpiece_vocab_size must be at least {len(schema.RESERVED_TOKENS)} (the reserved tokens). "
-            f"Received: transform.wordpiece_vocab_size={vocab_size}"
-        )
     reserved = set(schema.RESERVED_TOKENS)
     counts = sorted((w, n) for w, n in word_counts if w and w not in reserved)
     if not counts:

@@ -73,16 +73,12 @@ class CRF(keras.layers.Layer):
     computed in float32 whatever the dtype policy; the weights are float32 and
     never autocast.
 
-    Training: `call` returns decoded tags, which carry no gradient. Train with
-    the negative of `log_likelihood(emissions, tags, mask)` — `RNNTagger`
-    does this in its `compute_loss`, so `model.fit` works with `compile()`
-    given no loss, on every backend.
+    Training: `call` returns decoded tags, which carry no gradient; train on
+    `-log_likelihood(emissions, tags, mask)`, as `TaggingHead.tagging_loss` does.
 
-    With `bio_constraints`, transitions `O -> I-X`, `B-X -> I-Y`, `I-X -> I-Y`
-    (X != Y) and `start -> I-X` get `DISALLOWED` added to their score, in
-    the likelihood and in decoding, so Viterbi never outputs them. Gold
-    sequences must then be valid BIO (convert IOB1 data to IOB2 first), or
-    their loss is enormous.
+    With `bio_constraints`, the transitions `bio_allowed_transitions` forbids
+    get `DISALLOWED` added, in the likelihood and in decoding. Gold sequences
+    must then be valid BIO (IOB2), or their loss is enormous.
 
     Args:
         num_tags: int, number of tags `K` (size of the emissions' last axis).

@@ -1,9 +1,8 @@
-"""The tagging loss and decoding shared by the tagger families (softmax or CRF output).
+"""The input layers, tagging loss and decoding shared by the tagger families (softmax or CRF output).
 
-A tagger model mixes in `TaggingHead` and sets `self.crf` (a `CRF` layer or
-None) and `self.char_encoder` (a `CharWordEncoder` or None: then the inputs are
-`(word_ids, char_ids)`); non-zero word ids are real tokens. `call` must return float32 scores
-`(batch, time, num_tags)`: softmax logits or CRF emissions.
+A tagger model mixes in `TaggingHead`, calls `_init_head` in `__init__`, `_build_inputs` / `_build_outputs` in
+`build` and `_embed` first in `call`, which must return float32 scores `(batch, time, num_tags)`: softmax logits or CRF
+emissions. Non-zero word ids are real tokens.
 
 Example:
 
@@ -21,8 +20,42 @@ OUTPUTS = ("softmax", "crf")
 
 
 class TaggingHead:
-    """Mixin: the word/char input layers and the output layers every tagger shares (`_init_head`,
-    `_head_config`), `predict_tags`, `tagging_loss` and the `compute_loss` that uses it."""
+    """Mixin: the word/char input layers and the output layers every tagger shares, `predict_tags`,
+    `tagging_loss` and the `compute_loss` that uses it.
+
+    Training: `call` returns the float32 scores `(batch, time, num_tags)` —
+    softmax logits or CRF emissions. Compile with **no loss**: `compute_loss`
+    supplies the tagging loss per real token (`tagging_loss`; a loss given to
+    `compile` wins). Tag ids are what `predict_tags` returns (argmax or
+    Viterbi, 0 at padding); `model.predict` returns the scores.
+
+    Args (shared by the taggers; `_init_head` takes them):
+        vocab_size: int, word vocabulary size (id 0 is `[PAD]`).
+        num_tags: int, number of tags (id 0 is the `[PAD]` tag).
+        embed_dim: int, word embedding size.
+        dropout: float in [0, 1), on the features, between layers and before
+            the output layer.
+        output: `"softmax"` or `"crf"` (stored as `output_type`, since
+            `keras.Model.output` is a read-only property).
+        char_vocab_size: int, character vocabulary size; 0 disables the
+            character encoder (then inputs are word ids only).
+        char_embed_dim: int, character embedding size.
+        char_filters: int, size of the character-level word features.
+        tag_names: optional list of `num_tags` tag names (`["[PAD]", "O",
+            "B-PER", ...]`), needed for `bio_constraints`.
+        bio_constraints: bool, forbid invalid BIO transitions in the CRF.
+        word_dropout: float in [0, 1), training only: a real word id becomes
+            `[UNK]` with this probability (the characters still see the word).
+
+    Call arguments:
+        inputs: word ids `(batch, time)`, or, with a character encoder, a
+            tuple `(word_ids (batch, time), char_ids (batch, time, chars))`;
+            ints right-padded with 0.
+        training: bool.
+
+    Returns:
+        float32 scores `(batch, time, num_tags)`.
+    """
 
     # No class-level defaults for `crf` / `char_encoder`: on PyTorch a sub-layer lives in the module's
     # `_modules`, so a class attribute of the same name would shadow it (`_init_head` sets both).
@@ -69,13 +102,40 @@ class TaggingHead:
             self.crf = CRF(num_tags, bio_constraints=self.tag_names if bio_constraints else None,
                            dtype="float32", name="crf")
 
-    def _head_config(self):
-        return {
+    def get_config(self):
+        config = super().get_config()
+        config.update({
             "vocab_size": self.vocab_size, "num_tags": self.num_tags, "embed_dim": self.embed_dim,
             "dropout": self.dropout, "output": self.output_type, "char_vocab_size": self.char_vocab_size,
             "char_embed_dim": self.char_embed_dim, "char_filters": self.char_filters,
             "tag_names": self.tag_names, "bio_constraints": self.bio_constraints, "word_dropout": self.word_dropout,
-        }
+        })
+        return config
+
+    def _build_inputs(self, input_shape):
+        """Builds the word embedding and the character encoder; returns the inputs' (batch, time)."""
+        word_shape, char_shape = self._split_inputs(input_shape, shapes=True)
+        self.word_embedding.build(word_shape)
+        if char_shape is not None:
+            self.char_encoder.build(char_shape)
+        return word_shape[0], word_shape[1]
+
+    def _build_outputs(self, batch, time, encoded_dim):
+        """Builds the score layer (over `encoded_dim` features) and the CRF, last."""
+        self.scores_dense.build((batch, time, encoded_dim))
+        if self.crf is not None:
+            self.crf.build((batch, time, self.num_tags))
+        self.built = True
+
+    def _embed(self, inputs, training):
+        """The word embeddings (word dropout applied) [+ the character features], and the real-token mask."""
+        word_ids, char_ids = self._split_inputs(inputs)
+        mask = ops.not_equal(word_ids, 0)  # (batch, time)
+        x = self.word_embedding(self._drop_words(word_ids, training))  # (batch, time, embed_dim)
+        if char_ids is not None:
+            chars = self.char_encoder(char_ids)  # (batch, time, char_filters)
+            x = ops.concatenate([x, ops.cast(chars, x.dtype)], axis=-1)  # (batch, time, embed_dim + char_filters)
+        return x, mask
 
     def _split_inputs(self, inputs, shapes=False):
         """`word_ids` or `(word_ids, char_ids)` -> (word_ids, char_ids or None)."""

@@ -29,8 +29,6 @@ class TransformerClassifier(keras.Model):
     - `"mean"`: masked mean over real tokens (no `[CLS]` needed).
 
     Args:
-        vocab_size: int, token vocabulary size (id 0 is `[PAD]`).
-        num_classes: int, number of labels.
         embed_dim: int, model size.
         num_heads: int, divides `embed_dim`.
         ff_dim: int, feed-forward hidden size.
@@ -38,21 +36,15 @@ class TransformerClassifier(keras.Model):
         max_length: int, longest input (including `[CLS]`).
         positions: `"sinusoidal"` or `"learned"`.
         pooling: `"cls"` or `"mean"`.
-        dropout: float in [0, 1).
         cls_id: int, id of `[CLS]` (used by `prepend_cls`; `pooling="cls"`).
         add_cls: bool, `call` prepends `cls_id` itself (with `pooling="cls"`),
             so callers pass plain token ids. The pipeline's trainer uses this
             with `cls_id = vocab_size - 1`: a `[CLS]` row owned by the model,
             outside the transform's vocabulary.
-        **kwargs: standard `keras.Model` arguments (`name`, `dtype`).
+        vocab_size, num_classes, dropout, **kwargs: as in `RNNClassifier`.
 
-    Call arguments:
-        inputs: token ids `(batch, time)`, right-padded with 0, starting
-            with `cls_id` for `pooling="cls"`.
-        training: bool.
-
-    Returns:
-        float32 logits `(batch, num_classes)`.
+    Call arguments, returns: as in `RNNClassifier`; for `pooling="cls"` without `add_cls` the token ids
+    start with `cls_id`.
 
     Example:
 

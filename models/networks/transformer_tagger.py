@@ -1,7 +1,6 @@
 """Transformer-encoder sequence tagger with a softmax or CRF output."""
 
 import keras
-from keras import ops
 
 from models.layers.positional_embedding import PositionalEmbedding
 from models.layers.transformer_encoder import TransformerEncoder
@@ -9,30 +8,22 @@ from models.checks import check_positive_int
 from models.networks.tagging_head import TaggingHead
 
 
-
 @keras.saving.register_keras_serializable(package="seqlab")
 class TransformerTagger(TaggingHead, keras.Model):
     """Token tagger: embeddings [+ char CNN] + positions -> Transformer encoders -> per-token scores.
 
-    The Transformer-family counterpart of `RNNTagger`, with the same inputs,
-    outputs, loss (`compute_loss`: softmax cross-entropy or CRF NLL per real
-    token) and `predict_tags`. With a character encoder the word features are
-    projected back to `embed_dim` before the positions are added.
+    The Transformer-family counterpart of `RNNTagger`. With a character encoder the word features are
+    projected back to `embed_dim` before the positions are added. Call arguments, returns, loss and
+    `predict_tags`: as `TaggingHead` says.
 
     Args:
-        vocab_size: int, word vocabulary size (id 0 is `[PAD]`).
-        num_tags: int, number of tags (id 0 is the `[PAD]` tag).
-        embed_dim: int, model size.
-        num_heads: int, divides `embed_dim`.
+        num_heads: int, divides `embed_dim` (here the model size).
         ff_dim: int, feed-forward hidden size.
         num_layers: int, number of encoder blocks.
         max_length: int, longest sentence in tokens.
         positions: `"sinusoidal"` or `"learned"`.
-        dropout: float in [0, 1).
-        output: `"softmax"` or `"crf"`.
-        char_vocab_size, char_embed_dim, char_filters: the optional character
-            encoder, as in `RNNTagger` (0 disables it).
-        tag_names, bio_constraints, word_dropout: as in `RNNTagger`.
+        vocab_size, num_tags, embed_dim, dropout, output, char_vocab_size, char_embed_dim, char_filters,
+            tag_names, bio_constraints, word_dropout: the arguments every tagger takes (`TaggingHead`).
         **kwargs: standard `keras.Model` arguments.
 
     Example:
@@ -82,28 +73,19 @@ class TransformerTagger(TaggingHead, keras.Model):
         ]
 
     def build(self, input_shape):
-        word_shape, char_shape = self._split_inputs(input_shape, shapes=True)
-        batch, time = word_shape[0], word_shape[1]
+        batch, time = self._build_inputs(input_shape)
         features_shape = (batch, time, self.embed_dim)
-        self.word_embedding.build(word_shape)
-        if char_shape is not None:
-            self.char_encoder.build(char_shape)
+        if self.char_projection is not None:
             self.char_projection.build((batch, time, self.embed_dim + self.char_filters))
         self.position_embedding.build(features_shape)
         for encoder in self.encoders:
             encoder.build(features_shape)
-        self.scores_dense.build(features_shape)
-        if self.crf is not None:
-            self.crf.build((batch, time, self.num_tags))
-        self.built = True
+        self._build_outputs(batch, time, self.embed_dim)
 
     def call(self, inputs, training=False):
-        word_ids, char_ids = self._split_inputs(inputs)
-        mask = ops.not_equal(word_ids, 0)  # (batch, time)
-        x = self.word_embedding(self._drop_words(word_ids, training))  # (batch, time, embed_dim)
-        if char_ids is not None:
-            chars = self.char_encoder(char_ids)  # (batch, time, char_filters)
-            x = self.char_projection(ops.concatenate([x, ops.cast(chars, x.dtype)], axis=-1))
+        x, mask = self._embed(inputs, training)  # (batch, time, features), (batch, time)
+        if self.char_projection is not None:
+            x = self.char_projection(x)  # (batch, time, embed_dim)
         x = self.position_embedding(x)
         x = self.dropout_layer(x, training=training)
         for encoder in self.encoders:
@@ -113,7 +95,6 @@ class TransformerTagger(TaggingHead, keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(self._head_config())
         config.update({"num_heads": self.num_heads, "ff_dim": self.ff_dim, "num_layers": self.num_layers,
                        "max_length": self.max_length, "positions": self.positions})
         return config

@@ -136,7 +136,7 @@ def test_looks_like_bio():
 
 
 def test_errors_name_the_problem():
-    with pytest.raises(ValueError, match="same number of sentences"):
+    with pytest.raises(ValueError, match="gold_seqs and pred_seqs must have the same length"):
         tm.token_accuracy([["O"]], [])
     with pytest.raises(ValueError, match="every gold token"):
         tm.token_accuracy([["O", "O"]], [["O"]])

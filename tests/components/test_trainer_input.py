@@ -161,9 +161,5 @@ def test_precision_and_strategy_on_cpu():
     assert resolve_precision("auto") == ("mixed_float16" if tf.config.list_physical_devices("GPU")
                                           else "float32")
     assert resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
-    with pytest.raises(ValueError, match="train.precision"):
-        resolve_precision("fp8")
-    assert make_strategy("auto").num_replicas_in_sync == 1
-    with pytest.raises(ValueError, match="train.strategy"):
-        make_strategy("tpu")
+    assert make_strategy("auto").num_replicas_in_sync == 1  # unknown names: the config loader (test_config)
     assert keras.mixed_precision.dtype_policy().name in ("float32", "mixed_float16", "mixed_bfloat16")

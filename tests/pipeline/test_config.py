@@ -186,7 +186,9 @@ def test_luong_dot_needs_a_unidirectional_encoder():
     ("push.model_name=../../etc", r"'push.model_name' must be a plain folder name"),
     ("data.source=builtin:numbers", r"Unknown builtin source 'numbers'. Available: \['date_tags'"),
     ("data.source=builtin:dates?size=3", r"Unknown builtin source parameters \['size'\]"),
-    ("data.source=builtin:date_tags", r"feeds task='tagging', but task='translation'"),
+    ("data.source=builtin:date_tags", r"feeds task='tagging'. Received: task='translation'"),
+    ("train.precision=fp8", r"'train.precision' must be one of \['auto', 'float32'"),
+    ("train.strategy=tpu", r"'train.strategy' must be one of \['auto', 'default', 'mirrored'"),
     ("data.eval_source=builtin:nope", r"data.eval_source='builtin:nope'"),
     ("data.source=tfds:", r"Expected tfds:<name>"),
     ("model.dropout=nan", r"'model.dropout' must be a finite number"),
@@ -194,6 +196,7 @@ def test_luong_dot_needs_a_unidirectional_encoder():
     ("eval.sample_temperatures=0.5,-0.1", r"'eval.sample_temperatures' must be each >= 0"),
     ("push.model_name=dates\n", r"'push.model_name' must be a plain folder name"),
     ("transform.wordpiece_vocab_size=3", r"'transform.wordpiece_vocab_size' must be >= 4"),
+    ("transform.max_vocab_size=3", r"'transform.max_vocab_size' must be >= 4"),
     ("train.clipnorm=0", r"'train.clipnorm' must be > 0"),
     ("data.max_bad_fraction=1.5", r"'data.max_bad_fraction' must be in \[0, 1\]"),
 ])
