@@ -237,7 +237,3 @@ class AttentionSeq2Seq(keras.Model):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

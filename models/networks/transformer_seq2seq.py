@@ -223,7 +223,3 @@ class TransformerSeq2Seq(keras.Model):
             "max_length": self.max_length, "positions": self.positions, "dropout": self.dropout,
             "share_embeddings": self.share_embeddings, "tie_output": self.tie_output})
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
