@@ -34,19 +34,22 @@ def plot_attention(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    import textwrap
+
     weights = np.asarray(weights, dtype=np.float32)[: len(output_tokens), : len(source_tokens)]
-    width = max(4.0, 0.3 * len(source_tokens) + 2)
+    words = max((len(t) for t in source_tokens), default=1) > 1  # word/subword labels: written downwards
+    width = max(4.0, (0.35 if words else 0.3) * len(source_tokens) + 2)
     height = max(3.0, 0.3 * len(output_tokens) + 1.5)
     fig, ax = plt.subplots(figsize=(width, height))
     image = ax.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0)
     ax.set_xticks(range(len(source_tokens)))
-    ax.set_xticklabels([_label(t) for t in source_tokens], fontsize=8)
+    ax.set_xticklabels([_label(t) for t in source_tokens], fontsize=8, rotation=90 if words else 0)
     ax.set_yticks(range(len(output_tokens)))
     ax.set_yticklabels([_label(t) for t in output_tokens], fontsize=8)
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title("\n".join(textwrap.wrap(title, width=int(12 * width))), fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
