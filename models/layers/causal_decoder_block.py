@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from models.checks import check_positive_int, check_rate
-from models.layers.bahdanau_attention import large_negative
+from models.layers.bahdanau_attention import large_negative, masked_softmax
 
 MASKED = large_negative("float32")  # masked attention logit: scores are float32 under every policy
 EPSILON = 1e-5  # LayerNormalization epsilon of every norm
@@ -200,10 +200,9 @@ class CausalDecoderBlock(keras.layers.Layer):
         # query (batch, heads, time, head_dim); key/value (batch, heads, slots, head_dim); mask (batch|1, time, slots)
         scale = 1.0 / math.sqrt(self.head_dim)
         scores = ops.einsum("bnth,bnsh->bnts", ops.cast(query, "float32"), ops.cast(key, "float32")) * scale
-        scores = ops.where(ops.expand_dims(mask, 1), scores, MASKED)  # (batch, heads, time, slots) float32
         with warnings.catch_warnings():  # a one-token sequence (an empty prompt after [END]) has one slot to attend
             warnings.filterwarnings("ignore", message="You are using a softmax over axis -1")
-            weights = ops.softmax(scores, axis=-1)  # (batch, heads, time, slots) float32
+            weights = masked_softmax(scores, ops.expand_dims(mask, 1))  # (batch, heads, time, slots) float32, 0 masked
         attended = ops.einsum("bnts,bnsh->bnth", ops.cast(weights, value.dtype), value)  # (batch, heads, time, hd)
         return (output_layer or self.attention_output)(attended), weights  # (batch, time, embed_dim), weights
 
