@@ -35,6 +35,7 @@ import keras
 import tensorflow as tf
 
 from serving import schema
+from serving.inplace_writes import with_inplace_cache_writes
 from serving.warmup import DEFAULT_WARMUP_TEXTS, INPUT_NAME, SIGNATURE, write_warmup
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def make_serving_fn(model: keras.Model, source_processor, target_processor, max_
             f"max_decode_length must be positive. Received: max_decode_length={max_decode_length}"
         )
 
+    @with_inplace_cache_writes
     def serve(text):
         ids = _padded_ids(source_processor, source_processor.encode(text))  # (batch, S)
         out = decode_seq2seq(model, ids, strategy, max_decode_length)  # the best hypothesis first
@@ -72,6 +74,7 @@ def make_translation_fns(model: keras.Model, source_processor, target_processor,
     n_best = dataclasses.replace(strategy, num_results=strategy.beam_width) if isinstance(strategy, BeamSearch) \
         else strategy
 
+    @with_inplace_cache_writes
     def translate(text):
         ids = _padded_ids(source_processor, source_processor.encode(text))  # (batch, S)
         out = decode_seq2seq(model, ids, n_best, max_decode_length)  # (batch, N, T), best first
@@ -80,6 +83,7 @@ def make_translation_fns(model: keras.Model, source_processor, target_processor,
         return {"translations": tf.reshape(flat, shape[:2]), "scores": out["scores"],
                 "log_probabilities": out["log_probs"]}
 
+    @with_inplace_cache_writes
     def align(text):
         tokens = source_processor.tokenizer.tokenize(text)  # ragged (batch, S) strings
         ids = _padded_ids(source_processor, source_processor.lookup(tokens))  # (batch, S)

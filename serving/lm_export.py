@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from serving import schema
 from models.decoding import Sampling, generate, strategy_from_settings
+from serving.inplace_writes import with_inplace_cache_writes
 from serving.warmup import write_warmup
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class LanguageModelFunctions(tf.Module):
             ids = ids[:, -(self.max_length - 1):]  # room for at least one new token
         return ids.to_tensor(default_value=schema.PAD_ID), tf.cast(ids.row_lengths(), tf.int32)
 
+    @with_inplace_cache_writes
     def _generate(self, prompt, max_new_tokens, strategy):
         ids, lengths = self._prompt_ids(prompt)
         out = generate(self.model, ids, lengths, strategy, tf.cast(max_new_tokens, tf.int32),

@@ -38,6 +38,7 @@ from components.step import StepContext
 from components.trainer.task_input import char_ids_fn_for, make_task_dataset
 from serving import schema
 from serving.export import load_trained_model
+from serving.inplace_writes import with_inplace_cache_writes
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def make_decode_fn(model: keras.Model, target_processor, max_length: int, strate
     from models.decoding import decode_seq2seq
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="source_ids")])
+    @with_inplace_cache_writes
     def decode(source_ids):
         out = decode_seq2seq(model, source_ids, strategy, max_length)
         return {

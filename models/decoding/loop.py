@@ -35,6 +35,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from models.layers import cache_writes
 from models.decoding.sampling import NEG_LOGIT, sample_tokens
 from models.decoding.strategies import Sampling, length_penalty_of
 
@@ -93,7 +94,7 @@ def decode(step_fn, logits, state, strategy, max_length, end_id: int = END_ID, e
         return keras.tree.map_structure(lambda x: ops.cast(x, "float32"), tree)
 
     logits = ops.cast(tile(logits), "float32")
-    state = keras.tree.map_structure(tile, state)
+    state = keras.tree.map_structure(lambda x: cache_writes.own(tile(x)), state)  # the loop's own buffers
     extras = as_f32(keras.tree.map_structure(tile, extras))
     token_ids = ops.arange(vocab, dtype="int32")
     banned = ops.zeros((vocab,), dtype="bool")
@@ -200,7 +201,7 @@ def decode_seq2seq(model, source_ids, strategy, max_length, start_id: int = STAR
     Returns `decode`'s dict; `extras` are the attention weights `(batch, N, T, S)`.
     """
     source_ids = ops.convert_to_tensor(source_ids)
-    state = model.encode(source_ids, training=False)
+    state = keras.tree.map_structure(cache_writes.own, model.encode(source_ids, training=False))  # see `own`
     start = ops.full((ops.shape(source_ids)[0],), start_id, dtype="int32")
     logits, state, weights = model.decode_step(start, state)
     return decode(model.decode_step, logits, state, strategy, max_length, end_id, extras=weights)
@@ -232,8 +233,17 @@ def generate(model, prompt_ids, prompt_lengths, strategy, max_new_tokens, max_le
     prompt_ids = ops.cast(prompt_ids, "int32")
     prompt_lengths = ops.cast(prompt_lengths, "int32")
     batch, width = ops.shape(prompt_ids)[0], ops.shape(prompt_ids)[1]
+    budgets = _as_int32(max_new_tokens, batch, 0)
+    if context is not None:
+        budgets = ops.minimum(budgets, context - prompt_lengths)
     if getattr(model, "continues_padded_prompts", False):  # one pass; each row continues after its prompt
-        logits, state = model(prompt_ids, return_state=True)  # (batch, P, vocab)
+        # a cache as long as this batch's longest prompt + budget (traced shapes: TensorFlow only)
+        slots = None
+        if keras.backend.backend() == "tensorflow":
+            slots = ops.maximum(ops.max(prompt_lengths + budgets), width)
+            if getattr(model, "max_length", None):
+                slots = ops.minimum(slots, model.max_length)
+        logits, state = model(prompt_ids, return_state=True, cache_length=slots)  # (batch, P, vocab)
         last = ops.reshape(prompt_lengths - 1, (-1, 1, 1))
         first_logits = ops.take_along_axis(logits, last, axis=1)[:, 0, :]  # each prompt's last real position
         forced_ids, forced_lengths = None, ops.zeros_like(prompt_lengths)
@@ -248,9 +258,6 @@ def generate(model, prompt_ids, prompt_lengths, strategy, max_new_tokens, max_le
         forced_ids = ops.concatenate(  # one [PAD] column keeps it non-empty
             [ops.slice(prompt_ids, (0, shortest), (batch, width - shortest)), ops.zeros((batch, 1), "int32")],
             axis=1)
-    budgets = _as_int32(max_new_tokens, batch, 0)
-    if context is not None:
-        budgets = ops.minimum(budgets, context - prompt_lengths)
     if max_length is None:
         max_length = ops.max(forced_lengths) + ops.max(budgets)
 

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from models.checks import check_positive_int, check_rate
+from models.layers import cache_writes
 from models.layers.bahdanau_attention import large_negative, masked_softmax
 
 MASKED = large_negative("float32")  # masked attention logit: scores are float32 under every policy
@@ -20,7 +21,7 @@ def step_cache_inputs(positions, num_heads, slots):
     Args:
         positions: `(batch,)` int32, the slot each row writes (`< slots`).
         num_heads: int.
-        slots: int, the cache length (`max_length`).
+        slots: int (or a scalar int tensor), the cache length.
 
     Returns:
         `(rows, bias)`: rows `(batch * num_heads, 1)` int32, the row of each (sequence, head) write in the
@@ -263,15 +264,14 @@ class CausalDecoderBlock(keras.layers.Layer):
         sizes on CPU whatever the size, and a 2-D matmul ~10-30 µs. `q @ keys^T` rather than `keys @ q^T`:
         TensorFlow folds the transpose into the matmul, and that form is ~3x faster on oneDNN."""
         heads, head_dim = self.num_heads, self.head_dim
-        slots = key_cache.shape[2]
         eye = ops.eye(heads, dtype="float32")  # (heads, heads)
         q = ops.reshape(ops.cast(query, "float32"), (heads, head_dim)) * (1.0 / math.sqrt(head_dim))
-        keys = ops.cast(ops.reshape(key_cache, (heads * slots, head_dim)), "float32")
-        pairs = ops.reshape(ops.matmul(q, ops.transpose(keys)), (heads, heads, slots))  # [j, i, s] = q_j . K_i[s]
+        keys = ops.cast(ops.reshape(key_cache, (-1, head_dim)), "float32")  # (heads * slots, head_dim)
+        pairs = ops.reshape(ops.matmul(q, ops.transpose(keys)), (heads, heads, -1))  # [j, i, s] = q_j . K_i[s]
         scores = ops.sum(pairs * eye[:, :, None], axis=1)  # (heads, slots): head i's query on head i's keys
         weights = _softmax(scores[None] + bias)[0]  # (heads, slots) float32; bias (1, 1, slots)
-        blocks = ops.reshape(weights[:, None, :] * eye[:, :, None], (heads, heads * slots))  # block-diagonal
-        values = ops.reshape(value_cache, (heads * slots, head_dim))
+        blocks = ops.reshape(weights[:, None, :] * eye[:, :, None], (heads, -1))  # block-diagonal (heads, h * slots)
+        values = ops.reshape(value_cache, (-1, head_dim))  # (heads * slots, head_dim)
         attended = ops.matmul(ops.cast(blocks, value_cache.dtype), values)  # (heads, head_dim)
         return ops.reshape(attended, (1, self.embed_dim))
 
@@ -279,9 +279,10 @@ class CausalDecoderBlock(keras.layers.Layer):
         """Attention of `batch` sequences, one query each, as batched matmuls: `(batch, embed_dim)` -> same."""
         query = ops.reshape(ops.cast(query, "float32"), (-1, self.num_heads, 1, self.head_dim))
         query = query * (1.0 / math.sqrt(self.head_dim))
-        scores = ops.einsum("bnth,bnsh->bnts", query, ops.cast(key_cache, "float32"))  # (batch, heads, 1, slots)
+        keys = ops.transpose(ops.cast(key_cache, "float32"), (0, 1, 3, 2))  # folded into the matmul by TensorFlow
+        scores = ops.matmul(query, keys)  # (batch, heads, 1, slots)
         weights = _softmax(scores + bias[:, :, None, :])  # float32; bias (batch, 1, 1, slots)
-        attended = ops.einsum("bnts,bnsh->bnth", ops.cast(weights, value_cache.dtype), value_cache)
+        attended = ops.matmul(ops.cast(weights, value_cache.dtype), value_cache)  # (batch, heads, 1, head_dim)
         return ops.reshape(attended, (-1, self.embed_dim))  # (batch, embed_dim)
 
     def step(self, inputs, key_cache, value_cache, positions, cache_rows=None, attention_bias=None, cross=None):
@@ -306,7 +307,7 @@ class CausalDecoderBlock(keras.layers.Layer):
             `positions`; with `cross`, also the cross-attention weights `(batch, num_heads, source_len)`.
         """
         if cache_rows is None or attention_bias is None:
-            cache_rows, attention_bias = step_cache_inputs(positions, self.num_heads, key_cache.shape[2])
+            cache_rows, attention_bias = step_cache_inputs(positions, self.num_heads, ops.shape(key_cache)[2])
         normed = self.attention_norm(inputs)  # (batch, embed_dim)
         query = self._project(self.query, normed)  # (batch, embed_dim), columns (head, head_dim)
         key_cache = _write_rows(key_cache, self._project(self.key, normed), cache_rows)
@@ -354,8 +355,9 @@ def _write(cache, new, indices):
 
 def _write_rows(cache, new, rows):
     """`cache` `(batch, heads, slots, head_dim)` with one step's `new` `(batch, heads * head_dim)` written at
-    `rows` (`step_cache_inputs`), through the cache's `(batch * heads * slots, head_dim)` view."""
+    `rows` (`step_cache_inputs`), through the cache's `(batch * heads * slots, head_dim)` view (in place
+    within a `cache_writes` scope)."""
     head_dim = cache.shape[3]
     flat = ops.reshape(cache, (-1, head_dim))  # (batch * heads * slots, head_dim): a view, no copy
-    flat = ops.scatter_update(flat, rows, ops.reshape(ops.cast(new, cache.dtype), (-1, head_dim)))
-    return ops.reshape(flat, (-1,) + tuple(cache.shape[1:]))  # static (heads, slots, head_dim) for loop shapes
+    flat = cache_writes.write_rows(flat, rows, ops.reshape(ops.cast(new, cache.dtype), (-1, head_dim)))
+    return ops.reshape(flat, ops.shape(cache))  # (batch, heads, slots, head_dim), static where the cache's is

@@ -23,6 +23,12 @@ def _concrete_max(x):
         return None
 
 
+def _slots(states):
+    """The cache's slots: a Python int where the shape is static, else a scalar tensor."""
+    slots = states[0].shape[2]
+    return ops.shape(states[0])[2] if slots is None else slots
+
+
 def _real_lengths(ids):
     """`(batch,)` int32: 1 + the index of each row's last non-pad token (0 for an all-pad row)."""
     steps = ops.arange(1, ops.shape(ids)[1] + 1, dtype="int32")  # (time,)
@@ -50,8 +56,9 @@ class TransformerLanguageModel(keras.Model):
 
         [key_0, value_0, ..., key_{num_layers-1}, value_{num_layers-1}, position]
 
-    key_i / value_i: `(batch, num_heads, max_length, embed_dim // num_heads)`
-    in the compute dtype, slot s holding the key/value of the token at
+    key_i / value_i: `(batch, num_heads, slots, embed_dim // num_heads)`
+    in the compute dtype (`slots`: `max_length`, or the `cache_length` a
+    caller that knows how long its sequences get asks `call` for), slot s holding the key/value of the token at
     position s (zeros or stale values beyond `position`, never attended);
     position: `(batch,)` int32, per row the next free slot, i.e. the number of
     tokens already in the cache. Every element's leading dimension is the
@@ -60,8 +67,8 @@ class TransformerLanguageModel(keras.Model):
     depends on how many tokens have been written (a fixed-shape loop variable
     for `tf.while_loop` and `jax.jit`).
 
-    - `call(ids, return_state=True)` runs the causal pass from position 0 and
-      returns the cache filled with its keys/values; each row's `position` is
+    - `call(ids, return_state=True, cache_length=None)` runs the causal pass
+      from position 0 and returns the cache filled with its keys/values; each row's `position` is
       1 + the index of its last non-pad token, so a right-padded batch of
       prompts continues right after each prompt (the pad slots are
       overwritten before anyone attends to them).
@@ -71,12 +78,12 @@ class TransformerLanguageModel(keras.Model):
     - `step(token_ids, states)` writes one token per row at `position`
       (whatever its id, `[PAD]` included) and advances `position` by 1.
 
-    Beyond `max_length`: eager calls raise a ValueError (`call` on a longer
-    input; `step` / a continued `call` that would pass `max_length`). Traced
-    code (tf.function, jit, a while loop) cannot raise on values, so there the
-    positions are clipped to `max_length - 1`: every further token overwrites
-    the last slot and reuses the last position vector, giving finite but
-    meaningless logits; `position` stays at `max_length`.
+    Beyond the cache: eager calls raise a ValueError (`call` on an input
+    longer than `max_length`; `step` / a continued `call` that would pass the
+    slots). Traced code (tf.function, jit, a while loop) cannot raise on
+    values, so there the positions are clipped to `slots - 1`: every further
+    token overwrites the last slot, giving finite but meaningless logits;
+    `position` stays at `slots`.
 
     Args:
         vocab_size: int, tokens (id 0 is `[PAD]`).
@@ -155,38 +162,41 @@ class TransformerLanguageModel(keras.Model):
             return ops.cast(ops.take(table, positions, axis=0), dtype)
         return sinusoidal_at(positions, self.embed_dim, dtype)
 
-    def _check_room(self, last_position, what):
-        """Eagerly raises when a row's cache would hold more than `max_length` tokens (a no-op when traced)."""
+    def _check_room(self, last_position, slots, what):
+        """Eagerly raises when a row's cache would hold more than its `slots` tokens (a no-op when traced)."""
         needed = _concrete_max(last_position)
-        if needed is not None and needed > self.max_length:
+        if needed is not None and needed > slots:
             raise ValueError(
-                f"Expected at most max_length={self.max_length} tokens per sequence (prompt + generated). "
-                f"Received: {what} would need {needed}. Raise `max_length` or generate fewer tokens."
+                f"Expected at most {slots} tokens per sequence (prompt + generated; max_length={self.max_length}). "
+                f"Received: {what} would need {needed}. Raise `max_length` (or `cache_length`) or generate fewer."
             )
 
     def _continue(self, ids, states, advance, training):
         """Runs `ids` `(batch, time)` from the cache `states`; returns logits and the cache advanced by `advance`."""
         states = list(states)
+        slots = _slots(states)
         start = ops.cast(states[-1], "int32")  # (batch,)
         steps = ops.arange(ops.shape(ids)[1], dtype="int32")  # (time,)
-        positions = ops.minimum(start[:, None] + steps[None, :], self.max_length - 1)  # (batch, time)
+        positions = ops.minimum(start[:, None] + steps[None, :], slots - 1)  # (batch, time)
         x = self._embed(ids)  # (batch, time, embed_dim)
         x = self.dropout_layer(x + self._position_vectors(positions, x.dtype), training=training)
         new_states = []
         for i, block in enumerate(self.blocks):
-            # x (batch, time, embed_dim); key/value (batch, heads, max_length, head_dim), updated at `positions`
+            # x (batch, time, embed_dim); key/value (batch, heads, slots, head_dim), updated at `positions`
             x, key, value = block(x, key_cache=states[2 * i], value_cache=states[2 * i + 1], positions=positions,
                                   training=training)
             new_states += [key, value]
-        new_states.append(ops.minimum(start + advance, self.max_length))  # (batch,)
+        new_states.append(ops.minimum(start + advance, slots))  # (batch,)
         logits = self.head(self.final_norm(x))  # (batch, time, vocab_size) float32
         return logits, new_states
 
-    def call(self, inputs, initial_state=None, return_state=False, training=False):
+    def call(self, inputs, initial_state=None, return_state=False, training=False, cache_length=None):
+        """`cache_length`: the slots of the returned cache (default `max_length`), at least the inputs' length."""
         ids = ops.cast(inputs, "int32")  # (batch, time)
         if initial_state is not None:
             lengths = _real_lengths(ids)  # (batch,)
-            self._check_room(ops.cast(initial_state[-1], "int32") + lengths, "continuing the cache")
+            self._check_room(ops.cast(initial_state[-1], "int32") + lengths, _slots(initial_state),
+                             "continuing the cache")
             logits, states = self._continue(ids, initial_state, lengths, training)
             return (logits, states) if return_state else logits
         time = inputs.shape[1]
@@ -204,9 +214,10 @@ class TransformerLanguageModel(keras.Model):
         logits = self.head(self.final_norm(x))  # (batch, time, vocab_size) float32
         if not return_state:
             return logits
-        pad = [[0, 0], [0, 0], [0, self.max_length - ops.shape(ids)[1]], [0, 0]]
-        shape = (ops.shape(ids)[0], self.num_heads, self.max_length, self.head_dim)  # static max_length in graphs
-        states = [ops.reshape(ops.pad(c, pad), shape) for c in caches]  # 2 * num_layers x (b, heads, max_length, hd)
+        slots = self.max_length if cache_length is None else cache_length  # static max_length in graphs
+        pad = [[0, 0], [0, 0], [0, slots - ops.shape(ids)[1]], [0, 0]]
+        shape = (ops.shape(ids)[0], self.num_heads, slots, self.head_dim)
+        states = [ops.reshape(ops.pad(c, pad), shape) for c in caches]  # 2 * num_layers x (b, heads, slots, hd)
         states.append(_real_lengths(ids))  # (batch,)
         return logits, states
 
@@ -219,18 +230,19 @@ class TransformerLanguageModel(keras.Model):
         """
         if not self.built:
             self.build((None, 1))
+        slots = _slots(states)
         position = ops.cast(states[-1], "int32")  # (batch,)
-        self._check_room(position + 1, "one more step")
-        slot = ops.minimum(position, self.max_length - 1)  # (batch,): clipped in traced code only (see above)
+        self._check_room(position + 1, slots, "one more step")
+        slot = ops.minimum(position, slots - 1)  # (batch,): clipped in traced code only (see above)
         x = self._embed(ops.cast(token_ids, "int32"))  # (batch, embed_dim)
         x = x + self._position_vectors(slot, x.dtype)  # no dropout: inference
-        rows, bias = step_cache_inputs(slot, self.num_heads, self.max_length)  # shared by every block
+        rows, bias = step_cache_inputs(slot, self.num_heads, slots)  # shared by every block
         new_states = []
         for i, block in enumerate(self.blocks):
-            # x (batch, embed_dim); key/value (batch, heads, max_length, head_dim), written at `slot`
+            # x (batch, embed_dim); key/value (batch, heads, slots, head_dim), written at `slot`
             x, key, value = block.step(x, states[2 * i], states[2 * i + 1], slot, rows, bias)
             new_states += [key, value]
-        new_states.append(ops.minimum(position + 1, self.max_length))  # (batch,)
+        new_states.append(ops.minimum(position + 1, slots))  # (batch,)
         return self.head(self.final_norm(x)), new_states  # (batch, vocab_size) float32
 
     def get_config(self):

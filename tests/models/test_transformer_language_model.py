@@ -71,6 +71,20 @@ def test_cached_steps_equal_the_teacher_forced_pass_up_to_max_length(batch):
     assert [tuple(s.shape) for s in states] == [(batch, 2, 40, 8)] * 4 + [(batch,)]
 
 
+@pytest.mark.parametrize("batch", [1, 2])
+def test_a_cache_of_cache_length_slots_gives_the_same_steps_and_refuses_one_more(batch):
+    model = _model()
+    tokens = _tokens(n=batch)
+    full = _np(model(tokens))  # (batch, 8, vocab); max_length 16
+    _, states = model(tokens[:, :3], return_state=True, cache_length=8)
+    assert [tuple(s.shape) for s in states] == [(batch, 2, 8, 8)] * 4 + [(batch,)]
+    for t in range(3, 8):
+        step_logits, states = model.step(tokens[:, t], states)
+        np.testing.assert_allclose(_np(step_logits), full[:, t], atol=1e-5)
+    with pytest.raises(ValueError, match="at most 8 tokens per sequence"):
+        model.step(tokens[:, 0], states)
+
+
 def test_states_reordered_along_the_batch_axis_give_the_reordered_rows():
     model = _model()
     tokens = _tokens(n=3, time=6, seed=5)
