@@ -198,14 +198,6 @@ class AttentionDecoderCell(keras.layers.Layer):
         return output, new_states
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "attention_units": self.attention_units,
-                "memory_dim": self.memory_dim,
-                "cell": self.cell,
-                "attention": self.attention_kind,
-            }
-        )
-        return config
+        names = ("units", "attention_units", "memory_dim", "cell")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names},
+                "attention": self.attention_kind}

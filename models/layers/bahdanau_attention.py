@@ -183,6 +183,4 @@ class BahdanauAttention(keras.layers.Layer):
         return tuple(query_shape[:-1]) + (memory_shape[-1],)
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"units": self.units})
-        return config
+        return {**super().get_config(), "units": self.units}

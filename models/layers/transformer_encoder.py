@@ -154,16 +154,6 @@ class TransformerEncoder(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "embed_dim": self.embed_dim,
-                "num_heads": self.num_heads,
-                "ff_dim": self.ff_dim,
-                "dropout": self.dropout,
-                "activation": keras.activations.serialize(self.activation),
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "norm_first": self.norm_first,
-            }
-        )
-        return config
+        names = ("embed_dim", "num_heads", "ff_dim", "dropout", "layer_norm_epsilon", "norm_first")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names},
+                "activation": keras.activations.serialize(self.activation)}

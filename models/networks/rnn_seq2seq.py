@@ -221,19 +221,6 @@ class AttentionSeq2Seq(keras.Model):
         return self.output_projection(outputs)  # (batch, target_len, vocab)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "source_vocab_size": self.source_vocab_size,
-                "target_vocab_size": self.target_vocab_size,
-                "embed_dim": self.embed_dim,
-                "units": self.units,
-                "cell": self.cell,
-                "encoder_layers": self.encoder_layers,
-                "bidirectional": self.bidirectional,
-                "attention_units": self.attention_units,
-                "attention": self.attention,
-                "dropout": self.dropout,
-            }
-        )
-        return config
+        names = ("source_vocab_size", "target_vocab_size", "embed_dim", "units", "cell", "encoder_layers",
+                 "bidirectional", "attention_units", "attention", "dropout")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}}
