@@ -25,7 +25,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 from serving.server.batching import Batcher
 from serving.server.config import BatchingParameters
 from serving.server.errors import ServingError
-from serving.server.manager import AVAILABLE, ModelManager
+from serving.server.manager import ModelManager
 from serving.server.servable import Servable
 from serving.server.tensors import dtype_name, from_tensor_proto, to_tensor_proto
 
@@ -220,9 +220,6 @@ class Core:
                 entry.status.error_code = state.error.code.value[0]
                 entry.status.error_message = state.error.message
         return response
-
-    def available_versions(self, name: str) -> list[int]:
-        return [v for v, s in self.manager.version_states(name).items() if s.state == AVAILABLE]
 
     # ---- classify / regress on predict signatures ----
 
