@@ -83,8 +83,21 @@ class Task:
 
     # ---- trainer ----
     def feature_spec(self, with_raw: bool) -> dict[str, Any]:
-        """tf.io parsing spec of the transform's encoded examples (raw strings too with `with_raw`)."""
-        raise NotImplementedError(f"task {self.name!r} has no tf.data input")
+        """tf.io parsing spec of the transform's encoded examples (raw strings too with `with_raw`).
+
+        Default, from the declared fields: an int64 list per text field and per list label, one int64 per
+        single label; raw features are strings (lists of strings with `list_values`).
+        """
+        import tensorflow as tf
+
+        spec = {field.ids: tf.io.VarLenFeature(tf.int64) for field in self.text_fields}
+        for field in self.label_fields:
+            spec[field.ids] = tf.io.VarLenFeature(tf.int64) if field.is_list else tf.io.FixedLenFeature([], tf.int64)
+        if with_raw:
+            raw = (tf.io.VarLenFeature(tf.string) if self.list_values
+                   else tf.io.FixedLenFeature([], tf.string, default_value=""))
+            spec.update(dict.fromkeys(self.raw_features, raw))
+        return spec
 
     def prepare_examples(self, ds, training: bool):
         """Per-example filtering / cutting before batching (default: none)."""

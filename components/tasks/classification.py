@@ -32,14 +32,6 @@ class ClassificationTask(Task):
     distribution_feature = schema.RAW_LABEL
     input_ids = schema.TOKEN_IDS
 
-    def feature_spec(self, with_raw: bool) -> dict[str, Any]:
-        import tensorflow as tf
-
-        spec = {schema.TOKEN_IDS: tf.io.VarLenFeature(tf.int64), schema.LABEL_ID: tf.io.FixedLenFeature([], tf.int64)}
-        raw = {schema.RAW_TEXT: tf.io.FixedLenFeature([], tf.string, default_value=""),
-               schema.RAW_LABEL: tf.io.FixedLenFeature([], tf.string, default_value="")}
-        return {**spec, **raw} if with_raw else spec
-
     def prepare_examples(self, ds, training: bool):
         """Training drops examples whose label was unseen in train (label id -1)."""
         return ds.filter(lambda ex: ex[schema.LABEL_ID] >= 0) if training else ds

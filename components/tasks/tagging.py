@@ -39,13 +39,6 @@ class TaggingTask(Task):
                 "tagging keeps one token per pre-tokenized word, so it needs transform.tokenizer=word. "
                 f"Received: transform.tokenizer={cfg.transform.tokenizer!r}")
 
-    def feature_spec(self, with_raw: bool) -> dict[str, Any]:
-        import tensorflow as tf
-
-        spec = {schema.TOKEN_IDS: tf.io.VarLenFeature(tf.int64), schema.TAG_IDS: tf.io.VarLenFeature(tf.int64)}
-        raw = {schema.RAW_TOKENS: tf.io.VarLenFeature(tf.string), schema.RAW_TAGS: tf.io.VarLenFeature(tf.string)}
-        return {**spec, **raw} if with_raw else spec
-
     def prepare_examples(self, ds, training: bool):
         """Sentences are cut at `schema.MAX_TAGGING_LENGTH` words (the Transformer tagger's position table)."""
         return ds.map(lambda ex: {k: v[:schema.MAX_TAGGING_LENGTH] if v.shape.rank == 1 else v for k, v in ex.items()})

@@ -35,14 +35,6 @@ class TranslationTask(Task):
     label_smoothing = True
     input_ids = schema.SOURCE_IDS
 
-    def feature_spec(self, with_raw: bool) -> dict[str, Any]:
-        import tensorflow as tf
-
-        spec = {schema.SOURCE_IDS: tf.io.VarLenFeature(tf.int64), schema.TARGET_IDS: tf.io.VarLenFeature(tf.int64)}
-        raw = {schema.RAW_SOURCE: tf.io.FixedLenFeature([], tf.string, default_value=""),
-               schema.RAW_TARGET: tf.io.FixedLenFeature([], tf.string, default_value="")}
-        return {**spec, **raw} if with_raw else spec
-
     def model_inputs(self, batch):
         from components.trainer.task_input import teacher_forcing
 

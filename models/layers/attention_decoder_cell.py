@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from models.checks import check_choice, check_positive_int
 from models.layers.bahdanau_attention import BahdanauAttention
 from models.layers.luong_attention import LuongAttention
 
@@ -78,29 +79,16 @@ class AttentionDecoderCell(keras.layers.Layer):
 
     def __init__(self, units, attention_units, memory_dim, cell="gru", attention="bahdanau", **kwargs):
         super().__init__(**kwargs)
-        if cell not in _CELLS:
-            raise ValueError(
-                f"Expected `cell` to be one of {list(_CELLS)}. Received: cell={cell!r}"
-            )
-        if attention not in ATTENTIONS:
-            raise ValueError(
-                f"Expected `attention` to be one of {list(ATTENTIONS)}. Received: attention={attention!r}"
-            )
+        check_choice("cell", cell, _CELLS)
+        check_choice("attention", attention, ATTENTIONS)
         if attention == "luong_dot" and units != memory_dim:
             raise ValueError(
                 "Expected units == memory_dim for attention='luong_dot' (the score s_t^T h_j). Received: "
                 f"units={units}, memory_dim={memory_dim}. Use attention='luong_general', or a unidirectional "
                 "encoder of the decoder's size."
             )
-        for arg, value in (
-            ("units", units),
-            ("attention_units", attention_units),
-            ("memory_dim", memory_dim),
-        ):
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(
-                    f"Expected `{arg}` to be a positive int. Received: {arg}={value!r}"
-                )
+        for name, value in (("units", units), ("attention_units", attention_units), ("memory_dim", memory_dim)):
+            check_positive_int(name, value)
         self.units = units
         self.attention_units = attention_units
         self.memory_dim = memory_dim
@@ -198,14 +186,6 @@ class AttentionDecoderCell(keras.layers.Layer):
         return output, new_states
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "attention_units": self.attention_units,
-                "memory_dim": self.memory_dim,
-                "cell": self.cell,
-                "attention": self.attention_kind,
-            }
-        )
-        return config
+        names = ("units", "attention_units", "memory_dim", "cell")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names},
+                "attention": self.attention_kind}

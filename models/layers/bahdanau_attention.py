@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from models.checks import check_positive_int
+
 # Largest finite value of each floating dtype; masked scores are filled with
 # `-0.7 * max` so that adding a few of them can never overflow to -inf/NaN.
 _FLOAT_MAX = {
@@ -108,11 +110,7 @@ class BahdanauAttention(keras.layers.Layer):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units <= 0:
-            raise ValueError(
-                "Expected `units` to be a positive int. "
-                f"Received: units={units!r}"
-            )
+        check_positive_int("units", units)
         self.units = units
         # The context is never masked (one per query); declaring support
         # keeps Keras from warning about masks attached to the memory/query.
@@ -183,6 +181,4 @@ class BahdanauAttention(keras.layers.Layer):
         return tuple(query_shape[:-1]) + (memory_shape[-1],)
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"units": self.units})
-        return config
+        return {**super().get_config(), "units": self.units}

@@ -96,14 +96,6 @@ class CharWordEncoder(keras.layers.Layer):
         return tuple(char_ids_shape[:2]) + (self.filters,)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "char_vocab_size": self.char_vocab_size,
-                "embed_dim": self.embed_dim,
-                "filters": self.filters,
-                "kernel_size": self.kernel_size,
-                "activation": keras.activations.serialize(self.activation),
-            }
-        )
-        return config
+        names = ("char_vocab_size", "embed_dim", "filters", "kernel_size")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names},
+                "activation": keras.activations.serialize(self.activation)}

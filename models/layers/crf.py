@@ -292,8 +292,4 @@ class CRF(keras.layers.Layer):
         return keras.KerasTensor(tuple(emissions.shape[:-1]), dtype="int32")
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {"num_tags": self.num_tags, "bio_constraints": self.bio_constraints}
-        )
-        return config
+        return {**super().get_config(), "num_tags": self.num_tags, "bio_constraints": self.bio_constraints}

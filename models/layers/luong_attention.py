@@ -96,6 +96,4 @@ class LuongAttention(keras.layers.Layer):
         return tuple(query_shape[:-1]) + (memory_shape[-1],)
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"score": self.score})
-        return config
+        return {**super().get_config(), "score": self.score}

@@ -119,12 +119,5 @@ class PositionalEmbedding(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "max_length": self.max_length,
-                "mode": self.mode,
-                "initializer": keras.initializers.serialize(self.initializer),
-            }
-        )
-        return config
+        return {**super().get_config(), "max_length": self.max_length, "mode": self.mode,
+                "initializer": keras.initializers.serialize(self.initializer)}

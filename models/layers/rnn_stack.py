@@ -208,18 +208,6 @@ class RNNStack(keras.layers.Layer):
         return sequences
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "cell": self.cell,
-                "num_layers": self.num_layers,
-                "bidirectional": self.bidirectional,
-                "dropout": self.dropout,
-                "recurrent_dropout": self.recurrent_dropout,
-                "activation": self.activation,
-                "recurrent_activation": self.recurrent_activation,
-                "return_state": self.return_state,
-            }
-        )
-        return config
+        names = ("units", "cell", "num_layers", "bidirectional", "dropout", "recurrent_dropout", "activation",
+                 "recurrent_activation", "return_state")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}}

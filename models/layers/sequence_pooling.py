@@ -150,6 +150,4 @@ class SequencePooling(keras.layers.Layer):
         return (input_shape[0], input_shape[-1])
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"mode": self.mode, "attention_units": self.attention_units})
-        return config
+        return {**super().get_config(), "mode": self.mode, "attention_units": self.attention_units}

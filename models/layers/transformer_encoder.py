@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from models.checks import check_positive_int, check_rate
+
 
 @keras.saving.register_keras_serializable(package="seqlab")
 class TransformerEncoder(keras.layers.Layer):
@@ -62,16 +64,14 @@ class TransformerEncoder(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         for name, value in (("embed_dim", embed_dim), ("num_heads", num_heads), ("ff_dim", ff_dim)):
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"Expected `{name}` to be a positive int. Received: {name}={value!r}")
+            check_positive_int(name, value)
         if embed_dim % num_heads:
             raise ValueError(
                 "Expected `embed_dim` to be divisible by `num_heads`. Received: "
                 f"embed_dim={embed_dim}, num_heads={num_heads}. Pick num_heads among "
                 f"{[h for h in range(1, embed_dim + 1) if embed_dim % h == 0]}."
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"Expected `dropout` in [0, 1). Received: dropout={dropout!r}")
+        check_rate("dropout", dropout)
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.ff_dim = ff_dim
@@ -154,16 +154,6 @@ class TransformerEncoder(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "embed_dim": self.embed_dim,
-                "num_heads": self.num_heads,
-                "ff_dim": self.ff_dim,
-                "dropout": self.dropout,
-                "activation": keras.activations.serialize(self.activation),
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "norm_first": self.norm_first,
-            }
-        )
-        return config
+        names = ("embed_dim", "num_heads", "ff_dim", "dropout", "layer_norm_epsilon", "norm_first")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names},
+                "activation": keras.activations.serialize(self.activation)}

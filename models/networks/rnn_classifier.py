@@ -122,19 +122,6 @@ class RNNClassifier(keras.Model):
         return self.logits_dense(pooled)  # (batch, num_classes) float32
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocab_size": self.vocab_size,
-                "num_classes": self.num_classes,
-                "embed_dim": self.embed_dim,
-                "units": self.units,
-                "cell": self.cell,
-                "num_layers": self.num_layers,
-                "bidirectional": self.bidirectional,
-                "pooling": self.pooling,
-                "dropout": self.dropout,
-                "attention_units": self.attention_units,
-            }
-        )
-        return config
+        names = ("vocab_size", "num_classes", "embed_dim", "units", "cell", "num_layers", "bidirectional", "pooling",
+                 "dropout", "attention_units")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}}

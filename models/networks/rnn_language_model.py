@@ -102,7 +102,5 @@ class RNNLanguageModel(keras.Model):
         return logits[:, 0, :], states
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"vocab_size": self.vocab_size, "embed_dim": self.embed_dim, "units": self.units,
-                       "cell": self.cell, "num_layers": self.num_layers, "dropout": self.dropout})
-        return config
+        names = ("vocab_size", "embed_dim", "units", "cell", "num_layers", "dropout")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}}

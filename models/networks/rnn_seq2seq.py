@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from models.checks import check_choice, check_positive_int, check_rate
 from models.layers.attention_decoder_cell import AttentionDecoderCell
 
 _CELLS = ("gru", "lstm")
@@ -78,19 +79,9 @@ class AttentionSeq2Seq(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if cell not in _CELLS:
-            raise ValueError(
-                f"Expected `cell` to be one of {list(_CELLS)}. Received: cell={cell!r}"
-            )
-        if not isinstance(encoder_layers, int) or encoder_layers < 1:
-            raise ValueError(
-                "Expected `encoder_layers` to be an int >= 1. "
-                f"Received: encoder_layers={encoder_layers!r}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                f"Expected `dropout` in [0, 1). Received: dropout={dropout!r}"
-            )
+        check_choice("cell", cell, _CELLS)
+        check_positive_int("encoder_layers", encoder_layers)
+        check_rate("dropout", dropout)
         self.source_vocab_size = source_vocab_size
         self.target_vocab_size = target_vocab_size
         self.embed_dim = embed_dim
@@ -221,19 +212,6 @@ class AttentionSeq2Seq(keras.Model):
         return self.output_projection(outputs)  # (batch, target_len, vocab)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "source_vocab_size": self.source_vocab_size,
-                "target_vocab_size": self.target_vocab_size,
-                "embed_dim": self.embed_dim,
-                "units": self.units,
-                "cell": self.cell,
-                "encoder_layers": self.encoder_layers,
-                "bidirectional": self.bidirectional,
-                "attention_units": self.attention_units,
-                "attention": self.attention,
-                "dropout": self.dropout,
-            }
-        )
-        return config
+        names = ("source_vocab_size", "target_vocab_size", "embed_dim", "units", "cell", "encoder_layers",
+                 "bidirectional", "attention_units", "attention", "dropout")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}}

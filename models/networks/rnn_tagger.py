@@ -100,7 +100,5 @@ class RNNTagger(TaggingHead, keras.Model):
         return self.scores_dense(x)  # (batch, time, num_tags) float32
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"units": self.units, "cell": self.cell, "num_layers": self.num_layers,
-                       "bidirectional": self.bidirectional})
-        return config
+        names = ("units", "cell", "num_layers", "bidirectional")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}}

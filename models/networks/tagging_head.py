@@ -103,14 +103,9 @@ class TaggingHead:
                            dtype="float32", name="crf")
 
     def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocab_size": self.vocab_size, "num_tags": self.num_tags, "embed_dim": self.embed_dim,
-            "dropout": self.dropout, "output": self.output_type, "char_vocab_size": self.char_vocab_size,
-            "char_embed_dim": self.char_embed_dim, "char_filters": self.char_filters,
-            "tag_names": self.tag_names, "bio_constraints": self.bio_constraints, "word_dropout": self.word_dropout,
-        })
-        return config
+        names = ("vocab_size", "num_tags", "embed_dim", "dropout", "char_vocab_size", "char_embed_dim", "char_filters",
+                 "tag_names", "bio_constraints", "word_dropout")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}, "output": self.output_type}
 
     def _build_inputs(self, input_shape):
         """Builds the word embedding and the character encoder; returns the inputs' (batch, time)."""

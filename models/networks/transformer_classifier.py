@@ -148,21 +148,6 @@ class TransformerClassifier(keras.Model):
         return self.logits_dense(pooled)  # (batch, num_classes) float32
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocab_size": self.vocab_size,
-                "num_classes": self.num_classes,
-                "embed_dim": self.embed_dim,
-                "num_heads": self.num_heads,
-                "ff_dim": self.ff_dim,
-                "num_layers": self.num_layers,
-                "max_length": self.max_length,
-                "positions": self.positions,
-                "pooling": self.pooling,
-                "dropout": self.dropout,
-                "cls_id": self.cls_id,
-                "add_cls": self.add_cls,
-            }
-        )
-        return config
+        names = ("vocab_size", "num_classes", "embed_dim", "num_heads", "ff_dim", "num_layers", "max_length",
+                 "positions", "pooling", "dropout", "cls_id", "add_cls")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}}

@@ -94,7 +94,5 @@ class TransformerTagger(TaggingHead, keras.Model):
         return self.scores_dense(x)  # (batch, time, num_tags) float32
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"num_heads": self.num_heads, "ff_dim": self.ff_dim, "num_layers": self.num_layers,
-                       "max_length": self.max_length, "positions": self.positions})
-        return config
+        names = ("num_heads", "ff_dim", "num_layers", "max_length", "positions")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}}

@@ -6,7 +6,7 @@ REST answers `{"error": message}` with the HTTP status of `ToHTTPStatusCode` in 
 Example:
 
 >>> err = ServingError.not_found("Servable not found for request: Latest(x)")
->>> err.http_status, err.grpc_code.name
+>>> err.http_status, err.code.name
 (404, 'NOT_FOUND')
 """
 
@@ -46,10 +46,6 @@ class ServingError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-    @property
-    def grpc_code(self) -> grpc.StatusCode:
-        return self.code
 
     @property
     def http_status(self) -> int:

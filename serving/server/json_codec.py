@@ -28,18 +28,13 @@ import numpy as np
 from tensorflow.core.framework import types_pb2
 
 from serving.server.errors import ServingError
-from serving.server.tensors import dtype_name
+from serving.server.tensors import TENSOR_FIELDS, dtype_name
 
 MAX_DEBUG_BYTES = 256  # kMaxJsonDebugStringBytes
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 
-_NUMPY = {
-    types_pb2.DT_FLOAT: np.float32, types_pb2.DT_DOUBLE: np.float64, types_pb2.DT_INT32: np.int32,
-    types_pb2.DT_INT16: np.int16, types_pb2.DT_INT8: np.int8, types_pb2.DT_UINT8: np.uint8,
-    types_pb2.DT_INT64: np.int64, types_pb2.DT_BOOL: np.bool_, types_pb2.DT_UINT32: np.uint32,
-    types_pb2.DT_UINT64: np.uint64, types_pb2.DT_STRING: object,
-}
+_NUMPY = {enum: numpy_dtype.type for numpy_dtype, (enum, _) in TENSOR_FIELDS.items()}  # DT_STRING: object
 
 _PARSE_ERRORS = {  # Python's json messages -> rapidjson's GetParseError_En
     "Expecting value": "Invalid value.",

@@ -220,7 +220,3 @@ class ModelManager:
         with self._lock:
             entry = self._models.get(name)
             return dict(entry.versions) if entry else {}
-
-    def model_names(self) -> list[str]:
-        with self._lock:
-            return sorted(self._models)

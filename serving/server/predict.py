@@ -25,7 +25,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 from serving.server.batching import Batcher
 from serving.server.config import BatchingParameters
 from serving.server.errors import ServingError
-from serving.server.manager import AVAILABLE, ModelManager
+from serving.server.manager import ModelManager
 from serving.server.servable import Servable
 from serving.server.tensors import dtype_name, from_tensor_proto, to_tensor_proto
 
@@ -84,11 +84,7 @@ class Core:
     def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
         """The gRPC Predict: typed output fields, model_spec with the version that answered."""
         servable = self.resolve(request.model_spec)
-        signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-        if signature_name not in servable.signature_defs:
-            raise ServingError.failed_precondition(f'Serving signature key "{signature_name}" not found.')
-        signature = servable.signature_defs[signature_name]
-        self.check_input_count(signature, request.inputs.keys())
+        signature_name, signature = self.request_signature(servable, request)
         inputs = {}
         for alias, proto in request.inputs.items():
             if alias not in signature.inputs:
@@ -104,6 +100,14 @@ class Core:
         for alias, array in outputs.items():
             response.outputs[alias].CopyFrom(to_tensor_proto(array))
         return response
+
+    def request_signature(self, servable: Servable, request: predict_pb2.PredictRequest):
+        """The gRPC Predict's signature lookup (FAILED_PRECONDITION), its input count checked: (name, signature)."""
+        name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        if name not in servable.signature_defs:
+            raise ServingError.failed_precondition(f'Serving signature key "{name}" not found.')
+        self.check_input_count(servable.signature_defs[name], request.inputs.keys())
+        return name, servable.signature_defs[name]
 
     @staticmethod
     def check_input_count(signature, names: Iterable[str]) -> None:
@@ -167,11 +171,7 @@ class Core:
     def warmup(self, servable: Servable) -> None:
         """Replays a version's warmup records through the same path requests take."""
         def run_request(request: predict_pb2.PredictRequest, target: Servable) -> None:
-            name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-            if name not in target.signature_defs:
-                raise ServingError.failed_precondition(f'Serving signature key "{name}" not found.')
-            signature = target.signature_defs[name]
-            self.check_input_count(signature, request.inputs.keys())
+            name, _ = self.request_signature(target, request)
             self.run(target, name, {k: from_tensor_proto(v, k) for k, v in request.inputs.items()},
                      list(request.output_filter))
 
@@ -220,9 +220,6 @@ class Core:
                 entry.status.error_code = state.error.code.value[0]
                 entry.status.error_message = state.error.message
         return response
-
-    def available_versions(self, name: str) -> list[int]:
-        return [v for v, s in self.manager.version_states(name).items() if s.state == AVAILABLE]
 
     # ---- classify / regress on predict signatures ----
 

@@ -16,7 +16,7 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from serving.server.errors import ServingError
 
 # numpy dtype -> (DataType enum, TensorProto field)
-_FIELDS = {
+TENSOR_FIELDS = {
     np.dtype(np.float32): (types_pb2.DT_FLOAT, "float_val"),
     np.dtype(np.float64): (types_pb2.DT_DOUBLE, "double_val"),
     np.dtype(np.int32): (types_pb2.DT_INT32, "int_val"),
@@ -45,9 +45,9 @@ def to_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
         proto.dtype = types_pb2.DT_STRING
         proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode("utf-8") for v in array.ravel())
         return proto
-    if array.dtype not in _FIELDS:
+    if array.dtype not in TENSOR_FIELDS:
         raise ServingError.internal(f"Unsupported output dtype: {array.dtype}")
-    proto.dtype, field = _FIELDS[array.dtype]
+    proto.dtype, field = TENSOR_FIELDS[array.dtype]
     getattr(proto, field).extend(array.ravel().tolist())
     return proto
 
