@@ -6,7 +6,8 @@ For each model, `--new-tokens` tokens are generated greedily after a prompt of
 
     cached     the prompt runs once with `return_state=True`; then each new
                token is one `model.step` (the RNN's carried states; the
-               Transformer decoder's key/value cache): O(1) work per token
+               Transformer decoder's key/value cache, written in place as the
+               served graphs write it): O(1) work per token
     prefix     each new token re-runs the model over the whole prefix and
                keeps the last position's logits: O(prefix) per token
 
@@ -38,8 +39,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from models.layers import cache_writes  # noqa: E402
 from models.networks.rnn_language_model import RNNLanguageModel  # noqa: E402
 from models.networks.transformer_language_model import TransformerLanguageModel  # noqa: E402
+from serving.inplace_writes import with_inplace_cache_writes  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -60,8 +63,10 @@ def parse_args(argv=None):
 
 def cached_fn(model):
     @tf.function
+    @with_inplace_cache_writes  # as the served graphs write a Transformer's cache
     def generate(prompt, steps):
         logits, states = model(prompt, return_state=True)
+        states = [cache_writes.own(s) for s in states]  # buffers the loop may write in place
         tokens = tf.TensorArray(tf.int32, size=steps)
 
         def body(i, next_logits, states, tokens):

@@ -95,16 +95,32 @@ def watch_versions(grpc_address: str, model: str, stop: threading.Event, seen: l
         time.sleep(0.05)
 
 
+def watch_status(grpc_address: str, model: str, stop: threading.Event, seen: list) -> None:
+    """Every 50 ms, the model's versions and states (ModelService.GetModelStatus): when the server found a pushed
+    version on disk (first listed) and when it finished loading it (AVAILABLE)."""
+    from serving.client import GrpcClient
+
+    client_ = GrpcClient(grpc_address)
+    while not stop.is_set():
+        try:
+            status = client_.status(model)
+            seen.append((time.monotonic(), {s.version: s.state for s in status.model_version_status}))
+        except Exception:  # noqa: BLE001  (the Predict watcher counts errors)
+            pass
+        time.sleep(0.05)
+
+
 def run_mode(serving_dir: Path, model: str, batching: bool, clients: int, seconds: float, push: bool,
              poll: float) -> dict:
     proc, rest, grpc_address = start(serving_dir, batching, poll)
     port = int(rest.rsplit(":", 1)[1])
     body = json.dumps({"instances": ["tuesday , march 3 , 1998"]}).encode()
-    stop, latencies, errors, memory, versions = threading.Event(), [], [], [], []
+    stop, latencies, errors, memory, versions, states = threading.Event(), [], [], [], [], []
     threads = [threading.Thread(target=client, args=(port, f"/v1/models/{model}:predict", body, stop, latencies,
                                                     errors)) for _ in range(clients)]
     if push:
         threads.append(threading.Thread(target=watch_versions, args=(grpc_address, model, stop, versions)))
+        threads.append(threading.Thread(target=watch_status, args=(grpc_address, model, stop, states)))
     begin = time.monotonic()
     for thread in threads:
         thread.start()
@@ -133,8 +149,17 @@ def run_mode(serving_dir: Path, model: str, batching: bool, clients: int, second
               "rss_mb_first_last_max": [round(m / 2**20) for m in (memory[0], memory[-1], max(memory))]}
     if push:
         switched = next((t for t, v in versions if t >= pushed_at and v == new_version), None)
-        result["push"] = {"new_version": new_version,
-                          "live_after_s": round(switched - pushed_at, 2) if switched else None,
+        from tensorflow_serving.apis import get_model_status_pb2
+
+        found = next((t for t, v in states if t >= pushed_at and new_version in v), None)
+        loaded = next((t for t, v in states if t >= pushed_at and v.get(new_version) == get_model_status_pb2.
+                       ModelVersionStatus.AVAILABLE), None)
+
+        def after(t):
+            return round(t - pushed_at, 2) if t else None
+
+        result["push"] = {"new_version": new_version, "found_after_s": after(found),
+                          "available_after_s": after(loaded), "live_after_s": after(switched),
                           "grpc_errors": sum(isinstance(v, str) for _, v in versions),
                           "old_answers_after_switch": sum(1 for t, v in versions if switched and t > switched
                                                           and v != new_version)}

@@ -66,10 +66,11 @@ def keras_language_model_outputs(root: str | Path, prompts: Sequence[str], check
     return language_model_outputs(fns.generate, fns.score, prompts, check)
 
 
-def keras_predictions(root: str | Path, texts: Sequence[str]) -> list:
+def keras_predictions(root: str | Path, texts: Sequence[str], batch_size: int = 256) -> list:
     """Labels (classification), per-word tag lists (tagging) or translations of `texts` from the run's Keras model.
 
-    Runs the export's own serving function (`serving.export`) eagerly on the trained model.
+    Runs the export's own serving function (`serving.export`) eagerly on the trained model, `batch_size`
+    texts at a time (eager decoding holds every step's tensors of a batch).
     """
     import tensorflow as tf
 
@@ -80,7 +81,6 @@ def keras_predictions(root: str | Path, texts: Sequence[str]) -> list:
     transform_dir, trainer_dir, config = run_artifacts(root)
     manifest = json.loads((transform_dir / "manifest.json").read_text())
     model = load_trained_model(trainer_dir)
-    texts = tf.constant(list(texts), dtype=tf.string)
     if "target" in manifest["vocab"]:  # an encoder-decoder's artifact: decoded as the pusher's export decodes
         from models.decoding import strategy_from_name
 
@@ -90,14 +90,23 @@ def keras_predictions(root: str | Path, texts: Sequence[str]) -> list:
         serve = make_serving_fn(model, TextProcessor.from_manifest(transform_dir, "source"),
                                 TextProcessor.from_manifest(transform_dir, "target"),
                                 config["eval"]["max_decode_length"], strategy)
-        return [t.decode("utf-8") for t in serve(texts)["translation"].numpy()]
-    if "labels" in manifest:  # a classifier's artifact
+
+        def rows(out):
+            return [t.decode("utf-8") for t in out["translation"].numpy()]
+    elif "labels" in manifest:  # a classifier's artifact
         serve = make_classification_fn(model, TextProcessor.from_manifest(transform_dir, "text"), manifest["labels"])
-        return [label.decode("utf-8") for label in serve(texts)["label"].numpy()]
-    if "tags" not in manifest:
-        raise ValueError("keras_predictions handles classifiers (a manifest with labels) and taggers (with tags). "
+
+        def rows(out):
+            return [label.decode("utf-8") for label in out["label"].numpy()]
+    elif "tags" in manifest:
+        serve = make_tagging_fn(model, TextProcessor.from_manifest(transform_dir, "tokens"), manifest["tags"],
+                                char_ids=config["model"].get("char_filters", 0) > 0)
+
+        def rows(out):
+            return [[t.decode("utf-8") for t in row[:n]] for row, n in zip(out["tags"].numpy(), out["length"].numpy())]
+    else:
+        raise ValueError("keras_predictions handles translators (a target vocab), classifiers (labels) and taggers (tags). "
                          f"Received: a manifest with {sorted(manifest)}")
-    serve = make_tagging_fn(model, TextProcessor.from_manifest(transform_dir, "tokens"), manifest["tags"],
-                            char_ids=config["model"].get("char_filters", 0) > 0)
-    out = serve(texts)
-    return [[t.decode("utf-8") for t in row[:n]] for row, n in zip(out["tags"].numpy(), out["length"].numpy())]
+    texts = list(texts)
+    return [row for i in range(0, len(texts), batch_size)
+            for row in rows(serve(tf.constant(texts[i:i + batch_size], dtype=tf.string)))]
