@@ -13,12 +13,15 @@ MASK = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], "float32")
 
 
 def numpy_luong(layer, query, memory, mask):
-    """general: e_tj = s_t^T W_a h_j; dot: e_tj = s_t^T h_j; softmax over unpadded j; c_t = sum_j a_tj h_j."""
+    """general: e_tj = s_t^T W_a h_j; dot: e_tj = s_t^T h_j; divided by sqrt(query_dim) when scaled;
+    softmax over unpadded j; c_t = sum_j a_tj h_j."""
     if layer.score == "general":
         w_a = keras.ops.convert_to_numpy(layer.key_dense.kernel)  # (memory_dim, query_dim): h_j @ w_a = W_a h_j
         scores = np.einsum("bq,bsq->bs", query, memory @ w_a)
     else:
         scores = np.einsum("bq,bsq->bs", query, memory)
+    if layer.scaled:
+        scores = scores / np.sqrt(query.shape[-1])
     scores = np.where(mask > 0, scores, -np.inf)
     weights = np.exp(scores - scores.max(-1, keepdims=True))
     weights /= weights.sum(-1, keepdims=True)
@@ -31,14 +34,15 @@ def _np(x):
 
 @pytest.mark.parametrize("score,memory", [("general", MEMORY), ("dot", SAME_SIZE_MEMORY)])
 def test_standard_layer_checks(score, memory):
-    run_layer_checks(LuongAttention, {"score": score}, [QUERY, memory, MASK],
+    run_layer_checks(LuongAttention, {"score": score, "scaled": score == "general"}, [QUERY, memory, MASK],
                      call_kwargs={"return_attention_scores": True}, expected_dtypes=[COMPUTE, "float32"],
                      run_fit=score == "general")  # dot has no weights to train
 
 
+@pytest.mark.parametrize("scaled", [True, False])
 @pytest.mark.parametrize("score,memory", [("general", MEMORY), ("dot", SAME_SIZE_MEMORY)])
-def test_matches_numpy_equations_and_padding_gets_zero_weight(score, memory):
-    layer = LuongAttention(score)
+def test_matches_numpy_equations_and_padding_gets_zero_weight(score, memory, scaled):
+    layer = LuongAttention(score, scaled=scaled)
     context, weights = layer(QUERY, memory, mask=MASK, return_attention_scores=True)
     want_context, want_weights = numpy_luong(layer, QUERY, memory, MASK)
     np.testing.assert_allclose(_np(weights), want_weights, atol=1e-6)
