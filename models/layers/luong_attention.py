@@ -19,17 +19,15 @@ class LuongAttention(keras.layers.Layer):
 
         general:  e_tj = s_t^T W_a h_j        (the "generalized scalar product")
         dot:      e_tj = s_t^T h_j            (needs query_dim == memory_dim)
-        alpha_tj = softmax_j(e_tj / sqrt(d))  (over unpadded source positions only; d = query_dim, with
-                                               `scaled=True`, the default)
+        alpha_tj = softmax_j(e_tj)            (over unpadded source positions only; e_tj / sqrt(query_dim)
+                                               with `scaled=True`)
         c_t      = sum_j alpha_tj h_j
 
-    Why scaled (Vaswani et al., 2017's 1/sqrt(d)): trained unscaled on Multi30k (GRU 256, bidirectional
-    memory 512), the general scores of one decoder step spread over 140-330 and differ by 20-200 between
-    the best and the second source word, so every weight is 0.95-1.00, the softmax's gradient vanishes and
-    the decoder is left with the roughly positional alignment it had found early (20.8 BLEU, against
-    Bahdanau's 35.0 on the same budget; benchmarks/README.md). For `general` the constant is absorbed by
-    `W_a`, so the functions are Luong's; it changes how fast the scores can grow. `scaled=False` gives the
-    lecture's score exactly.
+    `scaled=True` is Vaswani et al.'s 1/sqrt(d), against softmax saturation: trained unscaled on Multi30k
+    (GRU 256, bidirectional memory 512), the general scores of a step differ by 20-200 between the best
+    and the second source word, every weight is 0.95-1.00 and the softmax's gradient is gone
+    (benchmarks/README.md, "Luong vs Bahdanau"). For `general` the constant is absorbed by `W_a` (the same
+    functions); it changes how fast the scores grow, and early learning is slower with it.
 
     The keys `W_a h_j` (or `h_j` for `dot`) do not depend on the decoder step:
     compute them once with `precompute_keys(memory)` and pass them as `keys=`.
@@ -38,7 +36,7 @@ class LuongAttention(keras.layers.Layer):
 
     Args:
         score: `"general"` or `"dot"`.
-        scaled: bool, divide the scores by `sqrt(query_dim)` (see above).
+        scaled: bool, divide the scores by `sqrt(query_dim)` (see above); False: the lecture's score.
         **kwargs: standard layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -63,7 +61,7 @@ class LuongAttention(keras.layers.Layer):
     ((2, 4), (2, 5))
     """
 
-    def __init__(self, score="general", scaled=True, **kwargs):
+    def __init__(self, score="general", scaled=False, **kwargs):
         super().__init__(**kwargs)
         if score not in SCORES:
             raise ValueError(f"Expected `score` to be one of {list(SCORES)}. Received: score={score!r}")
