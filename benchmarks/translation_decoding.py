@@ -117,9 +117,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     transform_dir, trainer_dir, config = run_artifacts(args.root)
-    import json
-
-    manifest = json.loads((transform_dir / schema.MANIFEST).read_text())
+    manifest = schema.read_manifest(transform_dir)
     spec = TokenizerSpec.from_dict(manifest["tokenizer"])
     task = get_task(config["task"])
     model = load_trained_model(trainer_dir)

@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -184,7 +183,7 @@ def export_classifier(model: keras.Model, transform_dir: str | Path, export_dir:
     """A classifier: text -> label, probabilities (the manifest's labels)."""
     from serving.text_processor import TextProcessor
 
-    manifest = json.loads((Path(transform_dir) / schema.MANIFEST).read_text())
+    manifest = schema.read_manifest(transform_dir)
     processor = TextProcessor.from_manifest(transform_dir, "text")
     serve = make_classification_fn(model, processor, manifest["labels"])
     return _write_archive(Path(export_dir), serve, [model, processor], warmup_texts, model_name)
@@ -195,7 +194,7 @@ def export_tagger(model: keras.Model, transform_dir: str | Path, export_dir: str
     """A tagger: text -> tokens, tags, length (the manifest's tags; `char_ids`: a character encoder's input)."""
     from serving.text_processor import TextProcessor
 
-    manifest = json.loads((Path(transform_dir) / schema.MANIFEST).read_text())
+    manifest = schema.read_manifest(transform_dir)
     processor = TextProcessor.from_manifest(transform_dir, "tokens")
     serve = make_tagging_fn(model, processor, manifest["tags"], char_ids=char_ids)
     return _write_archive(Path(export_dir), serve, [model, processor], warmup_texts, model_name)

@@ -144,7 +144,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     task = get_task(cfg.task)
     out = Path(ctx.output_dir)
     transform_dir = Path(ctx.inputs["transform"])
-    manifest = json.loads((transform_dir / schema.MANIFEST).read_text())
+    manifest = schema.read_manifest(transform_dir)
     splits = [s for s in EVAL_SPLITS if s in manifest.get("splits", {}) and
               manifest["splits"][s].get("count", 1) > 0]
     if BLESS_SPLIT not in splits:

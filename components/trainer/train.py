@@ -404,13 +404,6 @@ class TimeBudget(keras.callbacks.Callback):
             self.stopped_early = True
 
 
-def read_manifest(transform_dir: Path) -> dict[str, Any]:
-    path = Path(transform_dir) / schema.MANIFEST
-    if not path.exists():
-        raise ValueError(f"Transform manifest not found. Received: {path}. Run the transform step first.")
-    return json.loads(path.read_text())
-
-
 def _read_csv_history(path: Path) -> dict[str, list[float]]:
     """Per-epoch logs, last row wins per epoch (a resumed attempt may repeat one)."""
     rows: dict[int, dict[str, str]] = {}
@@ -484,7 +477,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     cfg = ctx.config
     out = Path(ctx.output_dir)
     transform_dir = Path(ctx.inputs["transform"])
-    manifest = read_manifest(transform_dir)
+    manifest = schema.read_manifest(transform_dir)
 
     policy = set_precision(cfg.train.precision)
     keras.utils.set_random_seed(cfg.train.seed)
