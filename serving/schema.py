@@ -57,6 +57,12 @@ def read_manifest(transform_dir) -> dict[str, Any]:
         raise ValueError(f"Transform manifest not found. Received: {path}. Run the transform step first.")
     return json.loads(path.read_text())
 
+
+def read_vocab_file(path) -> list[str]:
+    """The tokens of a vocab file (one token per line, line number = id), by id."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read().split("\n")[:-1]
+
 # Encoded features of the other tasks (written by transform beside the raw features).
 TOKEN_IDS = "token_ids"  # int64 list: classification/language_model text tokens, tagging one id per word
 LABEL_ID = "label_id"  # int64: classification label, index into vocab/labels.txt
