@@ -68,7 +68,7 @@ def python_loop_decoder(model, source: TextProcessor, target: TextProcessor, max
     """Greedy decoding the NMT tutorial's way: a Python loop over a tf.function of one cached step."""
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def encode(text):
-        ids = _padded_ids(source, source.encode(text))
+        ids = _padded_ids(source.encode(text))
         return model.encode(ids)
 
     @tf.function
