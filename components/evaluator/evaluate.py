@@ -32,7 +32,7 @@ import keras
 import tensorflow as tf
 
 from components.evaluator import metrics as metrics_lib
-from components.evaluator.plots import plot_attention
+from components.plots import plot_attention
 from components.registry import get_task
 from components.step import StepContext
 from components.trainer.task_input import char_ids_fn_for, make_task_dataset
