@@ -12,6 +12,14 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 
+def versions_on_disk(base_path: str | Path) -> list[int]:
+    """Integer version folders holding a SavedModel, ascending (other names are ignored, as TF Serving does)."""
+    base = Path(base_path)
+    if not base.is_dir():
+        return []
+    return sorted(int(p.name) for p in base.iterdir() if p.name.isdigit() and (p / "saved_model.pb").exists())
+
+
 def resolve_export_dir(path: str | Path) -> Path:
     """A SavedModel folder as given, or a model's base path's latest integer version (as TF Serving picks).
 
@@ -23,8 +31,7 @@ def resolve_export_dir(path: str | Path) -> Path:
     path = Path(path)
     if (path / "saved_model.pb").exists():
         return path
-    versions = sorted((int(p.name) for p in path.iterdir() if p.name.isdigit() and (p / "saved_model.pb").exists())
-                      if path.is_dir() else ())
+    versions = versions_on_disk(path)
     if not versions:
         raise ValueError(f"No SavedModel found: not a SavedModel folder nor a base path with integer versions. "
                          f"Received: export_dir={str(path)!r}")
