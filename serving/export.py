@@ -40,7 +40,6 @@ from serving.warmup import DEFAULT_WARMUP_TEXTS, INPUT_NAME, SIGNATURE, write_wa
 logger = logging.getLogger(__name__)
 
 
-
 def make_serving_fn(model: keras.Model, source_processor, target_processor, max_decode_length: int, strategy):
     """The raw-string-in, named-outputs-out function (not yet traced); `strategy` from `models.decoding`."""
     from models.decoding import decode_seq2seq
