@@ -68,7 +68,7 @@ def python_loop_decoder(model, source: TextProcessor, target: TextProcessor, max
     """Greedy decoding the NMT tutorial's way: a Python loop over a tf.function of one cached step."""
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def encode(text):
-        ids = _padded_ids(source, source.encode(text))
+        ids = _padded_ids(source.encode(text))
         return model.encode(ids)
 
     @tf.function
@@ -117,9 +117,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     transform_dir, trainer_dir, config = run_artifacts(args.root)
-    import json
-
-    manifest = json.loads((transform_dir / schema.MANIFEST).read_text())
+    manifest = schema.read_manifest(transform_dir)
     spec = TokenizerSpec.from_dict(manifest["tokenizer"])
     task = get_task(config["task"])
     model = load_trained_model(trainer_dir)

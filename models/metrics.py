@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from models.checks import check_rate
+
 PAD_ID = 0  # = serving.schema.PAD_ID; `models` must not import `components`
 
 
@@ -68,8 +70,7 @@ class SmoothedSparseCrossEntropy(keras.losses.Loss):
     def __init__(self, label_smoothing: float = 0.1, pad_id: int = PAD_ID, name: str = "smoothed_cross_entropy",
                  **kwargs):
         super().__init__(name=name, **kwargs)
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"Expected `label_smoothing` in [0, 1). Received: label_smoothing={label_smoothing!r}")
+        check_rate("label_smoothing", label_smoothing)
         self.label_smoothing = label_smoothing
         self.pad_id = pad_id
 

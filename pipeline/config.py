@@ -42,7 +42,6 @@ __all__ = ["CONFIG_DIR", "Config", "ConfigError", "DataConfig", "DecodeConfig", 
            "load_config", "validate"]
 
 
-
 # Built-in configs: `configs/` beside the packages (source tree, editable
 # install), or `<prefix>/seqlab_configs` (regular install, see setup.py).
 _CONFIG_DIRS = (
@@ -108,14 +107,18 @@ def _valid_keys(cls: type = Config, prefix: str = "") -> list[str]:
     return keys
 
 
+def _did_you_mean(word: str, options: Sequence[str], cutoff: float = 0.6) -> str:
+    """" Did you mean 'x'?" for the option nearest `word`, or "" when none is near."""
+    match = difflib.get_close_matches(word, options, n=1, cutoff=cutoff)
+    return f" Did you mean '{match[0]}'?" if match else ""
+
+
 def _unknown_key_error(key: str, valid: Sequence[str]) -> ValueError:
-    leaf = key.rsplit(".", 1)[-1]
-    match = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    if not match:
+    hint = _did_you_mean(key, valid, cutoff=0.5)
+    if not hint:  # the nearest leaf name, shown as its full key
         by_leaf = {k.rsplit(".", 1)[-1]: k for k in valid}
-        leaf_match = difflib.get_close_matches(leaf, list(by_leaf), n=1, cutoff=0.5)
-        match = [by_leaf[leaf_match[0]]] if leaf_match else []
-    hint = f" Did you mean '{match[0]}'?" if match else ""
+        leaf_match = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(by_leaf), n=1, cutoff=0.5)
+        hint = f" Did you mean '{by_leaf[leaf_match[0]]}'?" if leaf_match else ""
     return ConfigError(f"Unknown config key {key!r}.{hint}")
 
 
@@ -215,10 +218,9 @@ def resolve_config_path(name_or_path: str) -> Path:
     if candidate.exists():
         return candidate
     names = builtin_configs()
-    match = difflib.get_close_matches(name_or_path, names, n=1)
-    hint = f" Did you mean '{match[0]}'?" if match else ""
     raise ConfigError(
-        f"Unknown config '{name_or_path}'.{hint} Built-in configs: {names}; or give a YAML path."
+        f"Unknown config '{name_or_path}'.{_did_you_mean(name_or_path, names)} Built-in configs: {names}; "
+        "or give a YAML path."
     )
 
 
@@ -432,11 +434,8 @@ def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:
     if auto:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, family=task.families[0]))
     if cfg.model.family not in FAMILY_KEYS:
-        match = difflib.get_close_matches(cfg.model.family, list(FAMILY_KEYS), n=1)
-        hint = f" Did you mean '{match[0]}'?" if match else ""
-        raise ConfigError(
-            f"Unknown model.family {cfg.model.family!r}.{hint} Available: {sorted(FAMILY_KEYS)}"
-        )
+        hint = _did_you_mean(cfg.model.family, list(FAMILY_KEYS))
+        raise ConfigError(f"Unknown model.family {cfg.model.family!r}.{hint} Available: {sorted(FAMILY_KEYS)}")
     if cfg.model.family not in task.families:
         owner = next((t.name for t in tasks.values() if cfg.model.family in t.families), "another task's")
         raise ConfigError(

@@ -27,7 +27,6 @@ from pipeline.config import Config
 from pipeline.input_digest import code_versions
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Step:
     """One node of the graph.

@@ -16,6 +16,8 @@ import urllib.parse
 import urllib.request
 from typing import Any, Mapping, Sequence
 
+from serving.predict import example_rows
+
 
 class ServingClientError(Exception):
     """An error answer: `status` (HTTP status or gRPC code name) and TF Serving's message."""
@@ -142,26 +144,10 @@ def predict_texts(address: str, model: str, texts: Sequence[str], protocol: str 
         (input_name,) = signatures.signature_def["serving_default"].inputs
         out = client.predict(model, {input_name: list(texts)}, version, label)
         client.close()
-        columns = {name: _plain(array.tolist()) for name, array in out.items()}
-        rows = [{name: values[i] for name, values in columns.items()} for i in range(len(texts))]
     else:
         meta = rest.metadata(model, version, label)
         (input_name,) = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]["inputs"]
         rows = rest.predict(model, list(texts), version=version, label=label)
-        rows = [row if isinstance(row, dict) else {"output": row} for row in rows]
-    result = []
-    for text, row in zip(texts, rows):
-        row = {input_name: text, **dict(sorted(row.items()))}
-        if "length" in row and "tags" in row:
-            for name in ("tokens", "tags"):
-                row[name] = row[name][: row["length"]]
-        result.append(row)
-    return result
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+        named = bool(rows) and isinstance(rows[0], dict)  # one unnamed output: a plain value per row
+        out = {name: [row[name] for row in rows] for name in rows[0]} if named else {"output": rows}
+    return example_rows(input_name, texts, out)

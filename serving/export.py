@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -41,7 +40,6 @@ from serving.warmup import DEFAULT_WARMUP_TEXTS, INPUT_NAME, SIGNATURE, write_wa
 logger = logging.getLogger(__name__)
 
 
-
 def make_serving_fn(model: keras.Model, source_processor, target_processor, max_decode_length: int, strategy):
     """The raw-string-in, named-outputs-out function (not yet traced); `strategy` from `models.decoding`."""
     from models.decoding import decode_seq2seq
@@ -53,7 +51,7 @@ def make_serving_fn(model: keras.Model, source_processor, target_processor, max_
 
     @with_inplace_cache_writes
     def serve(text):
-        ids = _padded_ids(source_processor, source_processor.encode(text))  # (batch, S)
+        ids = _padded_ids(source_processor.encode(text))  # (batch, S)
         out = decode_seq2seq(model, ids, strategy, max_decode_length)  # the best hypothesis first
         return {
             "translation": target_processor.decode(out["tokens"][:, 0]),  # (batch,)
@@ -76,7 +74,7 @@ def make_translation_fns(model: keras.Model, source_processor, target_processor,
 
     @with_inplace_cache_writes
     def translate(text):
-        ids = _padded_ids(source_processor, source_processor.encode(text))  # (batch, S)
+        ids = _padded_ids(source_processor.encode(text))  # (batch, S)
         out = decode_seq2seq(model, ids, n_best, max_decode_length)  # (batch, N, T), best first
         shape = tf.shape(out["tokens"])
         flat = target_processor.decode(tf.reshape(out["tokens"], [-1, shape[2]]))  # (batch * N,)
@@ -86,7 +84,7 @@ def make_translation_fns(model: keras.Model, source_processor, target_processor,
     @with_inplace_cache_writes
     def align(text):
         tokens = source_processor.tokenizer.tokenize(text)  # ragged (batch, S) strings
-        ids = _padded_ids(source_processor, source_processor.lookup(tokens))  # (batch, S)
+        ids = _padded_ids(source_processor.lookup(tokens))  # (batch, S)
         out = decode_seq2seq(model, ids, strategy, max_decode_length)
         target_ids = tf.cast(out["tokens"][:, 0], tf.int64)  # (batch, T), [END] included, [PAD] after
         words = tf.where(target_ids == schema.PAD_ID, "", target_processor.id_to_token.lookup(target_ids))
@@ -108,7 +106,7 @@ def load_trained_model(trainer_dir: str | Path) -> keras.Model:
     return keras.saving.load_model(path, compile=False)
 
 
-def _padded_ids(processor, ragged_ids) -> tf.Tensor:
+def _padded_ids(ragged_ids) -> tf.Tensor:
     """Ragged ids -> dense int32 (batch, T), right-padded with [PAD]; at least one column."""
     ids = ragged_ids.to_tensor(default_value=schema.PAD_ID)
     ids = tf.pad(ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(ids)[1])]])
@@ -120,7 +118,7 @@ def make_classification_fn(model: keras.Model, processor, labels: Sequence[str])
     label_names = tf.constant(list(labels), dtype=tf.string)
 
     def serve(text):
-        ids = _padded_ids(processor, processor.encode(text))  # (batch, T)
+        ids = _padded_ids(processor.encode(text))  # (batch, T)
         probabilities = tf.nn.softmax(tf.cast(model(ids, training=False), tf.float32), axis=-1)
         return {
             "label": tf.gather(label_names, tf.argmax(probabilities, axis=-1)),  # (batch,)
@@ -138,7 +136,7 @@ def make_tagging_fn(model: keras.Model, processor, tags: Sequence[str], char_ids
 
     def serve(text):
         words = split_raw_words(text, processor.spec)[:, : schema.MAX_TAGGING_LENGTH]  # ragged (batch, T)
-        ids = _padded_ids(processor, processor.encode_words(words))  # (batch, T), one id per word
+        ids = _padded_ids(processor.encode_words(words))  # (batch, T), one id per word
         dense_words = words.to_tensor(default_value="", shape=tf.shape(ids, out_type=tf.int64))  # (batch, T)
         inputs = (ids, word_char_ids(dense_words, processor.spec)) if char_ids else ids
         predicted = model.predict_tags(inputs)  # (batch, T) int32, 0 at padding
@@ -184,7 +182,7 @@ def export_classifier(model: keras.Model, transform_dir: str | Path, export_dir:
     """A classifier: text -> label, probabilities (the manifest's labels)."""
     from serving.text_processor import TextProcessor
 
-    manifest = json.loads((Path(transform_dir) / schema.MANIFEST).read_text())
+    manifest = schema.read_manifest(transform_dir)
     processor = TextProcessor.from_manifest(transform_dir, "text")
     serve = make_classification_fn(model, processor, manifest["labels"])
     return _write_archive(Path(export_dir), serve, [model, processor], warmup_texts, model_name)
@@ -195,7 +193,7 @@ def export_tagger(model: keras.Model, transform_dir: str | Path, export_dir: str
     """A tagger: text -> tokens, tags, length (the manifest's tags; `char_ids`: a character encoder's input)."""
     from serving.text_processor import TextProcessor
 
-    manifest = json.loads((Path(transform_dir) / schema.MANIFEST).read_text())
+    manifest = schema.read_manifest(transform_dir)
     processor = TextProcessor.from_manifest(transform_dir, "tokens")
     serve = make_tagging_fn(model, processor, manifest["tags"], char_ids=char_ids)
     return _write_archive(Path(export_dir), serve, [model, processor], warmup_texts, model_name)

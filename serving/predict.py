@@ -9,7 +9,15 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
+
+
+def versions_on_disk(base_path: str | Path) -> list[int]:
+    """Integer version folders holding a SavedModel, ascending (other names are ignored, as TF Serving does)."""
+    base = Path(base_path)
+    if not base.is_dir():
+        return []
+    return sorted(int(p.name) for p in base.iterdir() if p.name.isdigit() and (p / "saved_model.pb").exists())
 
 
 def resolve_export_dir(path: str | Path) -> Path:
@@ -23,8 +31,7 @@ def resolve_export_dir(path: str | Path) -> Path:
     path = Path(path)
     if (path / "saved_model.pb").exists():
         return path
-    versions = sorted((int(p.name) for p in path.iterdir() if p.name.isdigit() and (p / "saved_model.pb").exists())
-                      if path.is_dir() else ())
+    versions = versions_on_disk(path)
     if not versions:
         raise ValueError(f"No SavedModel found: not a SavedModel folder nor a base path with integer versions. "
                          f"Received: export_dir={str(path)!r}")
@@ -42,7 +49,7 @@ def load(export_dir: str | Path):
 def _plain(value: Any) -> Any:
     """A numpy value of one example -> JSON-friendly Python (bytes decoded)."""
     if isinstance(value, bytes):
-        return value.decode("utf-8")
+        return value.decode("utf-8", "replace")
     if hasattr(value, "tolist"):
         return _plain(value.tolist())
     if isinstance(value, list):
@@ -64,10 +71,16 @@ def predict(export_dir: str | Path, texts: Sequence[str]) -> list[dict[str, Any]
     fn = load(export_dir).signatures["serving_default"]
     (input_name,) = fn.structured_input_signature[1]  # "text", or "prompt" (language models)
     out = {name: tensor.numpy() for name, tensor in fn(**{input_name: tf.constant(texts, dtype=tf.string)}).items()}
+    return example_rows(input_name, texts, out)
+
+
+def example_rows(input_name: str, texts: Sequence[str], outputs: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """One dict per text: the input, then each output's value for it (by name); tagging outputs are cut to
+    the sentence's `length`."""
     rows = []
     for i, text in enumerate(texts):
-        row = {input_name: text, **{name: _plain(values[i]) for name, values in sorted(out.items())}}
-        if "length" in row:
+        row = {input_name: text, **{name: _plain(values[i]) for name, values in sorted(outputs.items())}}
+        if "length" in row and "tags" in row:
             for name in ("tokens", "tags"):
                 row[name] = row[name][: row["length"]]
         rows.append(row)

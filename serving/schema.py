@@ -10,6 +10,10 @@ Example:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 PAD, UNK, START, END = "[PAD]", "[UNK]", "[START]", "[END]"
 RESERVED_TOKENS: tuple[str, ...] = (PAD, UNK, START, END)
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
@@ -44,6 +48,20 @@ VOCAB_DIR = "vocab"
 def split_glob(artifact_dir, split: str) -> str:
     """Glob of the gzip TFRecord shards of one split inside an artifact."""
     return f"{artifact_dir}/{split}/{RECORD_PATTERN}"
+
+
+def read_manifest(transform_dir) -> dict[str, Any]:
+    """The manifest of a transform artifact (vocabularies, splits, tokenizer), as the transform wrote it."""
+    path = Path(transform_dir) / MANIFEST
+    if not path.exists():
+        raise ValueError(f"Transform manifest not found. Received: {path}. Run the transform step first.")
+    return json.loads(path.read_text())
+
+
+def read_vocab_file(path) -> list[str]:
+    """The tokens of a vocab file (one token per line, line number = id), by id."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read().split("\n")[:-1]
 
 # Encoded features of the other tasks (written by transform beside the raw features).
 TOKEN_IDS = "token_ids"  # int64 list: classification/language_model text tokens, tagging one id per word

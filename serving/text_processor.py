@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -380,7 +379,7 @@ class TextProcessor(tf.Module):
         leaving room for [END]; None: no limit).
         """
         transform_dir = Path(transform_dir)
-        manifest = json.loads((transform_dir / schema.MANIFEST).read_text())
+        manifest = schema.read_manifest(transform_dir)
         sides = [name for name in manifest["vocab"] if name not in LABEL_VOCABS]
         if side not in sides:
             raise ValueError(f"side must be one of {sides} for this artifact. Received: side={side!r}")

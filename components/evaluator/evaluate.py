@@ -32,7 +32,7 @@ import keras
 import tensorflow as tf
 
 from components.evaluator import metrics as metrics_lib
-from components.evaluator.plots import plot_attention
+from components.plots import plot_attention
 from components.registry import get_task
 from components.step import StepContext
 from components.trainer.task_input import char_ids_fn_for, make_task_dataset
@@ -86,14 +86,6 @@ def make_decode_fn(model: keras.Model, target_processor, max_length: int, strate
     return decode
 
 
-def read_vocab(path: str | Path) -> list[str]:
-    """Vocab tokens by id (used for plot labels only)."""
-    lines = Path(path).read_text(encoding="utf-8").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
 def _tokens(ids, vocab: list[str], stop_at_end: bool) -> list[str]:
     out = []
     for i in ids:
@@ -144,7 +136,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     task = get_task(cfg.task)
     out = Path(ctx.output_dir)
     transform_dir = Path(ctx.inputs["transform"])
-    manifest = json.loads((transform_dir / schema.MANIFEST).read_text())
+    manifest = schema.read_manifest(transform_dir)
     splits = [s for s in EVAL_SPLITS if s in manifest.get("splits", {}) and
               manifest["splits"][s].get("count", 1) > 0]
     if BLESS_SPLIT not in splits:
@@ -180,8 +172,8 @@ def evaluate_translation(cfg, model, transform_dir: Path, manifest, splits, out:
     spec = TokenizerSpec.from_dict(manifest["tokenizer"])
     target_processor = TextProcessor.from_manifest(transform_dir, "target")
     decode_fn = make_decode_fn(model, target_processor, cfg.eval.max_decode_length, strategy)
-    source_vocab = read_vocab(transform_dir / manifest["vocab"]["source"]["file"])
-    target_vocab = read_vocab(transform_dir / manifest["vocab"]["target"]["file"])
+    source_vocab = schema.read_vocab_file(transform_dir / manifest["vocab"]["source"]["file"])
+    target_vocab = schema.read_vocab_file(transform_dir / manifest["vocab"]["target"]["file"])
 
     all_metrics: dict[str, dict[str, float]] = {}
     for split in splits:

@@ -59,7 +59,7 @@ class ClassificationTask(Task):
 
         from components.evaluator.classification_metrics import compute_classification_metrics
         from components.evaluator.evaluate import eval_batches, strings, write_tsv
-        from components.evaluator.plots import plot_confusion_matrix
+        from components.plots import plot_confusion_matrix
 
         labels = np.array(manifest["labels"], dtype=object)
         logits_fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)

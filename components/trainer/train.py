@@ -37,6 +37,7 @@ from typing import Any
 
 import keras
 
+from components.plots import plot_learning_curves
 from components.registry import get_task
 from components.step import StepContext
 from components.trainer.devices import make_strategy, set_precision
@@ -404,13 +405,6 @@ class TimeBudget(keras.callbacks.Callback):
             self.stopped_early = True
 
 
-def read_manifest(transform_dir: Path) -> dict[str, Any]:
-    path = Path(transform_dir) / schema.MANIFEST
-    if not path.exists():
-        raise ValueError(f"Transform manifest not found. Received: {path}. Run the transform step first.")
-    return json.loads(path.read_text())
-
-
 def _read_csv_history(path: Path) -> dict[str, list[float]]:
     """Per-epoch logs, last row wins per epoch (a resumed attempt may repeat one)."""
     rows: dict[int, dict[str, str]] = {}
@@ -425,32 +419,6 @@ def _read_csv_history(path: Path) -> dict[str, list[float]]:
             if key != "epoch":
                 history.setdefault(key, []).append(float(value))
     return history
-
-
-def plot_learning_curves(history: dict[str, list[float]], path: Path) -> None:
-    """Loss and accuracy (perplexity when there is no accuracy) vs epoch, train and eval, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = history.get("epoch", [])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    second = "perplexity" if "perplexity" in history else "accuracy"  # language models log perplexity
-    for ax, metric in zip(axes, ("loss", second)):
-        for key, label in ((metric, "train"), (f"val_{metric}", "eval")):
-            if history.get(key):
-                ax.plot(epochs, history[key], marker="o", label=label)
-        if metric != "accuracy" and all(v > 0 for k in (metric, f"val_{metric}") for v in history.get(k, [])):
-            ax.set_yscale("log")  # losses and perplexities fall over orders of magnitude
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(metric)
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def make_callbacks(out: Path, extra: list) -> list:
@@ -484,7 +452,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     cfg = ctx.config
     out = Path(ctx.output_dir)
     transform_dir = Path(ctx.inputs["transform"])
-    manifest = read_manifest(transform_dir)
+    manifest = schema.read_manifest(transform_dir)
 
     policy = set_precision(cfg.train.precision)
     keras.utils.set_random_seed(cfg.train.seed)

@@ -23,8 +23,6 @@ from serving.text_processor import Tokenizer, TokenizerSpec, normalize, split_wo
 Row = dict[str, Any]
 
 
-
-
 def parse_task_example(serialized: bytes, features: Sequence[str]) -> dict[str, str | list[str]]:
     """A raw tf.Example -> {feature: str} for the task's raw `features` (list[str] for schema.LIST_FEATURES);
     missing -> "" / []."""

@@ -45,12 +45,6 @@ def write_vocab_file(path, tokens: Sequence[str]) -> None:
         f.write("".join(token + "\n" for token in tokens))
 
 
-def read_vocab_file(path) -> list[str]:
-    """The tokens of a vocab file, by id."""
-    with open(path, encoding="utf-8", newline="") as f:
-        return f.read().split("\n")[:-1]
-
-
 def fingerprint(vocabs: Mapping[str, Sequence[str]], spec: Mapping[str, Any]) -> str:
     """A stable hash of the vocabulary contents and the tokenizer spec."""
     blob = json.dumps({"vocab": {k: list(v) for k, v in vocabs.items()}, "tokenizer": spec}, sort_keys=True)

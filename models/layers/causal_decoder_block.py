@@ -7,7 +7,7 @@ import warnings
 import keras
 from keras import ops
 
-from models.checks import check_positive_int, check_rate
+from models.checks import check_heads, check_last_dim, check_positive_int, check_rate
 from models.layers import cache_writes
 from models.layers.bahdanau_attention import large_negative, masked_softmax
 
@@ -130,12 +130,7 @@ class CausalDecoderBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         for name, value in (("embed_dim", embed_dim), ("num_heads", num_heads), ("ff_dim", ff_dim)):
             check_positive_int(name, value)
-        if embed_dim % num_heads:
-            raise ValueError(
-                "Expected `embed_dim` to be divisible by `num_heads`. Received: "
-                f"embed_dim={embed_dim}, num_heads={num_heads}. Pick num_heads among "
-                f"{[h for h in range(1, embed_dim + 1) if embed_dim % h == 0]}."
-            )
+        check_heads(embed_dim, num_heads)
         check_rate("dropout", dropout)
         self.embed_dim = embed_dim
         self.num_heads = num_heads
@@ -174,11 +169,7 @@ class CausalDecoderBlock(keras.layers.Layer):
         self.ff_dropout = keras.layers.Dropout(dropout, dtype=policy, name="ff_dropout")
 
     def build(self, input_shape):
-        if input_shape[-1] != self.embed_dim:
-            raise ValueError(
-                f"Expected inputs with last dimension embed_dim={self.embed_dim}. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        check_last_dim(input_shape, "embed_dim", self.embed_dim)
         batch, time = input_shape[0], input_shape[1]
         for layer in (self.attention_norm, self.query, self.key, self.value, self.ff_norm, self.ff_inner):
             layer.build(input_shape)

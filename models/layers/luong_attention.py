@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from models.checks import check_choice
 from models.layers.bahdanau_attention import masked_softmax
 
 SCORES = ("general", "dot")
@@ -63,8 +64,7 @@ class LuongAttention(keras.layers.Layer):
 
     def __init__(self, score="general", scaled=False, **kwargs):
         super().__init__(**kwargs)
-        if score not in SCORES:
-            raise ValueError(f"Expected `score` to be one of {list(SCORES)}. Received: score={score!r}")
+        check_choice("score", score, SCORES)
         self.score = score
         self.scaled = bool(scaled)
         self.supports_masking = True  # the context is never masked; see BahdanauAttention

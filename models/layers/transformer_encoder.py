@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from models.checks import check_positive_int, check_rate
+from models.checks import check_heads, check_last_dim, check_positive_int, check_rate
 
 
 @keras.saving.register_keras_serializable(package="seqlab")
@@ -65,12 +65,7 @@ class TransformerEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         for name, value in (("embed_dim", embed_dim), ("num_heads", num_heads), ("ff_dim", ff_dim)):
             check_positive_int(name, value)
-        if embed_dim % num_heads:
-            raise ValueError(
-                "Expected `embed_dim` to be divisible by `num_heads`. Received: "
-                f"embed_dim={embed_dim}, num_heads={num_heads}. Pick num_heads among "
-                f"{[h for h in range(1, embed_dim + 1) if embed_dim % h == 0]}."
-            )
+        check_heads(embed_dim, num_heads)
         check_rate("dropout", dropout)
         self.embed_dim = embed_dim
         self.num_heads = num_heads
@@ -82,11 +77,7 @@ class TransformerEncoder(keras.layers.Layer):
         self.supports_masking = True
 
     def build(self, input_shape):
-        if input_shape[-1] != self.embed_dim:
-            raise ValueError(
-                f"Expected inputs with last dimension embed_dim={self.embed_dim}. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        check_last_dim(input_shape, "embed_dim", self.embed_dim)
         policy = self.dtype_policy
         self.attention = keras.layers.MultiHeadAttention(
             self.num_heads,

@@ -127,15 +127,6 @@ def aspired_versions(policy: model_server_config_pb2.FileSystemStoragePathSource
     return available[-num:]
 
 
-def versions_on_disk(base_path: str | Path) -> list[int]:
-    """Integer version folders holding a SavedModel, ascending (other names are ignored, as TF Serving does)."""
-    base = Path(base_path)
-    if not base.is_dir():
-        return []
-    return sorted(int(p.name) for p in base.iterdir()
-                  if p.name.isdigit() and (p / "saved_model.pb").exists())
-
-
 @dataclasses.dataclass(frozen=True)
 class BatchingParameters:
     """TF Serving's `BatchingParameters` (session_bundle_config.proto) with its defaults."""

@@ -22,7 +22,8 @@ from typing import Callable
 
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.server.config import aspired_versions, check_model_config_list, versions_on_disk
+from serving.predict import versions_on_disk
+from serving.server.config import aspired_versions, check_model_config_list
 from serving.server.errors import ServingError
 from serving.server.servable import Servable, close_servable
 

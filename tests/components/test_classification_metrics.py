@@ -5,7 +5,7 @@ import pytest
 from sklearn import metrics as skm
 
 from components.evaluator import classification_metrics as cm
-from components.evaluator.plots import plot_confusion_matrix
+from components.plots import plot_confusion_matrix
 
 
 def test_hand_computed_case():

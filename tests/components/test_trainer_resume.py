@@ -216,7 +216,7 @@ def test_a_restart_drops_the_history_rows_of_the_discarded_attempt(tmp_path):
 def test_a_built_trainer_model_loads_after_only_import_models(tmp_path):
     """model_builder.build_compiled_model (translation: MaskedAccuracy) -> model.keras -> fresh TF and JAX processes."""
     from components.trainer.model_builder import build_compiled_model
-    from components.trainer.train import read_manifest
+    from serving.schema import read_manifest
     from pipeline.config import Config, ModelConfig, TrainConfig
     from tests.components.test_trainer_input import write_toy_transform
 

@@ -16,7 +16,7 @@ from serving import schema
 from components.registry import get_task
 from components.transform.task_fns import EncodeTaskFn, PreTokenizeBatchFn, parse_task_example, vocab_items
 from components.transform.task_graph import build_task_vocabularies
-from components.transform.vocab import build_vocabulary, read_vocab_file
+from components.transform.vocab import build_vocabulary
 from pipeline.config import TransformConfig, load_config
 from components.step import StepContext
 from serving.text_processor import TextProcessor, TokenizerSpec, normalize
@@ -128,11 +128,11 @@ def test_end_to_end_manifest_and_vocab(artifacts):
     assert manifest["splits"]["train"]["oov_rate"] == 0.0
     assert manifest["splits"]["train"]["pattern"] == "train/data-*.tfrecord.gz"
     for side in ("source", "target"):
-        tokens = read_vocab_file(encoded / manifest["vocab"][side]["file"])
+        tokens = schema.read_vocab_file(encoded / manifest["vocab"][side]["file"])
         assert tokens[:4] == RESERVED and len(tokens) == manifest["vocab"][side]["size"]
         assert len(set(tokens)) == len(tokens)
-    assert " " in read_vocab_file(encoded / "vocab/source.txt")
-    assert set(read_vocab_file(encoded / "vocab/target.txt")[4:]) == set("0123456789-")
+    assert " " in schema.read_vocab_file(encoded / "vocab/source.txt")
+    assert set(schema.read_vocab_file(encoded / "vocab/target.txt")[4:]) == set("0123456789-")
     assert len(tf.io.gfile.glob(schema.split_glob(encoded, "train"))) == 2
 
 

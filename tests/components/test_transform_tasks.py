@@ -18,7 +18,6 @@ from components.transform.task_fns import (
     EncodeTaskFn, PreTokenizeBatchFn, WordpieceBatchFn, parse_task_example, vocab_items,
 )
 from components.transform.task_graph import build_task_vocabularies
-from components.transform.vocab import read_vocab_file
 from pipeline.config import TransformConfig, load_config
 from components.step import StepContext
 from serving.text_processor import TextProcessor, TokenizerSpec
@@ -146,8 +145,8 @@ def test_classification_end_to_end(tmp_path):
     assert set(manifest) == {"task", "tokenizer", "vocab", "reserved", "features", "max_source_length",
                              "max_target_length", "splits", "fingerprint", "labels"}
     assert manifest["task"] == "classification" and manifest["labels"] == ["neg", "pos"]
-    assert read_vocab_file(out / "vocab/labels.txt") == ["neg", "pos"]
-    assert read_vocab_file(out / "vocab/text.txt") == RESERVED + ["good", "movie", "bad"]
+    assert schema.read_vocab_file(out / "vocab/labels.txt") == ["neg", "pos"]
+    assert schema.read_vocab_file(out / "vocab/text.txt") == RESERVED + ["good", "movie", "bad"]
     assert outputs["counts"] == {"train": 3, "eval": 2, "test": 0}
     assert outputs["unseen_labels"] == {"train": 0, "eval": 1, "test": 0}
     assert outputs["oov_rates"]["eval"] == pytest.approx(2 / 3)  # "plot", "meh"
@@ -161,9 +160,9 @@ def test_classification_end_to_end(tmp_path):
 
 def test_tagging_end_to_end(tmp_path):
     out, outputs, manifest = run_task(tmp_path, "tagging")
-    assert manifest["tags"] == ["[PAD]", "[UNK]", "B-LOC", "B-PER", "O"] == read_vocab_file(out / "vocab/tags.txt")
+    assert manifest["tags"] == ["[PAD]", "[UNK]", "B-LOC", "B-PER", "O"] == schema.read_vocab_file(out / "vocab/tags.txt")
     assert outputs["unseen_tags"] == {"train": 0, "eval": 0, "test": 1}
-    tokens = read_vocab_file(out / "vocab/tokens.txt")
+    tokens = schema.read_vocab_file(out / "vocab/tokens.txt")
     assert tokens[:5] == RESERVED + ["john"] and "new york" in tokens
     [row] = read_records(out, "test")
     assert row["tokens"] == ["Mary", "runs"] and row["tag_ids"] == [3, schema.UNK_ID]

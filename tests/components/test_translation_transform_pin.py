@@ -22,7 +22,6 @@ import components.transform as transform
 from serving import schema
 from components.registry import get_task
 from components.trainer.task_input import make_task_dataset
-from components.transform.vocab import read_vocab_file
 from pipeline.config import load_config
 from components.step import StepContext
 from serving.text_processor import TextProcessor, normalize
@@ -71,7 +70,7 @@ def digest(artifact: Path) -> str:
     """sha256 of the vocab files and every split's records (order-free within a split)."""
     h = hashlib.sha256()
     for side in ("source", "target"):
-        h.update(json.dumps(read_vocab_file(artifact / schema.VOCAB_DIR / f"{side}.txt")).encode())
+        h.update(json.dumps(schema.read_vocab_file(artifact / schema.VOCAB_DIR / f"{side}.txt")).encode())
     for split in schema.SPLITS:
         h.update(json.dumps(sorted(json.dumps(r, sort_keys=True) for r in records(artifact, split))).encode())
     return h.hexdigest()[:16]
@@ -112,7 +111,7 @@ def test_encoded_translation_properties(outputs):
     manifest = json.loads((out / schema.MANIFEST).read_text())
     assert manifest["features"] == get_task("translation").encoded_features
     for side in ("source", "target"):
-        assert read_vocab_file(out / schema.VOCAB_DIR / f"{side}.txt")[:4] == list(schema.RESERVED_TOKENS)
+        assert schema.read_vocab_file(out / schema.VOCAB_DIR / f"{side}.txt")[:4] == list(schema.RESERVED_TOKENS)
     source, target = TextProcessor.from_manifest(out, "source"), TextProcessor.from_manifest(out, "target")
     for split in schema.SPLITS:
         rows = records(out, split)

@@ -1,4 +1,4 @@
-"""Attention map plots: source tokens across, output tokens down."""
+"""The PNG plots of the steps: learning curves (trainer), attention maps and confusion matrices (evaluator)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,41 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+
+
+def plot_learning_curves(history: dict[str, list[float]], path: str | Path) -> None:
+    """Loss and accuracy (perplexity when there is no accuracy) vs epoch, train and eval, as a PNG."""
+    epochs = history.get("epoch", [])
+    fig, axes = _pyplot().subplots(1, 2, figsize=(10, 4))
+    second = "perplexity" if "perplexity" in history else "accuracy"  # language models log perplexity
+    for ax, metric in zip(axes, ("loss", second)):
+        for key, label in ((metric, "train"), (f"val_{metric}", "eval")):
+            if history.get(key):
+                ax.plot(epochs, history[key], marker="o", label=label)
+        if metric != "accuracy" and all(v > 0 for k in (metric, f"val_{metric}") for v in history.get(k, [])):
+            ax.set_yscale("log")  # losses and perplexities fall over orders of magnitude
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    _save(fig, path)
 
 
 def _label(token: str) -> str:
@@ -29,18 +64,13 @@ def plot_attention(
         path: where the PNG goes.
         title: the figure title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     import textwrap
 
     weights = np.asarray(weights, dtype=np.float32)[: len(output_tokens), : len(source_tokens)]
     words = max((len(t) for t in source_tokens), default=1) > 1  # word/subword labels: written downwards
     width = max(4.0, (0.35 if words else 0.3) * len(source_tokens) + 2)
     height = max(3.0, 0.3 * len(output_tokens) + 1.5)
-    fig, ax = plt.subplots(figsize=(width, height))
+    fig, ax = _pyplot().subplots(figsize=(width, height))
     image = ax.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0)
     ax.set_xticks(range(len(source_tokens)))
     ax.set_xticklabels([_label(t) for t in source_tokens], fontsize=8, rotation=90 if words else 0)
@@ -51,9 +81,7 @@ def plot_attention(
     if title:
         ax.set_title("\n".join(textwrap.wrap(title, width=int(12 * width))), fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_confusion_matrix(
@@ -74,11 +102,6 @@ def plot_confusion_matrix(
             (rows with no gold examples stay 0); otherwise raw counts.
         title: the figure title; "(row-normalized)" is appended when normalizing.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     counts = np.asarray(matrix)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] != len(labels):
         raise ValueError(
@@ -93,7 +116,7 @@ def plot_confusion_matrix(
     n = len(labels)
     longest = max((len(str(label)) for label in labels), default=1)
     size = max(4.0, 0.55 * n + 0.08 * longest + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig, ax = _pyplot().subplots(figsize=(size, size))
     image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=1.0 if normalize else None)
     if n <= 30:  # beyond that the numbers are unreadable; the colors still tell
         threshold = (1.0 if normalize else max(float(values.max()), 1.0)) / 2
@@ -116,6 +139,4 @@ def plot_confusion_matrix(
     ax.set_ylabel("gold")
     ax.set_title(f"{title} (row-normalized)" if normalize else title, fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
