@@ -66,7 +66,7 @@ def cached_fn(model):
     @with_inplace_cache_writes  # as the served graphs write a Transformer's cache
     def generate(prompt, steps):
         logits, states = model(prompt, return_state=True)
-        states = [cache_writes.own(s) for s in states]  # buffers the loop may write in place
+        states = tf.nest.map_structure(cache_writes.own, states)  # buffers the loop may write in place
         tokens = tf.TensorArray(tf.int32, size=steps)
 
         def body(i, next_logits, states, tokens):
