@@ -105,8 +105,8 @@ def keras_predictions(root: str | Path, texts: Sequence[str], batch_size: int = 
         def rows(out):
             return [[t.decode("utf-8") for t in row[:n]] for row, n in zip(out["tags"].numpy(), out["length"].numpy())]
     else:
-        raise ValueError("keras_predictions handles translators (a target vocab), classifiers (labels) and taggers (tags). "
-                         f"Received: a manifest with {sorted(manifest)}")
+        raise ValueError("keras_predictions handles translators (a target vocab), classifiers (labels) and "
+                         f"taggers (tags). Received: a manifest with {sorted(manifest)}")
     texts = list(texts)
     return [row for i in range(0, len(texts), batch_size)
             for row in rows(serve(tf.constant(texts[i:i + batch_size], dtype=tf.string)))]

@@ -270,10 +270,9 @@ class CausalDecoderBlock(keras.layers.Layer):
         """Attention of `batch` sequences, one query each, as batched matmuls: `(batch, embed_dim)` -> same."""
         query = ops.reshape(ops.cast(query, "float32"), (-1, self.num_heads, 1, self.head_dim))
         query = query * (1.0 / math.sqrt(self.head_dim))
-        keys = ops.transpose(ops.cast(key_cache, "float32"), (0, 1, 3, 2))  # folded into the matmul by TensorFlow
-        scores = ops.matmul(query, keys)  # (batch, heads, 1, slots)
+        scores = ops.einsum("bnth,bnsh->bnts", query, ops.cast(key_cache, "float32"))  # (batch, heads, 1, slots)
         weights = _softmax(scores + bias[:, :, None, :])  # float32; bias (batch, 1, 1, slots)
-        attended = ops.matmul(ops.cast(weights, value_cache.dtype), value_cache)  # (batch, heads, 1, head_dim)
+        attended = ops.einsum("bnts,bnsh->bnth", ops.cast(weights, value_cache.dtype), value_cache)
         return ops.reshape(attended, (-1, self.embed_dim))  # (batch, embed_dim)
 
     def step(self, inputs, key_cache, value_cache, positions, cache_rows=None, attention_bias=None, cross=None):

@@ -58,8 +58,9 @@ class TransformerLanguageModel(keras.Model):
 
     key_i / value_i: `(batch, num_heads, slots, embed_dim // num_heads)`
     in the compute dtype (`slots`: `max_length`, or the `cache_length` a
-    caller that knows how long its sequences get asks `call` for), slot s holding the key/value of the token at
-    position s (zeros or stale values beyond `position`, never attended);
+    caller that knows how long its sequences get asks `call` for), slot s
+    holding the key/value of the token at position s (zeros or stale values
+    beyond `position`, never attended);
     position: `(batch,)` int32, per row the next free slot, i.e. the number of
     tokens already in the cache. Every element's leading dimension is the
     batch, so `[ops.take(s, rows, axis=0) for s in states]` reorders,
@@ -68,10 +69,10 @@ class TransformerLanguageModel(keras.Model):
     for `tf.while_loop` and `jax.jit`).
 
     - `call(ids, return_state=True, cache_length=None)` runs the causal pass
-      from position 0 and returns the cache filled with its keys/values; each row's `position` is
-      1 + the index of its last non-pad token, so a right-padded batch of
-      prompts continues right after each prompt (the pad slots are
-      overwritten before anyone attends to them).
+      from position 0 and returns the cache filled with its keys/values;
+      each row's `position` is 1 + the index of its last non-pad token, so a
+      right-padded batch of prompts continues right after each prompt (the
+      pad slots are overwritten before anyone attends to them).
     - `call(ids, initial_state=states)` continues from the cache: step j of
       row b sits at position `position[b] + j`; `position` then advances by
       the row's real (non-pad) length.
