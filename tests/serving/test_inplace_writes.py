@@ -65,7 +65,7 @@ def test_language_model_generates_the_same_with_in_place_writes(strategy):
 
 def test_seq2seq_beam_search_is_the_same_under_concurrent_calls():
     """The decoder's caches start as one shared zeros tensor (`[empty] * n`): each request must own copies
-    before its first cached step."""
+    before its first cached step, and concurrent requests must not write into each other's."""
     model = _seq2seq()
 
     def run(source_ids):
@@ -78,11 +78,11 @@ def test_seq2seq_beam_search_is_the_same_under_concurrent_calls():
     results = {}
 
     def worker(i):
-        for _ in range(5):
+        for _ in range(3):
             got = inplace(requests[i % len(requests)])
             results.setdefault(i, []).append(got)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
     for t in threads:
         t.start()
     for t in threads:
@@ -91,4 +91,4 @@ def test_seq2seq_beam_search_is_the_same_under_concurrent_calls():
         for tokens, attention in outs:
             np.testing.assert_array_equal(tokens, expected[i % len(requests)][0])
             np.testing.assert_allclose(attention, expected[i % len(requests)][1], atol=1e-6)
-    assert len(results) == 8
+    assert len(results) == 6
