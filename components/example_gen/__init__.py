@@ -8,8 +8,10 @@ Writes, inside `ctx.output_dir`:
                                               "characters": {split: n} (language_model)
 
 Reading the source happens in Python, one reader per format (see `sources`;
-IMDB's 25,000 reviews read in a few seconds); partitioning and writing is a
-Beam pipeline from `components.beam_utils.make_pipeline`.
+IMDB's 25,000 reviews read in a few seconds), and so does the split of each
+record; the serialized examples are staged per split in `_staging/` (removed
+afterwards) and a Beam pipeline from `components.beam_utils.make_pipeline`
+reads them and writes the sharded, compressed splits.
 
 Example:
 
@@ -29,7 +31,7 @@ from typing import Any
 
 from components.beam_utils import make_pipeline
 from components.registry import get_task
-from components.example_gen.beam_write import FORCED_SPLIT, record_split, write_examples
+from components.example_gen.beam_write import FORCED_SPLIT, record_split, staged_examples, write_examples
 from components.example_gen.sources import load_source
 from components.step import StepContext
 from serving import schema
@@ -37,17 +39,16 @@ from serving import schema
 logger = logging.getLogger(__name__)
 
 COUNTS_FILE = "counts.json"
+STAGING_DIR = "_staging"  # the records as serialized examples, read by the Beam job; removed after it
 
 
-def count_splits(records: list[dict[str, Any]], eval_fraction: float, test_fraction: float,
-                 task: str) -> dict[str, Any]:
-    """{split: n} for `records` in schema.SPLITS order, plus the task's per-split size (`Task.size_key`:
-    a tagger's tokens, a language model's characters)."""
+def count_splits(records: list[dict[str, Any]], splits: list[str], task: str) -> dict[str, Any]:
+    """{split: n} for `records` (whose splits are `splits`) in schema.SPLITS order, plus the task's per-split
+    size (`Task.size_key`: a tagger's tokens, a language model's characters)."""
     fields = get_task(task)
     counts: collections.Counter = collections.Counter()
     sizes: collections.Counter = collections.Counter()
-    for record in records:
-        split = record_split(record, eval_fraction, test_fraction, task)
+    for record, split in zip(records, splits):
         counts[split] += 1
         sizes[split] += fields.record_size(record)
     out: dict[str, Any] = {split: counts.get(split, 0) for split in schema.SPLITS}
@@ -88,12 +89,14 @@ def run(ctx: StepContext) -> dict[str, Any]:
         records += [{**record, FORCED_SPLIT: "eval"} for record in eval_records]
         dead += eval_dead
         eval_fraction = 0.0
-    counts: dict[str, Any] = count_splits(records, eval_fraction, data.test_fraction, task)
+    splits = [record_split(record, eval_fraction, data.test_fraction, task) for record in records]
+    counts: dict[str, Any] = count_splits(records, splits, task)
     by_reason = dict(collections.Counter(d["reason"] for d in dead))
     counts["dead_letter"] = by_reason
     output_dir = ctx.output_dir
-    with make_pipeline(ctx.beam_args) as pipeline:
-        write_examples(pipeline, records, dead, output_dir, eval_fraction, data.test_fraction, counts, task)
+    with staged_examples(records, splits, output_dir / STAGING_DIR) as staged:
+        with make_pipeline(ctx.beam_args) as pipeline:
+            write_examples(pipeline, staged, dead, output_dir, counts)
     (output_dir / COUNTS_FILE).write_text(json.dumps(counts, indent=2, sort_keys=True))
     logger.info(
         "example_gen: %s, %d dead letters, in %.1fs",

@@ -1,16 +1,18 @@
-"""The example_gen Beam graph: partition records by split, write gzip TFRecords and dead letters.
+"""The example_gen Beam graph: staged records by split -> sharded gzip TFRecords; dead letters -> JSON lines.
 
 Example:
 
->>> with make_pipeline([]) as p:  # doctest: +SKIP
-...     write_examples(p, records, dead, out_dir, 0.1, 0.1, counts, "translation")
+>>> with staged_examples(records, splits, out_dir / "_staging") as staged:  # doctest: +SKIP
+...     with make_pipeline([]) as p:
+...         write_examples(p, staged, dead, out_dir, counts)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import apache_beam as beam
 import tensorflow as tf
@@ -55,39 +57,44 @@ def num_shards_for(count: int) -> int:
     return max(1, -(-count // SHARD_SIZE))
 
 
-class _SplitIndex:
-    """Picklable partition function for beam.Partition."""
+@contextlib.contextmanager
+def staged_examples(records: Sequence[dict[str, Any]], splits: Sequence[str],
+                    staging_dir: Path) -> Iterator[dict[str, str]]:
+    """Writes each record's serialized raw tf.Example to `<staging_dir>/<split>.tfrecord` (uncompressed, one
+    file per split, empty files included); yields {split: path}, then removes `staging_dir`.
 
-    def __init__(self, eval_fraction: float, test_fraction: float, task: str) -> None:
-        self.eval_fraction = eval_fraction
-        self.test_fraction = test_fraction
-        self.task = task
-
-    def __call__(self, record: dict[str, Any], num_partitions: int) -> int:
-        split = record_split(record, self.eval_fraction, self.test_fraction, self.task)
-        return schema.SPLITS.index(split)
+    The Beam job reads these files instead of carrying the records inside the
+    job graph (`beam.Create` pickles and bz2-compresses every value into the
+    graph, then unpickles it: seconds per MB, and Dataflow limits graph size).
+    """
+    tf.io.gfile.makedirs(str(staging_dir))
+    try:
+        paths = {split: str(staging_dir / f"{split}.tfrecord") for split in schema.SPLITS}
+        writers = {split: tf.io.TFRecordWriter(path) for split, path in paths.items()}
+        try:
+            for record, split in zip(records, splits):
+                writers[split].write(to_example(record))
+        finally:
+            for writer in writers.values():
+                writer.close()
+        yield paths
+    finally:
+        tf.io.gfile.rmtree(str(staging_dir))
 
 
 def write_examples(
     pipeline: beam.Pipeline,
-    records: Sequence[dict[str, Any]],
+    staged: dict[str, str],
     dead_letters: Sequence[dict[str, Any]],
     output_dir: Path,
-    eval_fraction: float,
-    test_fraction: float,
     counts: dict[str, Any],
-    task: str,
 ) -> None:
-    """Adds the partition + write transforms to `pipeline` (every split gets at least one shard)."""
-    parts = (
-        pipeline
-        | "CreateRecords" >> beam.Create(list(records), reshuffle=False)
-        | "PartitionBySplit" >> beam.Partition(_SplitIndex(eval_fraction, test_fraction, task), len(schema.SPLITS))
-    )
-    for split, part in zip(schema.SPLITS, parts):
+    """Adds the read-staged + write transforms to `pipeline` (every split gets at least one shard)."""
+    for split in schema.SPLITS:
         _ = (
-            part
-            | f"ToExample[{split}]" >> beam.Map(to_example)
+            pipeline
+            | f"ReadStaged[{split}]" >> beam.io.ReadFromTFRecord(
+                staged[split], compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED)
             | f"Write[{split}]"
             >> beam.io.WriteToTFRecord(
                 record_prefix(output_dir, split),

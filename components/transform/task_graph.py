@@ -8,6 +8,12 @@ pieces to ids. The small results (vocabularies, per-split stats) are written
 as JSON to `<work_dir>/` and turned into vocab files and the manifest in
 Python after the pipeline finishes.
 
+Records travel in batches of `transform.batch_size` (see `task_fns`): one
+TensorFlow call per batch and side tokenizes, counts the train tokens and cuts
+them to the encoder's length; the counts combine per batch into the
+vocabularies (`TaskVocabularyFn`), which reach the encoder as one JSON string;
+each encoded batch is written as one element (`bulk_write`).
+
 Example:
 
 >>> with make_pipeline([]) as p:  # doctest: +SKIP
@@ -22,12 +28,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import apache_beam as beam
 
+from components.transform.bulk_write import WriteBatchesToTFRecord
 from components.transform.task_fns import (
-    EncodeTaskFn,
+    CountVocabFn,
+    EncodeBatchFn,
     PreTokenizeBatchFn,
     WordpieceBatchFn,
     parse_task_example,
-    vocab_items,
 )
 from components.config import TransformConfig
 from components.registry import get_task
@@ -78,6 +85,27 @@ def build_task_vocabularies(
     return vocabs
 
 
+class TaskVocabularyFn(CountVocabFn):
+    """Train `Batch`es -> {vocab name: tokens}: the token and label counts of `CountVocabFn`, then
+    `build_task_vocabularies`.
+
+    Built inside the combine so that what leaves it is the vocabularies, not
+    the counts of every distinct token (Beam hands a CombineGlobally's output
+    through a side input, whose size it measures object by object).
+    """
+
+    def __init__(self, text_fields: Sequence[TextField], label_fields: Sequence[LabelField],
+                 config: TransformConfig, tokenizer: str) -> None:
+        super().__init__(label_fields)
+        self.text_fields = tuple(text_fields)
+        self.config = config
+        self.tokenizer = tokenizer
+
+    def extract_output(self, counts) -> dict[str, list[str]]:
+        return build_task_vocabularies(super().extract_output(counts), self.text_fields, self.label_fields,
+                                       self.config, self.tokenizer)
+
+
 def sum_task_stats(values: Iterable[tuple[int, int, int, int]]) -> tuple[int, ...]:
     """Element-wise sum of (examples, tokens, oov, unseen) tuples."""
     totals = [0, 0, 0, 0]
@@ -101,47 +129,39 @@ def build_task_transform(
     text_fields, label_fields = fields.text_fields, fields.label_fields
     max_lengths: dict[str, Any] = {"max_source_length": config.max_source_length,
                                    "max_target_length": config.max_target_length}
-    rows = {}
+    encode = EncodeBatchFn(text_fields, label_fields, max_lengths)
+    limits = {} if spec.kind == "wordpiece" else encode.limits()  # pieces are cut, not words
+    batches = {}
     for split, pattern in split_globs.items():
-        rows[split] = (
+        batches[split] = (
             pipeline
             | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern, compression_type=GZIP)
             | f"Parse[{split}]" >> beam.Map(parse_task_example, fields.raw_features)
-            | f"Batch[{split}]" >> beam.BatchElements(min_batch_size=1, max_batch_size=config.batch_size)
-            | f"PreTokenize[{split}]" >> beam.ParDo(PreTokenizeBatchFn(spec.to_dict(), text_fields))
+            | f"Batch[{split}]" >> beam.BatchElements(min_batch_size=config.batch_size,
+                                                      max_batch_size=config.batch_size)
+            | f"PreTokenize[{split}]" >> beam.ParDo(
+                PreTokenizeBatchFn(spec.to_dict(), text_fields, limits, count=split == "train"))
         )
     vocab = (
-        rows["train"]
-        | "VocabItems" >> beam.FlatMap(vocab_items, label_fields)
-        | "CountTokens" >> beam.CombinePerKey(sum)
-        | "CollectCounts" >> beam.combiners.ToList()
-        | "BuildVocab" >> beam.Map(build_task_vocabularies, text_fields, label_fields, config, spec.kind)
+        batches["train"]
+        | "CountAndBuildVocab" >> beam.CombineGlobally(TaskVocabularyFn(text_fields, label_fields, config, spec.kind))
+        | "VocabToJson" >> beam.Map(lambda value: json.dumps(value, ensure_ascii=False))
     )
-    _write_json(vocab, work_dir / VOCAB_JSON, "Vocab")
+    _ = vocab | "WriteVocab" >> beam.io.WriteToText(str(work_dir / VOCAB_JSON), shard_name_template="")
+    vocab_json = beam.pvalue.AsSingleton(vocab)  # one string: cheap to size, code and cache per bundle
     stats = []
-    for split, split_rows in rows.items():
+    for split, split_batches in batches.items():
         if spec.kind == "wordpiece":
-            split_rows = (
-                split_rows
-                | f"BatchWords[{split}]" >> beam.BatchElements(min_batch_size=1, max_batch_size=config.batch_size)
-                | f"WordPiece[{split}]" >> beam.ParDo(
-                    WordpieceBatchFn(spec.to_dict(), text_fields), vocab=beam.pvalue.AsSingleton(vocab))
-            )
-        encoded = split_rows | f"Encode[{split}]" >> beam.ParDo(
-            EncodeTaskFn(text_fields, label_fields, max_lengths), vocab=beam.pvalue.AsSingleton(vocab)
-        )
+            split_batches = split_batches | f"WordPiece[{split}]" >> beam.ParDo(
+                WordpieceBatchFn(spec.to_dict(), text_fields), vocab_json)
+        encoded = split_batches | f"Encode[{split}]" >> beam.ParDo(encode, vocab_json)
         _ = (
             encoded
-            | f"Example[{split}]" >> beam.Map(lambda e: e["example"])
-            | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-                str(output_dir / split / "data"),
-                file_name_suffix=".tfrecord.gz",
-                num_shards=config.num_shards,
-                compression_type=GZIP,
-            )
+            | f"Examples[{split}]" >> beam.Map(lambda e: e[0])
+            | f"Write[{split}]" >> WriteBatchesToTFRecord(
+                str(output_dir / split / "data"), ".tfrecord.gz", config.num_shards, GZIP)
         )
-        stats.append(encoded | f"Stats[{split}]" >> beam.Map(
-            lambda e, s=split: (s, (1, e["tokens"], e["oov"], e["unseen"]))))
+        stats.append(encoded | f"Stats[{split}]" >> beam.Map(lambda e, s=split: (s, e[1])))
     split_stats = (
         stats
         | "FlattenStats" >> beam.Flatten()

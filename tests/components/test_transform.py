@@ -14,7 +14,9 @@ import components.example_gen as example_gen
 import components.transform as transform
 from serving import schema
 from components.registry import get_task
-from components.transform.task_fns import EncodeTaskFn, PreTokenizeBatchFn, parse_task_example, vocab_items
+from components.transform.task_fns import (
+    CountVocabFn, EncodeBatchFn, PreTokenizeBatchFn, parse_task_example, row_tokens,
+)
 from components.transform.task_graph import build_task_vocabularies
 from components.transform.vocab import build_vocabulary
 from pipeline.config import TransformConfig, load_config
@@ -42,21 +44,23 @@ def test_pretokenize_batch_fn():
             p
             | beam.Create([[{"source": "Mar 3", "target": "03"}, {"source": "A  B", "target": "x y"}]])
             | beam.ParDo(PreTokenizeBatchFn(CHAR, get_task("translation").text_fields))
-            | beam.Map(lambda r: (r["raw"]["source"], tuple(r["tokens"]["source"]), tuple(r["tokens"]["target"])))
+            | beam.FlatMap(lambda b: zip([r["source"] for r in b["raw"]], row_tokens(b, "source"),
+                                         row_tokens(b, "target")))
+            | beam.Map(lambda r: (r[0], tuple(r[1]), tuple(r[2])))
         )
         assert_that(rows, equal_to([
-            ("Mar 3", ("m", "a", "r", " ", "3"), ("0", "3")),
-            ("A  B", ("a", " ", "b"), ("x", " ", "y")),
+            ("Mar 3", (b"m", b"a", b"r", b" ", b"3"), (b"0", b"3")),
+            ("A  B", (b"a", b" ", b"b"), (b"x", b" ", b"y")),
         ]))
 
 
 def test_count_and_vocab_transforms():
-    rows = [
-        {"raw": {}, "tokens": {"source": ["a", "b", "a"], "target": ["1"]}},
-        {"raw": {}, "tokens": {"source": ["b", "a"], "target": ["2", "1"]}},
+    batches = [
+        {"raw": [{}], "counts": {"source": [[b"a", b"b"], [2, 1]], "target": [[b"1"], [1]]}},
+        {"raw": [{}], "counts": {"source": [[b"b", b"a"], [1, 1]], "target": [[b"2", b"1"], [1, 1]]}},
     ]
     with local_pipeline() as p:
-        counts = p | beam.Create(rows) | beam.FlatMap(vocab_items, ()) | beam.CombinePerKey(sum)
+        counts = p | beam.Create(batches) | beam.CombineGlobally(CountVocabFn(())) | beam.FlatMap(lambda c: c)
         assert_that(counts, equal_to([
             (("source", "a"), 3), (("source", "b"), 2), (("target", "1"), 2), (("target", "2"), 1),
         ]), label="counts")
@@ -68,27 +72,28 @@ def test_count_and_vocab_transforms():
 
 def test_encode_fn_truncates_and_appends_end():
     vocab = {"source": RESERVED + ["a", "b"], "target": RESERVED + ["1"]}
-    rows = [{"raw": {"source": "abz", "target": "111"},
-             "tokens": {"source": ["a", "b", "z"], "target": ["1", "1", "1"]}}]
+    batch = {"raw": [{"source": "abz", "target": "111"}],
+             "tokens": {"source": [[b"a", b"b", b"z"], [3]], "target": [[b"1", b"1", b"1"], [3]]}}
 
     def encoded(p, max_source_length, max_target_length):
-        fn = EncodeTaskFn(get_task("translation").text_fields, (), {"max_source_length": max_source_length,
-                                                            "max_target_length": max_target_length})
-        side = p | "Vocab" >> beam.Create([vocab])
-        return p | "Rows" >> beam.Create(rows) | beam.ParDo(fn, vocab=beam.pvalue.AsSingleton(side))
+        fn = EncodeBatchFn(get_task("translation").text_fields, (), {"max_source_length": max_source_length,
+                                                             "max_target_length": max_target_length})
+        side = p | "Vocab" >> beam.Create([json.dumps(vocab)])
+        return p | "Batches" >> beam.Create([batch]) | beam.ParDo(fn, beam.pvalue.AsSingleton(side))
 
     def decoded(e):
-        feature = tf.train.Example.FromString(e["example"]).features.feature
+        [example], (n, tokens, oov, unseen) = e
+        feature = tf.train.Example.FromString(example).features.feature
         return (list(feature[schema.SOURCE_IDS].int64_list.value), list(feature[schema.TARGET_IDS].int64_list.value),
-                parse_task_example(e["example"], get_task("translation").raw_features), e["tokens"], e["oov"])
+                parse_task_example(example, get_task("translation").raw_features), n, tokens, oov)
 
     with local_pipeline() as p:
         assert_that(encoded(p, 2, 3) | beam.Map(decoded), equal_to([
-            ([4, 5], [4, 4, schema.END_ID], {"source": "abz", "target": "111"}, 4, 0)]))
+            ([4, 5], [4, 4, schema.END_ID], {"source": "abz", "target": "111"}, 1, 4, 0)]))
     with local_pipeline() as p:
-        assert_that(encoded(p, 10, 10) | beam.Map(lambda e: e["oov"]), equal_to([1]))
+        assert_that(encoded(p, 10, 10) | beam.Map(lambda e: e[1][2]), equal_to([1]))
     with pytest.raises(ValueError, match="max_target_length"):
-        EncodeTaskFn(get_task("translation").text_fields, (), {"max_source_length": 10, "max_target_length": 1})
+        EncodeBatchFn(get_task("translation").text_fields, (), {"max_source_length": 10, "max_target_length": 1})
 
 
 @pytest.fixture(scope="module")

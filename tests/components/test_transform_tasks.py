@@ -15,7 +15,7 @@ import components.transform as transform
 from serving import schema
 from components.registry import get_task
 from components.transform.task_fns import (
-    EncodeTaskFn, PreTokenizeBatchFn, WordpieceBatchFn, parse_task_example, vocab_items,
+    CountVocabFn, EncodeBatchFn, PreTokenizeBatchFn, WordpieceBatchFn, parse_task_example, row_tokens,
 )
 from components.transform.task_graph import build_task_vocabularies
 from pipeline.config import TransformConfig, load_config
@@ -81,20 +81,30 @@ def test_pretokenize_batch_fn_text_and_pretokenized():
     with local_pipeline() as p:
         cls = (p | "Cls" >> beam.Create([RAW["classification"]["train"][:2]])
                | "TokCls" >> beam.ParDo(PreTokenizeBatchFn(WORD, get_task("classification").text_fields))
-               | "ToCls" >> beam.Map(lambda r: tuple(r["tokens"]["text"])))
-        assert_that(cls, equal_to([("good", "movie"), ("bad", "movie")]), label="cls")
+               | "ToCls" >> beam.FlatMap(lambda b: map(tuple, row_tokens(b, "text"))))
+        assert_that(cls, equal_to([(b"good", b"movie"), (b"bad", b"movie")]), label="cls")
         tag = (p | "Tag" >> beam.Create([RAW["tagging"]["train"]])
                | "TokTag" >> beam.ParDo(PreTokenizeBatchFn(WORD, get_task("tagging").text_fields))
-               | "ToTag" >> beam.Map(lambda r: (tuple(r["tokens"]["tokens"]), tuple(r["raw"]["tags"]))))
-        assert_that(tag, equal_to([(("john", "lives", "in", "new york"), ("B-PER", "O", "O", "B-LOC")),
-                                   (("john", "runs"), ("B-PER", "O"))]), label="tag")
+               | "ToTag" >> beam.FlatMap(lambda b: [(tuple(t), tuple(r["tags"]))
+                                                    for t, r in zip(row_tokens(b, "tokens"), b["raw"])]))
+        assert_that(tag, equal_to([((b"john", b"lives", b"in", b"new york"), ("B-PER", "O", "O", "B-LOC")),
+                                   ((b"john", b"runs"), ("B-PER", "O"))]), label="tag")
+
+        counted = (p | "Counted" >> beam.Create([RAW["classification"]["train"]])
+                   | "TokCounted" >> beam.ParDo(PreTokenizeBatchFn(WORD, get_task("classification").text_fields,
+                                                                   {"text": 1}, count=True))
+                   | "ToCounted" >> beam.Map(lambda b: (tuple(map(tuple, row_tokens(b, "text"))),
+                                                        sorted(zip(*b["counts"]["text"])))))
+        assert_that(counted, equal_to([(((b"good",), (b"bad",), (b"good",)),  # cut to 1, counted in full
+                                        [(b"bad", 1), (b"good", 3), (b"movie", 2)])]), label="counted")
 
 
-def test_vocab_items_and_task_vocabularies():
-    rows = [{"raw": {"tokens": ["A", "b"], "tags": ["O", "B-X"]}, "tokens": {"tokens": ["a", "b"]}},
-            {"raw": {"tokens": ["a", ""], "tags": ["O", "O"]}, "tokens": {"tokens": ["a", ""]}}]
+def test_count_vocab_fn_and_task_vocabularies():
+    batches = [{"raw": [{"tokens": ["A", "b"], "tags": ["O", "B-X"]}], "counts": {"tokens": [[b"a", b"b"], [1, 1]]}},
+               {"raw": [{"tokens": ["a", ""], "tags": ["O", "O"]}], "counts": {"tokens": [[b"a", b""], [1, 1]]}}]
     with local_pipeline() as p:
-        counts = p | beam.Create(rows) | beam.FlatMap(vocab_items, get_task("tagging").label_fields) | beam.CombinePerKey(sum)
+        counts = (p | beam.Create(batches) | beam.CombineGlobally(CountVocabFn(get_task("tagging").label_fields))
+                  | beam.FlatMap(lambda c: c))
         assert_that(counts, equal_to([(("tokens", "a"), 2), (("tokens", "b"), 1), (("tags", "O"), 3),
                                       (("tags", "B-X"), 1)]), label="counts")
         vocab = counts | beam.combiners.ToList() | beam.Map(build_task_vocabularies, get_task("tagging").text_fields,
@@ -103,31 +113,36 @@ def test_vocab_items_and_task_vocabularies():
                     label="vocab")
 
 
-def test_encode_task_fn_unseen_labels_and_truncation():
+def test_encode_batch_fn_unseen_labels_and_truncation():
     vocab = {"text": RESERVED + ["good", "movie"], "labels": ["neg", "pos"]}
-    rows = [{"raw": {"text": "Good movie bad", "label": "pos"}, "tokens": {"text": ["good", "movie", "bad"]}},
-            {"raw": {"text": "bad", "label": "neutral"}, "tokens": {"text": ["bad"]}}]
-    fn = EncodeTaskFn(get_task("classification").text_fields, get_task("classification").label_fields, {"max_source_length": 2})
+    batch = {"raw": [{"text": "Good movie bad", "label": "pos"}, {"text": "bad", "label": "neutral"}],
+             "tokens": {"text": [[b"good", b"movie", b"bad", b"bad"], [3, 1]]}}
+    fn = EncodeBatchFn(get_task("classification").text_fields, get_task("classification").label_fields,
+                       {"max_source_length": 2})
+
+    def ids(example: bytes) -> tuple:
+        feature = tf.train.Example.FromString(example).features.feature
+        return tuple(feature[schema.TOKEN_IDS].int64_list.value), tuple(feature[schema.LABEL_ID].int64_list.value)
+
     with local_pipeline() as p:
-        side = p | "Vocab" >> beam.Create([vocab])
-        out = (p | "Rows" >> beam.Create(rows) | beam.ParDo(fn, vocab=beam.pvalue.AsSingleton(side))
-               | beam.Map(lambda e: (tuple(tf.train.Example.FromString(e["example"]).features.feature[
-                   schema.TOKEN_IDS].int64_list.value), tuple(tf.train.Example.FromString(e["example"]).features.feature[
-                   schema.LABEL_ID].int64_list.value), e["tokens"], e["oov"], e["unseen"])))
-        assert_that(out, equal_to([((4, 5), (1,), 2, 0, 0), ((schema.UNK_ID,), (schema.UNSEEN_LABEL_ID,), 1, 1, 1)]))
+        side = p | "Vocab" >> beam.Create([json.dumps(vocab)])
+        out = (p | "Batches" >> beam.Create([batch]) | beam.ParDo(fn, beam.pvalue.AsSingleton(side))
+               | beam.Map(lambda e: ([ids(x) for x in e[0]], e[1])))
+        assert_that(out, equal_to([([((4, 5), (1,)), ((schema.UNK_ID,), (schema.UNSEEN_LABEL_ID,))], (2, 3, 1, 1))]))
 
 
 def test_wordpiece_batch_fn_with_side_input():
     vocab = {"text": RESERVED + ["play", "##ed", "##s", "x"]}
-    rows = [{"raw": {"text": "played plays"}, "tokens": {"text": ["played", "plays"]}},
-            {"raw": {"text": "x"}, "tokens": {"text": ["x", "yy"]}}]
+    batch = {"raw": [{"text": "played plays"}, {"text": "x"}],
+             "tokens": {"text": [[b"played", b"plays", b"x", b"yy"], [2, 2]]}}
     spec = TokenizerSpec(kind="wordpiece").to_dict()
     with local_pipeline() as p:
-        side = p | "Vocab" >> beam.Create([vocab])
-        out = (p | "Rows" >> beam.Create([rows])
-               | beam.ParDo(WordpieceBatchFn(spec, get_task("language_model").text_fields), vocab=beam.pvalue.AsSingleton(side))
-               | beam.Map(lambda r: tuple(r["tokens"]["text"])))
-        assert_that(out, equal_to([("play", "##ed", "play", "##s"), ("x", "[UNK]")]))
+        side = p | "Vocab" >> beam.Create([json.dumps(vocab)])
+        out = (p | "Batches" >> beam.Create([batch])
+               | beam.ParDo(WordpieceBatchFn(spec, get_task("language_model").text_fields),
+                            beam.pvalue.AsSingleton(side))
+               | beam.FlatMap(lambda b: map(tuple, row_tokens(b, "text"))))
+        assert_that(out, equal_to([(b"play", b"##ed", b"play", b"##s"), (b"x", b"[UNK]")]))
 
 
 def run_task(tmp_path: Path, task: str, *overrides: str, splits: dict | None = None) -> tuple[Path, dict, dict]:
