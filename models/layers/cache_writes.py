@@ -3,8 +3,8 @@ in-place write within a `cache_writes` scope.
 
 A cached step writes one `(batch * heads)` set of rows into caches of `(batch * heads * slots)` rows. The
 default, `ops.scatter_update`, returns a new tensor: under `jax.jit` XLA updates the loop's buffer in place,
-but TensorFlow without XLA (a served graph) copies the whole cache on every write, so at batch 32 a step
-costs what copying every layer's cache costs. A serving export that traces its decoding loop inside
+but TensorFlow without XLA (a served graph) copies the whole cache on every write (8.4 MB a write at batch
+32 and 256 slots of a 256-wide layer). A serving export that traces its decoding loop inside
 `cache_writes(write, own)` gets an in-place write instead (`serving.inplace_writes`): `write(flat, rows,
 updates)` returns `flat` with `updates` at `rows` and may reuse its buffer, so `decode_seq2seq` (before the
 first cached step) and `decode` (before the loop) pass every state tensor through `own`, which must return a
