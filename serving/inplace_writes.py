@@ -2,12 +2,13 @@
 
 `tf.tensor_scatter_nd_update` copies its whole input when it cannot take over the buffer, and inside a
 `tf.while_loop` it never can: at batch 32 a 4 x 256 Transformer decoder copies 8 caches of 8.4 MB a step,
-more than half the step on a busy machine, ~6% idle (`benchmarks/lm_generate_batch.py`). `tf.raw_ops.InplaceUpdate` writes the rows into the
-buffer it is given, which is safe here because of the contract of `models.layers.cache_writes`: `decode`
-hands the loop `DeepCopy`s of the state it starts from (one copy a request, not one a step), a beam
-search's reordering gathers into new buffers, and nothing reads a cache after the step that replaces it
-(each step's writes need the token chosen from the previous step's logits, which need every read of that
-step). The graph keeps plain TensorFlow ops, so it runs in the stock model server.
+more than half the step on a busy machine, ~6% idle (`benchmarks/lm_generate_batch.py`).
+`tf.raw_ops.InplaceUpdate` writes the rows into the buffer it is given, which is safe here because of the
+contract of `models.layers.cache_writes`: `decode_seq2seq` and `generate` hand the loop `DeepCopy`s of the
+state it starts from (one copy a request, not one a step), a beam search's reordering gathers into new
+buffers, and nothing reads a cache after the step that replaces it (each step's writes need the token chosen
+from the previous step's logits, which need every read of that step). The graph keeps plain TensorFlow ops,
+so it runs in the stock model server.
 
 Example:
 

@@ -22,6 +22,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from serving import schema
+
 
 def run_artifacts(root: str | Path) -> tuple[Path, Path, dict]:
     """(transform dir, trainer dir, effective config dict) of the latest run under `root` (its summary.json)."""
@@ -76,10 +78,11 @@ def keras_predictions(root: str | Path, texts: Sequence[str], batch_size: int = 
 
     from serving.export import load_trained_model
     from serving.export import make_classification_fn, make_serving_fn, make_tagging_fn
+    from serving.predict import example_rows
     from serving.text_processor import TextProcessor
 
     transform_dir, trainer_dir, config = run_artifacts(root)
-    manifest = json.loads((transform_dir / "manifest.json").read_text())
+    manifest = schema.read_manifest(transform_dir)
     model = load_trained_model(trainer_dir)
     if "target" in manifest["vocab"]:  # an encoder-decoder's artifact: decoded as the pusher's export decodes
         from models.decoding import strategy_from_name
@@ -90,23 +93,20 @@ def keras_predictions(root: str | Path, texts: Sequence[str], batch_size: int = 
         serve = make_serving_fn(model, TextProcessor.from_manifest(transform_dir, "source"),
                                 TextProcessor.from_manifest(transform_dir, "target"),
                                 config["eval"]["max_decode_length"], strategy)
-
-        def rows(out):
-            return [t.decode("utf-8") for t in out["translation"].numpy()]
+        key = "translation"
     elif "labels" in manifest:  # a classifier's artifact
         serve = make_classification_fn(model, TextProcessor.from_manifest(transform_dir, "text"), manifest["labels"])
-
-        def rows(out):
-            return [label.decode("utf-8") for label in out["label"].numpy()]
+        key = "label"
     elif "tags" in manifest:
         serve = make_tagging_fn(model, TextProcessor.from_manifest(transform_dir, "tokens"), manifest["tags"],
                                 char_ids=config["model"].get("char_filters", 0) > 0)
-
-        def rows(out):
-            return [[t.decode("utf-8") for t in row[:n]] for row, n in zip(out["tags"].numpy(), out["length"].numpy())]
+        key = "tags"
     else:
         raise ValueError("keras_predictions handles translators (a target vocab), classifiers (labels) and "
                          f"taggers (tags). Received: a manifest with {sorted(manifest)}")
-    texts = list(texts)
-    return [row for i in range(0, len(texts), batch_size)
-            for row in rows(serve(tf.constant(texts[i:i + batch_size], dtype=tf.string)))]
+    texts, predictions = list(texts), []
+    for i in range(0, len(texts), batch_size):  # rows as `seqlab predict` builds them (tags cut to length)
+        chunk = texts[i:i + batch_size]
+        outputs = {name: tensor.numpy() for name, tensor in serve(tf.constant(chunk, dtype=tf.string)).items()}
+        predictions += [row[key] for row in example_rows("text", chunk, outputs)]
+    return predictions

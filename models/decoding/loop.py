@@ -56,7 +56,8 @@ def decode(step_fn, logits, state, strategy, max_length, end_id: int = END_ID, e
     Args:
         step_fn: `(ids (rows,), state) -> (logits (rows, vocab), state, extras)`.
         logits: `(batch, vocab)`, the first step's logits (the first token's distribution).
-        state: the state after that step, leading dimension `batch`.
+        state: the state after that step, leading dimension `batch` (within a `cache_writes` scope, buffers
+            the caller owns: `cache_writes.own`).
         strategy: `Greedy()`, `Sampling(...)` or `BeamSearch(...)`.
         max_length: steps at most, forced ones included (a Python int; a scalar tensor on TensorFlow).
         end_id: the token that finishes a hypothesis ([END]).
@@ -94,7 +95,7 @@ def decode(step_fn, logits, state, strategy, max_length, end_id: int = END_ID, e
         return keras.tree.map_structure(lambda x: ops.cast(x, "float32"), tree)
 
     logits = ops.cast(tile(logits), "float32")
-    state = keras.tree.map_structure(lambda x: cache_writes.own(tile(x)), state)  # the loop's own buffers
+    state = keras.tree.map_structure(tile, state)
     extras = as_f32(keras.tree.map_structure(tile, extras))
     token_ids = ops.arange(vocab, dtype="int32")
     banned = ops.zeros((vocab,), dtype="bool")
@@ -260,6 +261,7 @@ def generate(model, prompt_ids, prompt_lengths, strategy, max_new_tokens, max_le
             axis=1)
     if max_length is None:
         max_length = ops.max(forced_lengths) + ops.max(budgets)
+    state = keras.tree.map_structure(cache_writes.own, state)  # see `own`: the loop may write it in place
 
     def step_fn(ids, state):
         logits, state = model.step(ids, state)

@@ -7,9 +7,9 @@ but TensorFlow without XLA (a served graph) copies the whole cache on every writ
 32 and 256 slots of a 256-wide layer). A serving export that traces its decoding loop inside
 `cache_writes(write, own)` gets an in-place write instead (`serving.inplace_writes`): `write(flat, rows,
 updates)` returns `flat` with `updates` at `rows` and may reuse its buffer, so `decode_seq2seq` (before the
-first cached step) and `decode` (before the loop) pass every state tensor through `own`, which must return a
-buffer nobody else holds (a copy): the caches a model starts from may share one buffer (`[zeros] * n`) or be
-a constant of the graph.
+first cached step) and `generate` (before the loop) pass every state tensor through `own`, once a request,
+which must return a buffer nobody else holds (a copy): the caches a model starts from may share one buffer
+(`[zeros] * n`) or be a constant of the graph. A caller of `decode` itself owns its state the same way.
 
 Example (TensorFlow):
 
