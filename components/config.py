@@ -137,7 +137,8 @@ class TrainConfig:
     precision: str = "auto"  # auto | float32 | mixed_float16 | mixed_bfloat16
     shuffle_buffer: int = 10000
     bucket_boundaries: tuple = (12, 18, 24, 32)
-    seed: int = 42
+    seed: int = 42  # weight init, shuffling, dropout and word dropout (data.seed draws the split)
+    deterministic: bool = False  # TensorFlow op determinism: bit-identical reruns of a seed, slower training
     strategy: str = "auto"  # auto | default | mirrored | multi_worker
     max_minutes: float = 0.0  # training time budget: stop after the batch that crosses it (0: none)
     lr_decay: float = 1.0  # learning rate x lr_decay after every epoch (1: constant)

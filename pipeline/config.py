@@ -90,7 +90,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.positions": ("sinusoidal", "learned"),
     "train.precision": ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
     "train.strategy": ("auto", "default", "mirrored", "multi_worker"),
-    "train.monitor": ("val_loss", "val_accuracy"),
+    "train.monitor": ("val_loss", "val_accuracy", "val_entity_f1"),
     "eval.decode.strategy": ("auto", "greedy", "sampling", "beam"),
     "push.decode.strategy": ("auto", "greedy", "sampling", "beam"),
 }
@@ -473,6 +473,9 @@ def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:
             f"Received: transform.tokenizer={cfg.transform.tokenizer!r}"
         )
     task.check_config(cfg)
+    if cfg.train.monitor not in task.monitors:
+        raise ConfigError(f"train.monitor={cfg.train.monitor!r} is not logged by task {cfg.task!r}; "
+                          f"allowed: {list(task.monitors)}")
     if cfg.model.family == "transformer_language_model" and cfg.train.sequence_length > cfg.model.max_length:
         raise ConfigError(
             "train.sequence_length must fit the Transformer's context, model.max_length. Received: "

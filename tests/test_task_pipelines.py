@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ SMALL = ["data.num_examples=240", "train.epochs=1", "train.batch_size=32", "eval
 CONFIGS = {
     "temporal_order": ["data.source=builtin:temporal_order?length=20", "model.units=16"],
     "date_validity": [],
-    "date_tags": ["model.char_filters=8", "model.units=16"],
+    "date_tags": ["model.char_filters=8", "model.units=16", "train.monitor=val_entity_f1"],
     "dialogue_lm": ["train.sequence_length=32", "eval.bless_threshold=100", "eval.sample_tokens=20", "model.units=16"],
     "quickstart": ["eval.max_decode_length=12", "eval.num_attention_plots=1", "train.label_smoothing=0.1",
                    "train.warmup_steps=4"],
@@ -63,6 +64,15 @@ def runs(tmp_path_factory):
         config = load_config([_config_file(name, root)], SMALL + extra)
         out[name] = (config, run_pipeline(config, root / name), root / name)
     return out
+
+
+def test_entity_f1_monitor_logs_the_evaluators_dev_f1(runs):
+    """`train.monitor=val_entity_f1`: each epoch logs the dev entity F1 of Viterbi decoding, the figure the
+    evaluator computes on the same split from the kept weights (one epoch here, so those weights)."""
+    _, summary, _ = runs["date_tags"]
+    trainer_dir = next(s["artifact"] for s in summary["steps"] if s["name"] == "trainer")
+    history = json.loads((Path(trainer_dir) / "history.json").read_text())
+    assert history["val_entity_f1"] == [pytest.approx(summary["metrics"]["eval"]["entity_f1"], abs=1e-9)]
 
 
 @pytest.mark.slow

@@ -117,6 +117,9 @@ class Task:
 
         return ops.ones((1, 2), dtype="int32")
 
+    # `train.monitor` values this task's training logs (early stopping and the kept weights watch it)
+    monitors: tuple[str, ...] = ("val_loss", "val_accuracy")
+
     def compile_args(self, cfg) -> dict[str, Any]:
         """`loss` and `metrics` for `model.compile`."""
         raise NotImplementedError(f"task {self.name!r} has no compile arguments")

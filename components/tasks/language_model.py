@@ -31,6 +31,7 @@ class LanguageModelTask(Task):
     families = ("rnn_language_model", "transformer_language_model")
     bless_metrics = ("nats_per_token", "perplexity")  # lower is better: bless_threshold is a ceiling
     decoding = "sampling"
+    monitors = ("val_loss",)  # nats per token (perplexity = exp(loss)); its accuracy is no model-selection figure
     input_ids = schema.TOKEN_IDS
 
     def check_config(self, cfg) -> None:
@@ -38,10 +39,6 @@ class LanguageModelTask(Task):
             raise ConfigError(
                 f"train.lm_input='stateful' carries recurrent states; model.family={cfg.model.family!r} has none. "
                 "Use train.lm_input='windows'")
-        if cfg.train.monitor != "val_loss":
-            raise ConfigError(
-                "A language model is monitored by its loss (nats per token; perplexity = exp(loss)): set "
-                f"train.monitor='val_loss'. Received: train.monitor={cfg.train.monitor!r}")
 
     def compile_args(self, cfg) -> dict[str, Any]:
         """Cross-entropy per token (nats) ignoring [PAD], no per-batch metric: the trainer logs perplexity =

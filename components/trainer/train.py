@@ -40,7 +40,7 @@ import keras
 from components.plots import plot_learning_curves
 from components.registry import get_task
 from components.step import StepContext
-from components.trainer.devices import make_strategy, set_precision
+from components.trainer.devices import make_strategy, seed_everything, set_precision
 from serving import schema
 from serving.faults import crash_point
 
@@ -455,7 +455,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     manifest = schema.read_manifest(transform_dir)
 
     policy = set_precision(cfg.train.precision)
-    keras.utils.set_random_seed(cfg.train.seed)
+    seed_everything(cfg.train.seed, cfg.train.deterministic)
     strategy = make_strategy(cfg.train.strategy)
 
     task = get_task(cfg.task)

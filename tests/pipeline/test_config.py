@@ -110,7 +110,9 @@ def test_cli_config_prints_effective_config():
     (["task=classification", "model.family=transformer_classifier", "model.pooling=max"], "does not apply"),
     (["task=classification", "model.pooling=cls"], "does not apply"),
     (["task=tagging", "transform.tokenizer=word", "eval.bless_metric=exact_match"], "must be one of .*'entity_f1'"),
-    (["train.monitor=val_acc"], "'train.monitor' must be one of \\['val_loss', 'val_accuracy'\\]"),
+    (["train.monitor=val_acc"], "'train.monitor' must be one of \\['val_loss', 'val_accuracy', 'val_entity_f1'\\]"),
+    (["task=classification", "train.monitor=val_entity_f1"],
+     "train.monitor='val_entity_f1' is not logged by task 'classification'; allowed: \\['val_loss', 'val_accuracy'\\]"),
     (["task=language_model", "transform.tokenizer=word", "transform.whitespace=keep"], "tokenizer='char' only"),
     (["task=language_model", "model.family=transformer_language_model", "train.lm_input=stateful"],
      "carries recurrent states"),
@@ -119,7 +121,7 @@ def test_cli_config_prints_effective_config():
     (["task=language_model", "model.family=transformer_language_model", "train.sequence_length=300"],
      "must fit the Transformer's context"),
     (["task=language_model", "eval.bless_metric=accuracy"], "'nats_per_token'"),
-    (["task=language_model", "train.monitor=val_accuracy"], "train.monitor='val_loss'"),
+    (["task=language_model", "train.monitor=val_accuracy"], "allowed: \\['val_loss'\\]"),
 ])
 def test_model_and_metric_choices_fit_the_task(overrides, message):
     with pytest.raises(ValueError, match=message):
