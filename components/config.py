@@ -122,6 +122,11 @@ class ModelConfig:
     decoder_layers: int = 3  # transformer_seq2seq: decoder blocks (encoder_layers: encoder blocks)
     share_embeddings: bool = False  # transformer_seq2seq: one embedding for both sides (transform.joint_vocab)
     tie_output: bool = False  # transformer_seq2seq: logits from the target embedding transposed
+    # word vectors file (word2vec text/binary, GloVe text, optionally .gz; components/pretrained_vectors.py)
+    # filling the word embedding of taggers, classifiers and rnn_attention's source side ("": none)
+    pretrained_embeddings: str = ""
+    pretrained_format: str = "auto"  # auto | word2vec_text | word2vec_binary | glove
+    freeze_embeddings: bool = False  # pretrained vectors: frozen (true) or fine-tuned (false)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -143,6 +143,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                            beam_args=args.beam_args, wait=None if args.wait else 0.0)
     for step in summary["steps"]:
         print(f"{step['name']:<12} {step['status']:<7} {step['seconds']:8.1f}s")
+        vectors = (step.get("outputs") or {}).get("pretrained_embeddings")
+        if vectors:  # the trainer's coverage report (components/pretrained_vectors.py)
+            print(f"{'':<12} pretrained vectors {vectors['line']}")
     for split, metrics in summary["metrics"].items():
         shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         print(f"{split}: {shown}")

@@ -28,7 +28,7 @@ from typing import Any, Callable, Collection, Mapping, Sequence
 
 import yaml
 
-from components import source_uri
+from components import pretrained_vectors, source_uri
 from components.config import (Config, ConfigError, DataConfig, DecodeConfig, EvalConfig, ModelConfig, PushConfig,
                                TrainConfig, TransformConfig)
 from components.registry import get_task, model_family, registered_tasks  # tasks import TensorFlow lazily
@@ -73,6 +73,9 @@ FAMILY_KEYS: dict[str, tuple[str, ...]] = {
         "embed_dim", "encoder_layers", "decoder_layers", "dropout", "num_heads", "ff_dim", "positions", "max_length",
         "share_embeddings", "tie_output"),
 }
+# Families with a word embedding also read the pretrained-vectors keys (components/pretrained_vectors.py).
+FAMILY_KEYS.update({family: (*FAMILY_KEYS[family], *pretrained_vectors.MODEL_KEYS)
+                    for family in pretrained_vectors.WORD_EMBEDDINGS})
 FORMATS = ("auto", "text", "tsv", "csv", "jsonl", "conll", "conllu", "parallel")
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.format": FORMATS,
@@ -88,6 +91,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.output": ("softmax", "crf"),
     "model.attention": ("bahdanau", "luong_general", "luong_dot"),
     "model.positions": ("sinusoidal", "learned"),
+    "model.pretrained_format": pretrained_vectors.FORMATS,
     "train.precision": ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
     "train.strategy": ("auto", "default", "mirrored", "multi_worker"),
     "train.monitor": ("val_loss", "val_accuracy", "val_entity_f1"),
@@ -409,6 +413,30 @@ def _check_seq2seq_lengths(cfg: Config) -> None:
                           "transform.joint_vocab=true. Received: transform.joint_vocab=False")
 
 
+def _check_pretrained_vectors(cfg: Config) -> None:
+    """`model.pretrained_embeddings`: a word tokenizer, a file that exists and vectors of `model.embed_dim` (read
+    from the first line only; remote URIs are checked when the trainer reads them)."""
+    path = cfg.model.pretrained_embeddings
+    if not path:
+        return
+    if cfg.transform.tokenizer != "word":
+        raise ConfigError("model.pretrained_embeddings are word vectors: transform.tokenizer must be 'word'. "
+                          f"Received: transform.tokenizer={cfg.transform.tokenizer!r}")
+    if pretrained_vectors.is_remote(path):
+        return
+    if not Path(path).is_file():
+        raise ConfigError(f"Config key 'model.pretrained_embeddings' must name a vectors file. Received: "
+                          f"model.pretrained_embeddings={path!r} (no such file)")
+    try:
+        header = pretrained_vectors.read_header(path, cfg.model.pretrained_format)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"model.pretrained_embeddings={path!r}: {exc}") from None
+    if header.dim != cfg.model.embed_dim:
+        raise ConfigError(f"model.embed_dim must be the dimension of the pretrained vectors ({header.dim}, "
+                          f"{header.format}). Received: model.embed_dim={cfg.model.embed_dim}, "
+                          f"model.pretrained_embeddings={path!r}")
+
+
 def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:
     """Range, choice and cross-field checks: everything the config alone can tell, in one line each.
 
@@ -503,6 +531,7 @@ def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:
             f"{cfg.model.family!r}. Received: model.embed_dim={cfg.model.embed_dim}, model.num_heads="
             f"{cfg.model.num_heads}; allowed heads: {heads}")
     _check_sources(cfg)
+    _check_pretrained_vectors(cfg)
     return cfg
 
 

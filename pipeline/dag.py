@@ -66,7 +66,8 @@ STEPS: tuple[Step, ...] = (
          source_keys=("data.source", "data.target_source", "data.eval_source", "data.eval_target_source")),
     Step("statistics", "components.statistics", (), ("example_gen",), version="2"),
     Step("transform", "components.transform", ("transform",), ("example_gen",), version="3"),
-    Step("trainer", "components.trainer", ("model", "train"), ("transform",), resumable=True),
+    Step("trainer", "components.trainer", ("model", "train"), ("transform",), resumable=True,
+         source_keys=("model.pretrained_embeddings",)),
     Step("evaluator", "components.evaluator", ("eval",), ("transform", "trainer")),
     Step("pusher", "components.pusher", ("push", "eval"), ("transform", "trainer", "evaluator")),
 )

@@ -29,13 +29,15 @@ from components.tasks.fields import LabelField, TextField
 @dataclasses.dataclass
 class Training:
     """What the trainer fits: the model to fit, the model to save (the same one unless a wrapper carries
-    state), the datasets and task-specific callbacks."""
+    state), the datasets, task-specific callbacks and figures for the trainer's outputs (e.g. the pretrained
+    vectors' coverage)."""
 
     model: Any
     saved_model: Any
     train: Any
     eval: Any
     callbacks: list = dataclasses.field(default_factory=list)
+    outputs: dict = dataclasses.field(default_factory=dict)
 
 
 class Task:
@@ -129,7 +131,8 @@ class Task:
 
         Call under the distribution strategy's scope (the model's variables are created here).
         """
-        from components.trainer.model_builder import build_compiled_model
+        from components.pretrained_vectors import load_into_model
+        from components.trainer.model_builder import build_model_for, compile_model
         from components.trainer.task_input import char_ids_fn_for, make_task_dataset
 
         t = cfg.train
@@ -138,8 +141,10 @@ class Task:
         train = make_task_dataset(transform_dir, self, "train", t.batch_size, training=True, seed=t.seed,
                                   shuffle_buffer=t.shuffle_buffer, **kwargs)
         eval_ = make_task_dataset(transform_dir, self, "eval", t.batch_size, **kwargs)
-        model = build_compiled_model(cfg, manifest)
-        return Training(model, model, train, eval_)
+        model = build_model_for(cfg, manifest)
+        vectors = load_into_model(model, cfg, transform_dir, manifest)  # before compile, which sees what is frozen
+        model = compile_model(model, cfg)
+        return Training(model, model, train, eval_, outputs={"pretrained_embeddings": vectors} if vectors else {})
 
     def training_outputs(self, cfg, steps_per_second: float | None) -> dict[str, Any]:
         """Task-specific figures for the trainer's outputs (default: none)."""

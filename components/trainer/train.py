@@ -511,5 +511,6 @@ def run(ctx: StepContext) -> dict[str, Any]:
         "train_median_step_seconds": throughput.median_step_seconds,
     }
     outputs.update(task.training_outputs(cfg, throughput.steps_per_second))
+    outputs.update(training.outputs)
     logger.info("Trainer outputs: %s", outputs)
     return outputs

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from components import pretrained_vectors
 from components.trainer import model_builder
 from models.registry import available_models
 from components.registry import get_task, registered_tasks
@@ -39,5 +40,6 @@ def test_the_builder_reads_exactly_the_keys_of_the_table(family):
         task = next(name for name, t in registered_tasks().items() if family in t.families)
         config = SimpleNamespace(task=task, model=model)
         model_builder.model_kwargs(config, MANIFEST)
+        pretrained_vectors.vectors_settings(config)  # read after the build, by the families with a word embedding
         get_task(config.task).uses_char_ids(config)
         assert model.read - {"family"} == set(FAMILY_KEYS[family]), family

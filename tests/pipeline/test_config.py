@@ -258,7 +258,8 @@ def test_a_key_the_family_does_not_read_names_the_family_and_its_keys():
         load_config(["imdb_transformer"], ["model.units=256"])
     assert str(caught.value) == (
         "model.units=256: the transformer_classifier family does not read it; it reads model.embed_dim, "
-        "model.encoder_layers, model.dropout, model.pooling, model.num_heads, model.ff_dim, model.positions")
+        "model.encoder_layers, model.dropout, model.pooling, model.num_heads, model.ff_dim, model.positions, "
+        "model.pretrained_embeddings, model.pretrained_format, model.freeze_embeddings")
 
 
 @pytest.mark.parametrize("name, overrides, message", [
