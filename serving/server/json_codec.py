@@ -79,26 +79,15 @@ def debug_string(value: Any) -> str:
         size[0] += len(text.encode("utf-8", "surrogateescape"))
         return True
 
-    def write(val: Any, indent: int) -> bool:
+    def write(val: Any, indent: int) -> bool:  # False once the text is cut: nothing more is written
         if isinstance(val, dict):
-            if not emit("{"):
-                return False
-            for i, (key, item) in enumerate(val.items()):
-                if not emit(("," if i else "") + "\n" + " " * (indent + 4) + json.dumps(key, ensure_ascii=False)
-                            + ": "):
-                    return False
-                if not write(item, indent + 4):
-                    return False
-            return emit(("\n" + " " * indent if val else "") + "}")
+            key_prefix = "\n" + " " * (indent + 4)
+            return (emit("{") and all(emit(("," if i else "") + key_prefix + json.dumps(key, ensure_ascii=False) + ": ")
+                                      and write(item, indent + 4) for i, (key, item) in enumerate(val.items()))
+                    and emit(("\n" + " " * indent if val else "") + "}"))
         if isinstance(val, list):
-            if not emit("["):
-                return False
-            for i, item in enumerate(val):
-                if i and not emit(", "):
-                    return False
-                if not write(item, indent):
-                    return False
-            return emit("]")
+            return (emit("[") and all((not i or emit(", ")) and write(item, indent) for i, item in enumerate(val))
+                    and emit("]"))
         if val is None or isinstance(val, bool):
             return emit(json.dumps(val))
         if isinstance(val, str):
@@ -384,10 +373,8 @@ def _values(array: np.ndarray, as_bytes: bool) -> list[str]:
                     for v in flat]
         return [json.dumps(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v), ensure_ascii=False)
                 for v in flat]
-    if array.dtype in (np.float32, np.float16):
-        return [_decimal(float(v), True) for v in flat]
-    if array.dtype == np.float64:
-        return [_decimal(float(v), False) for v in flat]
+    if array.dtype in (np.float16, np.float32, np.float64):
+        return [_decimal(float(v), array.dtype != np.float64) for v in flat]
     if array.dtype == np.bool_:
         return ["true" if v else "false" for v in flat]
     if array.dtype.kind in "iu":
