@@ -35,9 +35,7 @@ def plot_learning_curves(history: dict[str, list[float]], path: str | Path) -> N
                 ax.plot(epochs, history[key], marker="o", label=label)
         if metric != "accuracy" and all(v > 0 for k in (metric, f"val_{metric}") for v in history.get(k, [])):
             ax.set_yscale("log")  # losses and perplexities fall over orders of magnitude
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(metric)
+        ax.set(xlabel="epoch", ylabel=metric, title=metric)
         ax.grid(True, alpha=0.3)
         ax.legend()
     _save(fig, path)
@@ -72,12 +70,10 @@ def plot_attention(
     height = max(3.0, 0.3 * len(output_tokens) + 1.5)
     fig, ax = _pyplot().subplots(figsize=(width, height))
     image = ax.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0)
-    ax.set_xticks(range(len(source_tokens)))
-    ax.set_xticklabels([_label(t) for t in source_tokens], fontsize=8, rotation=90 if words else 0)
-    ax.set_yticks(range(len(output_tokens)))
-    ax.set_yticklabels([_label(t) for t in output_tokens], fontsize=8)
-    ax.set_xlabel("source")
-    ax.set_ylabel("output")
+    ax.set_xticks(range(len(source_tokens)), [_label(t) for t in source_tokens], fontsize=8,
+                  rotation=90 if words else 0)
+    ax.set_yticks(range(len(output_tokens)), [_label(t) for t in output_tokens], fontsize=8)
+    ax.set(xlabel="source", ylabel="output")
     if title:
         ax.set_title("\n".join(textwrap.wrap(title, width=int(12 * width))), fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
@@ -127,16 +123,11 @@ def plot_confusion_matrix(
                 color = "white" if values[i, j] > threshold else "black"
                 ax.text(j, i, text, ha="center", va="center", color=color, fontsize=fontsize)
     rotate = longest > 3 or n > 10
-    ax.set_xticks(range(n))
-    ax.set_xticklabels(
-        [str(label) for label in labels], fontsize=8,
-        rotation=45 if rotate else 0, ha="right" if rotate else "center",
-        rotation_mode="anchor",
-    )
-    ax.set_yticks(range(n))
-    ax.set_yticklabels([str(label) for label in labels], fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("gold")
+    names = [str(label) for label in labels]
+    ax.set_xticks(range(n), names, fontsize=8, rotation=45 if rotate else 0, ha="right" if rotate else "center",
+                  rotation_mode="anchor")
+    ax.set_yticks(range(n), names, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="gold")
     ax.set_title(f"{title} (row-normalized)" if normalize else title, fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     _save(fig, path)

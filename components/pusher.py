@@ -45,8 +45,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     """Exports and publishes the trained model if the evaluator blessed it."""
     cfg = ctx.config
     out = Path(ctx.output_dir)
-    blessing_path = Path(ctx.inputs["evaluator"]) / "blessing.json"
-    blessing = json.loads(blessing_path.read_text())
+    blessing = json.loads((Path(ctx.inputs["evaluator"]) / "blessing.json").read_text())
     if not blessing.get("blessed"):
         reason = not_blessed_reason(blessing)
         logger.warning("Not pushing: %s", reason)

@@ -46,6 +46,4 @@ def get_task(name: str) -> Task:
 
 def model_family(cfg) -> str:
     """`model.family`, with "auto" resolved to the task's default family (its first)."""
-    if cfg.model.family == "auto":
-        return get_task(cfg.task).families[0]
-    return cfg.model.family
+    return get_task(cfg.task).families[0] if cfg.model.family == "auto" else cfg.model.family

@@ -182,12 +182,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                  args.model_version_label)
         except (ServingClientError, OSError) as exc:
             raise ValueError(f"{args.server}: {exc}") from None
-        for row in rows:
-            print(json.dumps(row, ensure_ascii=False))
-        return 0
-    export_dir = resolve_export_dir(args.export_dir)  # a bad path fails before TensorFlow is imported
-    quiet.import_tensorflow()
-    for row in predict(export_dir, texts):
+    else:
+        export_dir = resolve_export_dir(args.export_dir)  # a bad path fails before TensorFlow is imported
+        quiet.import_tensorflow()
+        rows = predict(export_dir, texts)
+    for row in rows:
         print(json.dumps(row, ensure_ascii=False))
     return 0
 

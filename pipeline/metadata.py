@@ -163,13 +163,10 @@ class MetadataStore:
         )
 
     def executions(self, run_id: int) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT * FROM executions WHERE run_id = ? ORDER BY id", (run_id,)
-        ).fetchall()
-        return [dict(r) for r in rows]
+        return [dict(r) for r in self._db.execute("SELECT * FROM executions WHERE run_id = ? ORDER BY id", (run_id,))]
 
     def runs(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._db.execute("SELECT * FROM runs ORDER BY id").fetchall()]
+        return [dict(r) for r in self._db.execute("SELECT * FROM runs ORDER BY id")]
 
     def lineage(self, artifact_id: int) -> list[dict[str, Any]]:
         """The chain of steps and artifacts upstream of `artifact_id`, nearest first."""

@@ -74,9 +74,7 @@ def _cached_outputs(final: Path) -> dict[str, Any] | None:
 
 def _run_component(step: Step, ctx: StepContext) -> dict[str, Any]:
     quiet.import_tensorflow()  # every component uses it; its start-up noise filtered out
-    module = importlib.import_module(step.component)
-    outputs = module.run(ctx)
-    return dict(outputs or {})
+    return dict(importlib.import_module(step.component).run(ctx) or {})
 
 
 def _remove(path: Path) -> None:

@@ -144,12 +144,11 @@ def export_language_model(model: keras.Model, transform_dir: str | Path, export_
     processor = TextProcessor.from_manifest(transform_dir, "text")
     fns = LanguageModelFunctions(model, processor, max_new_tokens, decode)
     archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(processor)
-    archive.track(fns)
-    archive.add_endpoint("serving_default", fns.serving_default)
-    archive.add_endpoint(GENERATE_SIGNATURE, fns.generate)
-    archive.add_endpoint(SCORE_SIGNATURE, fns.score)
+    for obj in (model, processor, fns):
+        archive.track(obj)
+    for name, fn in (("serving_default", fns.serving_default), (GENERATE_SIGNATURE, fns.generate),
+                     (SCORE_SIGNATURE, fns.score)):
+        archive.add_endpoint(name, fn)  # each a tf.function with its own input signature
     archive.write_out(str(export_dir), verbose=False)
     if warmup_prompts:
         write_warmup(export_dir, warmup_prompts, model_name, input_name=PROMPT_NAME)

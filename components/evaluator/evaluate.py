@@ -32,6 +32,7 @@ import keras
 import tensorflow as tf
 
 from components.evaluator import metrics as metrics_lib
+from components.evaluator.evaluate_lm import token_nll
 from components.plots import plot_attention
 from components.registry import get_task
 from components.step import StepContext
@@ -122,10 +123,8 @@ def teacher_forced_nats(model: keras.Model, transform_dir: Path, task, split: st
     """Mean cross-entropy (nats) per target token, [END] included, of the references fed by teacher forcing."""
     total, count = 0.0, 0.0
     for inputs, target in make_task_dataset(transform_dir, task, split, batch_size):
-        logits = tf.cast(model(inputs, training=False), tf.float32)  # (batch, T, vocab)
-        real = tf.cast(tf.not_equal(target, schema.PAD_ID), tf.float32)
-        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(target, tf.int32), logits)  # (batch, T)
-        total += float(tf.reduce_sum(nll * real))
+        nll, real = token_nll(model(inputs, training=False), tf.cast(target, tf.int32))  # (batch, T) each
+        total += float(tf.reduce_sum(nll))
         count += float(tf.reduce_sum(real))
     return total / max(count, 1.0)
 

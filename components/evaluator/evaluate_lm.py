@@ -47,7 +47,7 @@ SAMPLES_TXT = "samples.txt"
 SAMPLES_JSON = "samples.json"
 
 
-def _token_nll(logits: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def token_nll(logits: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Next-token NLL (nats) and 1.0 per real token, both `(batch, time)`; [PAD] targets give 0 and 0."""
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=tf.cast(logits, tf.float32))
     real = tf.cast(tf.not_equal(targets, schema.PAD_ID), tf.float32)
@@ -60,7 +60,7 @@ def window_position_losses(model: keras.Model, stream: np.ndarray, length: int,
     `length` read from scratch: how the loss falls as a window gains context."""
     @tf.function
     def score(x, y):
-        nll, real = _token_nll(model(x, training=False), y)  # (batch, length) each
+        nll, real = token_nll(model(x, training=False), y)  # (batch, length) each
         return tf.reduce_sum(nll, axis=0), tf.reduce_sum(real, axis=0)
 
     nats, tokens = np.zeros(length), np.zeros(length)
@@ -76,7 +76,7 @@ def stream_loss_carried(model: keras.Model, stream: np.ndarray, length: int, row
     @tf.function
     def score(x, y, states):
         logits, states = model(x, initial_state=states, return_state=True, training=False)
-        nll, real = _token_nll(logits, y)  # (rows, length) each
+        nll, real = token_nll(logits, y)  # (rows, length) each
         return tf.reduce_sum(nll), tf.reduce_sum(real), states
 
     states = model.initial_states(rows)

@@ -127,14 +127,11 @@ def entity_prf(
     pred_entities: dict[str, set] = defaultdict(set)
     for n, (gold, pred) in enumerate(_strip_padding(gold_seqs, pred_seqs)):
         pred = ["O" if p in RESERVED_TAGS else p for p in pred]
-        for type_, first, last in get_entities(gold):
-            gold_entities[type_].add((n, first, last))
-        for type_, first, last in get_entities(pred):
-            pred_entities[type_].add((n, first, last))
-    per_type = {}
-    for type_ in sorted(set(gold_entities) | set(pred_entities)):
-        gold, pred = gold_entities[type_], pred_entities[type_]
-        per_type[type_] = _prf(len(gold & pred), len(pred), len(gold))
+        for entities, tags in ((gold_entities, gold), (pred_entities, pred)):
+            for type_, first, last in get_entities(tags):
+                entities[type_].add((n, first, last))
+    per_type = {t: _prf(len(gold_entities[t] & pred_entities[t]), len(pred_entities[t]), len(gold_entities[t]))
+                for t in sorted(set(gold_entities) | set(pred_entities))}
     overall = _prf(
         sum(len(gold_entities[t] & pred_entities[t]) for t in per_type),
         sum(len(pred_entities[t]) for t in per_type),

@@ -39,11 +39,9 @@ def read_aligned(source_path: str, target_path: str, task: str) -> tuple[list[Re
     dead: list[DeadLetter] = []
     for number, (raw_source, raw_target) in enumerate(zip(sources, targets), start=1):
         source, target = common.decode(raw_source), common.decode(raw_target)
-        if source is None:
-            dead.append(dead_letter(common.UNDECODABLE, source_path, number, raw_source))
-            continue
-        if target is None:
-            dead.append(dead_letter(common.UNDECODABLE, target_path, number, raw_target))
+        if source is None or target is None:
+            bad_path, bad_raw = (source_path, raw_source) if source is None else (target_path, raw_target)
+            dead.append(dead_letter(common.UNDECODABLE, bad_path, number, bad_raw))
             continue
         record, reason = get_task(task).make_record([source, target])
         if reason:

@@ -75,9 +75,7 @@ def check_json_value(value: Any, field: str, task: str) -> str | None:
 
 def as_text(value: Any) -> str:
     """A field value as text (None: "", numbers: str)."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else str(value)
+    return "" if value is None else str(value)
 
 
 def as_list(value: Any) -> list[str]:

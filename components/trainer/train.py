@@ -461,8 +461,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     task = get_task(cfg.task)
     with strategy.scope():
         training = task.training(cfg, transform_dir, manifest)
-    model, saved_model, train_ds, eval_ds, extra = (training.model, training.saved_model, training.train,
-                                                    training.eval, training.callbacks)
+    model, saved_model = training.model, training.saved_model
 
     throughput = Throughput()
     early = ResumableEarlyStopping(  # before the backup (make_callbacks): its state is saved first
@@ -471,8 +470,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     )
     csv_path = out / "logs" / "history.csv"
     budget = TimeBudget(cfg.train.max_minutes)
-    callbacks = make_callbacks(out, [*extra, throughput, early, budget, *lr_decay_callback(cfg)])
-    verbose = 1 if sys.stderr.isatty() else 2
+    callbacks = make_callbacks(out, [*training.callbacks, throughput, early, budget, *lr_decay_callback(cfg)])
     backup = next(c for c in callbacks if isinstance(c, AtomicBackupAndRestore))
     done = backup.completed_epochs()
     stopped_best = early.stopped_before(done) if done and model.built else None
@@ -488,8 +486,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
             # Bucketed datasets have no known length: Keras learns the epoch size
             # at the end of epoch 1 and warns that the input "ran out of data".
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            model.fit(train_ds, validation_data=eval_ds, epochs=cfg.train.epochs,
-                      callbacks=callbacks, verbose=verbose, shuffle=False)
+            model.fit(training.train, validation_data=training.eval, epochs=cfg.train.epochs, callbacks=callbacks,
+                      verbose=1 if sys.stderr.isatty() else 2, shuffle=False)
         # ResumableEarlyStopping has put the best weights (by train.monitor, over all attempts) back.
     early.remove_files()  # only now: the backup is gone (BackupAndRestore removes it at train end)
 

@@ -170,9 +170,7 @@ class BahdanauAttention(keras.layers.Layer):
             )  # (batch, memory_dim)
         else:
             context = ops.matmul(weights_c, memory)  # (batch, target_len, memory_dim)
-        if return_attention_scores:
-            return context, weights
-        return context
+        return (context, weights) if return_attention_scores else context
 
     def compute_mask(self, inputs, mask=None):
         return None

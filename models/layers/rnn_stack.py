@@ -191,14 +191,10 @@ class RNNStack(keras.layers.Layer):
                 x, states = outputs[0], list(outputs[1:])  # states: each (batch, units)
             else:
                 x = outputs  # (batch, time, output_dim)
-        if self.return_state:
-            return [x] + states
-        return x
+        return [x] + states if self.return_state else x
 
     def compute_mask(self, inputs, mask=None):
-        if self.return_state:
-            return [mask] + [None] * len(self.state_names)
-        return mask
+        return [mask] + [None] * len(self.state_names) if self.return_state else mask
 
     def compute_output_shape(self, input_shape):
         sequences = tuple(input_shape[:-1]) + (self.output_dim,)

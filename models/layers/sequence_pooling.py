@@ -124,9 +124,7 @@ class SequencePooling(keras.layers.Layer):
             weights = masked_softmax(scores, mask)  # float32 (batch, time)
             pooled = ops.sum(ops.cast(weights, inputs.dtype)[..., None] * inputs, axis=1)
         pooled = ops.where(has_steps, pooled, ops.zeros_like(pooled))
-        if return_attention_scores:
-            return pooled, weights
-        return pooled
+        return (pooled, weights) if return_attention_scores else pooled
 
     def _last(self, inputs, mask):
         """Selects steps with a one-hot sum (exact; no gather on dynamic indices)."""

@@ -125,17 +125,11 @@ class TransformerEncoder(keras.layers.Layer):
         if self.norm_first:
             x = inputs + attended  # (batch, time, embed_dim)
             hidden = self.ff_outer(self.ff_inner(self.ff_norm(x)))  # (batch, time, embed_dim)
-            return self._outputs(x + self.ff_dropout(hidden, training=training), weights, return_attention_scores)
-        x = self.attention_norm(inputs + attended)  # (batch, time, embed_dim)
-        hidden = self.ff_outer(self.ff_inner(x))  # (batch, time, embed_dim)
-        hidden = self.ff_dropout(hidden, training=training)
-        outputs = self.ff_norm(x + hidden)  # (batch, time, embed_dim)
-        if return_attention_scores:
-            return outputs, weights
-        return outputs
-
-    @staticmethod
-    def _outputs(outputs, weights, return_attention_scores):
+            outputs = x + self.ff_dropout(hidden, training=training)  # (batch, time, embed_dim)
+        else:
+            x = self.attention_norm(inputs + attended)  # (batch, time, embed_dim)
+            hidden = self.ff_outer(self.ff_inner(x))  # (batch, time, embed_dim)
+            outputs = self.ff_norm(x + self.ff_dropout(hidden, training=training))  # (batch, time, embed_dim)
         return (outputs, weights) if return_attention_scores else outputs
 
     def compute_mask(self, inputs, mask=None):

@@ -119,10 +119,7 @@ class Batcher:
             return batch
 
     def _work(self) -> None:
-        while True:
-            batch = self._take_batch()
-            if batch is None:
-                return
+        while (batch := self._take_batch()) is not None:  # None: closed and drained
             if batch:
                 self._run_batch(batch)
 

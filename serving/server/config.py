@@ -174,10 +174,8 @@ def parse_batching_parameters(text: str) -> BatchingParameters:
 
 def batching_parameters_text(params: BatchingParameters) -> str:
     """The text-proto form the tensorflow/serving image reads with --batching_parameters_file."""
-    lines = [f"max_batch_size {{ value: {params.max_batch_size} }}",
-             f"batch_timeout_micros {{ value: {params.batch_timeout_micros} }}",
-             f"max_enqueued_batches {{ value: {params.max_enqueued_batches} }}",
-             f"num_batch_threads {{ value: {params.num_batch_threads} }}"]
+    lines = [f"{key} {{ value: {getattr(params, key)} }}"
+             for key in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads")]
     lines += [f"allowed_batch_sizes: {size}" for size in params.allowed_batch_sizes]
     lines.append(f"pad_variable_length_inputs: {'true' if params.pad_variable_length_inputs else 'false'}")
     return "\n".join(lines) + "\n"

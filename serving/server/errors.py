@@ -35,8 +35,10 @@ HTTP_STATUS = {
     grpc.StatusCode.UNAUTHENTICATED: 401,
 }
 
-# absl::Status::ToString() prefixes, used where TF Serving nests one status's text in another's message.
-CODE_NAMES = {code: code.name for code in grpc.StatusCode}
+
+def _with_code(code: grpc.StatusCode) -> classmethod:
+    """A constructor `ServingError.<code>(message)` of one status code."""
+    return classmethod(lambda cls, message: cls(code, message))
 
 
 class ServingError(Exception):
@@ -52,29 +54,12 @@ class ServingError(Exception):
         return HTTP_STATUS.get(self.code, 500)
 
     def status_string(self) -> str:
-        """As absl::Status::ToString(): `INVALID_ARGUMENT: message`."""
-        return f"{CODE_NAMES[self.code]}: {self.message}"
+        """As absl::Status::ToString(), which TF Serving nests in other messages: `INVALID_ARGUMENT: message`."""
+        return f"{self.code.name}: {self.message}"
 
-    @classmethod
-    def invalid_argument(cls, message: str) -> "ServingError":
-        return cls(grpc.StatusCode.INVALID_ARGUMENT, message)
-
-    @classmethod
-    def not_found(cls, message: str) -> "ServingError":
-        return cls(grpc.StatusCode.NOT_FOUND, message)
-
-    @classmethod
-    def failed_precondition(cls, message: str) -> "ServingError":
-        return cls(grpc.StatusCode.FAILED_PRECONDITION, message)
-
-    @classmethod
-    def unavailable(cls, message: str) -> "ServingError":
-        return cls(grpc.StatusCode.UNAVAILABLE, message)
-
-    @classmethod
-    def unimplemented(cls, message: str) -> "ServingError":
-        return cls(grpc.StatusCode.UNIMPLEMENTED, message)
-
-    @classmethod
-    def internal(cls, message: str) -> "ServingError":
-        return cls(grpc.StatusCode.INTERNAL, message)
+    invalid_argument = _with_code(grpc.StatusCode.INVALID_ARGUMENT)
+    not_found = _with_code(grpc.StatusCode.NOT_FOUND)
+    failed_precondition = _with_code(grpc.StatusCode.FAILED_PRECONDITION)
+    unavailable = _with_code(grpc.StatusCode.UNAVAILABLE)
+    unimplemented = _with_code(grpc.StatusCode.UNIMPLEMENTED)
+    internal = _with_code(grpc.StatusCode.INTERNAL)

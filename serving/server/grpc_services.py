@@ -26,51 +26,49 @@ from serving.server.predict import Core
 logger = logging.getLogger(__name__)
 
 
-def _call(metrics: Metrics, api: str, name: str, context: grpc.ServicerContext, fn: Callable[[], object]):
-    start = time.perf_counter()
-    try:
-        response = fn()
-    except ServingError as exc:
-        metrics.record(name, api, "GRPC", exc.code.name, 0.0)
-        context.abort(exc.code, exc.message)
-    except Exception as exc:  # noqa: BLE001  (never a crash for one request)
-        logger.exception("Unexpected error in %s", api)
-        metrics.record(name, api, "GRPC", "INTERNAL", 0.0)
-        context.abort(grpc.StatusCode.INTERNAL, str(exc) or type(exc).__name__)
-    metrics.record(name, api, "GRPC", "OK", (time.perf_counter() - start) * 1e6)
-    return response
+class _Servicer:
+    """A servicer's core and metrics; `_call` answers a ServingError with its status and records every call."""
 
-
-class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, core: Core, metrics: Metrics):
         self.core, self.metrics = core, metrics
 
+    def _call(self, api: str, request, context: grpc.ServicerContext, fn: Callable[[], object]):
+        name, start = request.model_spec.name, time.perf_counter()
+        try:
+            response = fn()
+        except ServingError as exc:
+            self.metrics.record(name, api, "GRPC", exc.code.name, 0.0)
+            context.abort(exc.code, exc.message)
+        except Exception as exc:  # noqa: BLE001  (never a crash for one request)
+            logger.exception("Unexpected error in %s", api)
+            self.metrics.record(name, api, "GRPC", "INTERNAL", 0.0)
+            context.abort(grpc.StatusCode.INTERNAL, str(exc) or type(exc).__name__)
+        self.metrics.record(name, api, "GRPC", "OK", (time.perf_counter() - start) * 1e6)
+        return response
+
+
+class PredictionService(_Servicer, prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request, context):
-        return _call(self.metrics, "Predict", request.model_spec.name, context, lambda: self.core.predict(request))
+        return self._call("Predict", request, context, lambda: self.core.predict(request))
 
     def GetModelMetadata(self, request, context):
-        return _call(self.metrics, "GetModelMetadata", request.model_spec.name, context,
-                     lambda: self.core.metadata(request))
+        return self._call("GetModelMetadata", request, context, lambda: self.core.metadata(request))
 
     def Classify(self, request, context):
-        return _call(self.metrics, "Classify", request.model_spec.name, context,
-                     lambda: self.core.classify_or_regress(request.model_spec, "classify"))
+        return self._call("Classify", request, context,
+                          lambda: self.core.classify_or_regress(request.model_spec, "classify"))
 
     def Regress(self, request, context):
-        return _call(self.metrics, "Regress", request.model_spec.name, context,
-                     lambda: self.core.classify_or_regress(request.model_spec, "regress"))
+        return self._call("Regress", request, context,
+                          lambda: self.core.classify_or_regress(request.model_spec, "regress"))
 
     def MultiInference(self, request, context):
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not served by seqlab serve")
 
 
-class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, core: Core, metrics: Metrics):
-        self.core, self.metrics = core, metrics
-
+class ModelService(_Servicer, model_service_pb2_grpc.ModelServiceServicer):
     def GetModelStatus(self, request, context):
-        return _call(self.metrics, "GetModelStatus", request.model_spec.name, context,
-                     lambda: self.core.status(request))
+        return self._call("GetModelStatus", request, context, lambda: self.core.status(request))
 
     def HandleReloadConfigRequest(self, request, context):
         response = model_management_pb2.ReloadConfigResponse()

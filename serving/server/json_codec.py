@@ -51,19 +51,10 @@ _PARSE_ERRORS = {  # Python's json messages -> rapidjson's GetParseError_En
 # ---- debug strings (JsonValueToDebugString: a pretty writer, single-line arrays, cut at 256 bytes) ----
 
 def _type_name(value: Any) -> str:
-    if value is None:
-        return "Null"
-    if value is True:
-        return "True"
-    if value is False:
-        return "False"
-    if isinstance(value, dict):
-        return "Object"
-    if isinstance(value, list):
-        return "Array"
-    if isinstance(value, str):
-        return "String"
-    return "Number"
+    """rapidjson's type of a parsed JSON value: Null, True, False, Object, Array, String or Number."""
+    if value is None or isinstance(value, bool):
+        return "Null" if value is None else str(value)
+    return {dict: "Object", list: "Array", str: "String"}.get(type(value), "Number")
 
 
 def _number(value: Any) -> str:
@@ -88,26 +79,15 @@ def debug_string(value: Any) -> str:
         size[0] += len(text.encode("utf-8", "surrogateescape"))
         return True
 
-    def write(val: Any, indent: int) -> bool:
+    def write(val: Any, indent: int) -> bool:  # False once the text is cut: nothing more is written
         if isinstance(val, dict):
-            if not emit("{"):
-                return False
-            for i, (key, item) in enumerate(val.items()):
-                if not emit(("," if i else "") + "\n" + " " * (indent + 4) + json.dumps(key, ensure_ascii=False)
-                            + ": "):
-                    return False
-                if not write(item, indent + 4):
-                    return False
-            return emit(("\n" + " " * indent if val else "") + "}")
+            key_prefix = "\n" + " " * (indent + 4)
+            return (emit("{") and all(emit(("," if i else "") + key_prefix + json.dumps(key, ensure_ascii=False) + ": ")
+                                      and write(item, indent + 4) for i, (key, item) in enumerate(val.items()))
+                    and emit(("\n" + " " * indent if val else "") + "}"))
         if isinstance(val, list):
-            if not emit("["):
-                return False
-            for i, item in enumerate(val):
-                if i and not emit(", "):
-                    return False
-                if not write(item, indent):
-                    return False
-            return emit("]")
+            return (emit("[") and all((not i or emit(", ")) and write(item, indent) for i, item in enumerate(val))
+                    and emit("]"))
         if val is None or isinstance(val, bool):
             return emit(json.dumps(val))
         if isinstance(val, str):
@@ -393,10 +373,8 @@ def _values(array: np.ndarray, as_bytes: bool) -> list[str]:
                     for v in flat]
         return [json.dumps(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v), ensure_ascii=False)
                 for v in flat]
-    if array.dtype in (np.float32, np.float16):
-        return [_decimal(float(v), True) for v in flat]
-    if array.dtype == np.float64:
-        return [_decimal(float(v), False) for v in flat]
+    if array.dtype in (np.float16, np.float32, np.float64):
+        return [_decimal(float(v), array.dtype != np.float64) for v in flat]
     if array.dtype == np.bool_:
         return ["true" if v else "false" for v in flat]
     if array.dtype.kind in "iu":
@@ -406,12 +384,13 @@ def _values(array: np.ndarray, as_bytes: bool) -> list[str]:
 
 def _nest(texts: list[str], shape: tuple[int, ...]) -> str:
     """Row-major texts -> a single-line nested JSON array of `shape` (a scalar when the shape is empty)."""
-    if not shape:
-        return texts[0]
-    if len(shape) == 1:
-        return "[" + ", ".join(texts) + "]"
-    step = int(np.prod(shape[1:])) if shape[1:] else 1
-    return "[" + ", ".join(_nest(texts[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])) + "]"
+    return "[" + ", ".join(_rows(texts, shape)) + "]" if shape else texts[0]
+
+
+def _rows(texts: list[str], shape: tuple[int, ...]) -> list[str]:
+    """Row-major texts of `shape` -> one nested JSON text per item of the first axis."""
+    step = int(np.prod(shape[1:]))
+    return [_nest(texts[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
 def json_from_tensors(outputs: Mapping[str, np.ndarray], fmt: str) -> str:
@@ -435,18 +414,12 @@ def json_from_tensors(outputs: Mapping[str, np.ndarray], fmt: str) -> str:
             raise ServingError.invalid_argument(
                 f"Tensor name: {name} has inconsistent batch size: {arrays[name].shape[0]} expecting: {batch}")
         batch = arrays[name].shape[0]
-    rows = []
-    for item in range(batch):
-        cells = {}
-        for name in names:
-            inner = arrays[name].shape[1:]
-            step = int(np.prod(inner)) if inner else 1
-            cells[name] = _nest(texts[name][item * step:(item + 1) * step], inner)
-        if named:
-            rows.append("        {\n" + ",\n".join(f"            {json.dumps(n)}: {cells[n]}" for n in names)
-                        + "\n        }")
-        else:
-            rows.append("        " + cells[names[0]])
+    cells = {name: _rows(texts[name], arrays[name].shape) for name in names}  # per name, one text per row
+    if named:
+        rows = ["        {\n" + ",\n".join(f"            {json.dumps(n)}: {cells[n][item]}" for n in names)
+                + "\n        }" for item in range(batch)]
+    else:
+        rows = ["        " + cell for cell in cells[names[0]]]
     return '{\n    "predictions": [' + ("\n" + ",\n".join(rows) + "\n    " if rows else "") + "]\n}"
 
 

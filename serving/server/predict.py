@@ -144,12 +144,9 @@ class Core:
                     f"The shape of input {alias} is [{','.join(map(str, array.shape))}], but the signature expects "
                     f"[{','.join('?' if d == -1 else str(d) for d in dims)}]")
         try:
-            if self.batching is not None and _batchable(signature) and inputs:
-                rows = {a.shape[0] for a in inputs.values()}
-                if len(rows) == 1 and rows.pop() > 0:
-                    outputs = self._batcher(servable, signature_name).submit(inputs).result()
-                else:
-                    outputs = servable.run(signature_name, inputs)
+            rows = {a.shape[0] for a in inputs.values()} if self.batching is not None and _batchable(signature) else ()
+            if len(rows) == 1 and min(rows) > 0:  # one batch size, not 0
+                outputs = self._batcher(servable, signature_name).submit(inputs).result()
             else:
                 outputs = servable.run(signature_name, inputs)
         except ServingError:
