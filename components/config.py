@@ -111,7 +111,8 @@ class ModelConfig:
     pooling: str = "auto"  # classifiers: auto | last | bidirectional_last | mean | max | attention | cls
     output: str = "softmax"  # taggers: softmax | crf
     bio_constraints: bool = False  # CRF taggers: forbid O -> I-X and B-X -> I-Y transitions
-    char_filters: int = 0  # taggers: size of the character-CNN word features (0: no character encoder)
+    char_filters: int = 0  # taggers: size of the character-level word features (0: no character encoder)
+    char_encoder: str = "cnn"  # taggers: cnn (Ma & Hovy) | bilstm (Lample et al.; char_filters // 2 units a direction)
     char_embed_dim: int = 16
     word_dropout: float = 0.0  # taggers: a training word becomes [UNK] with this probability
     num_heads: int = 4  # Transformer families
