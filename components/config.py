@@ -78,6 +78,7 @@ class TransformConfig:
     lowercase: bool = True
     normalization: str = "NFKC"  # NFC | NFKC | NFD | NFKD | none
     whitespace: str = "collapse"  # collapse | keep (char only: spaces and line breaks kept, for char LMs)
+    digits_to_zero: bool = False  # every ASCII digit becomes "0" before tokenizing (Lample et al.'s "zeros")
     max_vocab_size: int = 20000
     joint_vocab: bool = False  # translation: one vocabulary for source and target (model.share_embeddings)
     min_count: int = 1
