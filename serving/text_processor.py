@@ -75,7 +75,8 @@ class TokenizerSpec:
             "zeros": "1999" and "2024" are one word, "0000"), after Unicode
             normalization, so NFKC's fullwidth and superscript digits are
             zeroed too; digits of other scripts (Arabic-Indic, Devanagari, ...)
-            are kept, as in Lample et al.'s code. Applied in `normalize`, so the
+            are kept, as by Lample et al.'s `re.sub('\\d', '0', s)` (Python 2,
+            no `re.UNICODE`: ASCII digits only). Applied in `normalize`, so the
             vocabulary, the word ids and the character ids all see it, at
             transform and serving time alike. Left out of `to_dict()` while
             False.
