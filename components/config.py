@@ -78,6 +78,7 @@ class TransformConfig:
     lowercase: bool = True
     normalization: str = "NFKC"  # NFC | NFKC | NFD | NFKD | none
     whitespace: str = "collapse"  # collapse | keep (char only: spaces and line breaks kept, for char LMs)
+    digits_to_zero: bool = False  # every ASCII digit becomes "0" before tokenizing (Lample et al.'s "zeros")
     max_vocab_size: int = 20000
     joint_vocab: bool = False  # translation: one vocabulary for source and target (model.share_embeddings)
     min_count: int = 1
@@ -111,7 +112,8 @@ class ModelConfig:
     pooling: str = "auto"  # classifiers: auto | last | bidirectional_last | mean | max | attention | cls
     output: str = "softmax"  # taggers: softmax | crf
     bio_constraints: bool = False  # CRF taggers: forbid O -> I-X and B-X -> I-Y transitions
-    char_filters: int = 0  # taggers: size of the character-CNN word features (0: no character encoder)
+    char_filters: int = 0  # taggers: size of the character-level word features (0: no character encoder)
+    char_encoder: str = "cnn"  # taggers: cnn (Ma & Hovy) | bilstm (Lample et al.; char_filters // 2 units a direction)
     char_embed_dim: int = 16
     word_dropout: float = 0.0  # taggers: a training word becomes [UNK] with this probability
     num_heads: int = 4  # Transformer families

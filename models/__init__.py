@@ -4,6 +4,7 @@ from models.decoding import BeamSearch, Greedy, Sampling, decode, decode_seq2seq
 from models.layers.attention_decoder_cell import AttentionDecoderCell
 from models.layers.bahdanau_attention import BahdanauAttention
 from models.layers.causal_decoder_block import CausalDecoderBlock
+from models.layers.char_bilstm_word_encoder import CharBiLSTMWordEncoder
 from models.layers.char_word_encoder import CharWordEncoder
 from models.layers.crf import CRF
 from models.layers.luong_attention import LuongAttention
@@ -32,6 +33,7 @@ __all__ = [
     "BahdanauAttention",
     "CRF",
     "CausalDecoderBlock",
+    "CharBiLSTMWordEncoder",
     "CharWordEncoder",
     "InverseSqrtSchedule",
     "LuongAttention",

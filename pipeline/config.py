@@ -62,10 +62,10 @@ FAMILY_KEYS: dict[str, tuple[str, ...]] = {
         "embed_dim", "encoder_layers", "dropout", "pooling", "num_heads", "ff_dim", "positions"),
     "rnn_tagger": (
         "cell", "embed_dim", "units", "encoder_layers", "bidirectional", "dropout",
-        "output", "bio_constraints", "char_filters", "char_embed_dim", "word_dropout"),
+        "output", "bio_constraints", "char_filters", "char_embed_dim", "word_dropout", "char_encoder"),
     "transformer_tagger": (
         "embed_dim", "encoder_layers", "dropout", "output", "bio_constraints", "char_filters", "char_embed_dim",
-        "word_dropout", "num_heads", "ff_dim", "positions"),
+        "word_dropout", "num_heads", "ff_dim", "positions", "char_encoder"),
     "rnn_language_model": ("cell", "embed_dim", "units", "encoder_layers", "dropout"),
     "transformer_language_model": (
         "embed_dim", "encoder_layers", "dropout", "num_heads", "ff_dim", "positions", "max_length"),
@@ -89,6 +89,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.cell": ("gru", "lstm", "simple"),
     "model.pooling": ("auto", "last", "bidirectional_last", "mean", "max", "attention", "cls"),
     "model.output": ("softmax", "crf"),
+    "model.char_encoder": ("cnn", "bilstm"),
     "model.attention": ("bahdanau", "luong_general", "luong_dot"),
     "model.positions": ("sinusoidal", "learned"),
     "model.pretrained_format": pretrained_vectors.FORMATS,

@@ -71,6 +71,15 @@ class TokenizerSpec:
             as written, "\r\n" and "\r" become "\n", and a line break is the
             token `NEWLINE_TOKEN`; what character language models need to
             learn line structure). Left out of `to_dict()` while "collapse".
+        digits_to_zero: every ASCII digit 0-9 becomes "0" (Lample et al.'s
+            "zeros": "1999" and "2024" are one word, "0000"), after Unicode
+            normalization, so NFKC's fullwidth and superscript digits are
+            zeroed too; digits of other scripts (Arabic-Indic, Devanagari, ...)
+            are kept, as by Lample et al.'s `re.sub('\\d', '0', s)` (Python 2,
+            no `re.UNICODE`: ASCII digits only). Applied in `normalize`, so the
+            vocabulary, the word ids and the character ids all see it, at
+            transform and serving time alike. Left out of `to_dict()` while
+            False.
 
     Example:
 
@@ -83,6 +92,7 @@ class TokenizerSpec:
     normalization: str = "NFKC"
     word_split: str = "whitespace"
     whitespace: str = "collapse"
+    digits_to_zero: bool = False
 
     def __post_init__(self) -> None:
         for name, allowed in (("kind", TOKENIZER_KINDS), ("normalization", NORMALIZATIONS),
@@ -102,6 +112,8 @@ class TokenizerSpec:
             del values["word_split"]
         if values["whitespace"] == "collapse":
             del values["whitespace"]
+        if not values["digits_to_zero"]:
+            del values["digits_to_zero"]
         return values
 
     @classmethod
@@ -114,7 +126,7 @@ class TokenizerSpec:
 
 
 def normalize(texts: tf.Tensor, spec: TokenizerSpec) -> tf.Tensor:
-    """Unicode-normalizes, optionally lowercases, collapses and strips whitespace.
+    """Unicode-normalizes, optionally lowercases and zeroes digits, collapses and strips whitespace.
 
     With `spec.whitespace == "keep"` whitespace stays as written (line breaks
     unified to "\n").
@@ -125,12 +137,16 @@ def normalize(texts: tf.Tensor, spec: TokenizerSpec) -> tf.Tensor:
     [b'mar 3']
     >>> normalize(tf.constant(["A:\\r\\n  b"]), TokenizerSpec(lowercase=False, whitespace="keep")).numpy().tolist()
     [b'A:\\n  b']
+    >>> normalize(tf.constant(["Mar 31, 1999"]), TokenizerSpec(digits_to_zero=True)).numpy().tolist()
+    [b'mar 00, 0000']
     """
     texts = tf.convert_to_tensor(texts, dtype=tf.string)
     if spec.normalization != "none":
         texts = tf_text.normalize_utf8(texts, spec.normalization)
     if spec.lowercase:
         texts = tf.strings.lower(texts, encoding="utf-8")
+    if spec.digits_to_zero:
+        texts = tf.strings.regex_replace(texts, "[0-9]", "0")
     if spec.whitespace == "keep":
         return tf.strings.regex_replace(texts, "\r\n?", "\n")
     texts = tf.strings.regex_replace(texts, _WHITESPACE_RE, " ")

@@ -39,6 +39,11 @@ class TaggingTask(Task):
             raise ConfigError(
                 "tagging keeps one token per pre-tokenized word, so it needs transform.tokenizer=word. "
                 f"Received: transform.tokenizer={cfg.transform.tokenizer!r}")
+        if cfg.model.char_encoder == "bilstm" and cfg.model.char_filters % 2:
+            raise ConfigError(
+                "model.char_filters is the character BiLSTM's output, two directions of model.char_filters // 2 "
+                f"units, so it must be even with model.char_encoder='bilstm'. Received: model.char_filters="
+                f"{cfg.model.char_filters}; use {cfg.model.char_filters - 1} or {cfg.model.char_filters + 1}")
 
     def prepare_examples(self, ds, training: bool):
         """Sentences are cut at `schema.MAX_TAGGING_LENGTH` words (the Transformer tagger's position table)."""

@@ -66,6 +66,7 @@ def model_kwargs(config, manifest: dict[str, Any]) -> dict[str, Any]:
             dropout=m.dropout, output=m.output, tag_names=tags, bio_constraints=m.bio_constraints,
             char_vocab_size=CHAR_VOCAB_SIZE if m.char_filters > 0 else 0,
             char_embed_dim=m.char_embed_dim, char_filters=max(m.char_filters, 1), word_dropout=m.word_dropout,
+            char_encoder=m.char_encoder,
         )
         if family == "rnn_tagger":
             return dict(common, units=m.units, cell=m.cell, num_layers=m.encoder_layers, bidirectional=m.bidirectional)

@@ -51,7 +51,7 @@ def spec_from_config(config: Config) -> TokenizerSpec:
     t = config.transform
     return TokenizerSpec(
         kind=t.tokenizer, lowercase=t.lowercase, normalization=t.normalization, word_split=t.word_split,
-        whitespace=t.whitespace,
+        whitespace=t.whitespace, digits_to_zero=t.digits_to_zero,
     )
 
 

@@ -10,10 +10,10 @@ _CELLS = ("gru", "lstm")
 
 @keras.saving.register_keras_serializable(package="seqlab")
 class RNNTagger(TaggingHead, keras.Model):
-    """Token tagger: embeddings [+ char CNN] -> (Bi)RNN stack -> per-token scores.
+    """Token tagger: embeddings [+ char CNN or BiLSTM] -> (Bi)RNN stack -> per-token scores.
 
     `Embedding(mask_zero=True)` of the word ids, concatenated with a
-    `CharWordEncoder` of the character ids when `char_vocab_size > 0`, then
+    `CharWordEncoder` (or `CharBiLSTMWordEncoder`) of the character ids when `char_vocab_size > 0`, then
     `num_layers` (bidirectional) LSTM/GRU layers with cuDNN-eligible defaults
     (dropout between layers, never recurrent dropout), then
     `Dense(num_tags, dtype="float32")` scores. With `output="crf"` the scores
@@ -25,7 +25,7 @@ class RNNTagger(TaggingHead, keras.Model):
         num_layers: int, number of stacked recurrent layers.
         bidirectional: bool.
         vocab_size, num_tags, embed_dim, dropout, output, char_vocab_size, char_embed_dim, char_filters,
-            tag_names, bio_constraints, word_dropout: the arguments every tagger takes (`TaggingHead`).
+            tag_names, bio_constraints, word_dropout, char_encoder: the arguments every tagger takes (`TaggingHead`).
         **kwargs: standard `keras.Model` arguments (`name`, `dtype`).
 
     Call arguments, returns, loss and `predict_tags`: as `TaggingHead` says.
@@ -58,13 +58,14 @@ class RNNTagger(TaggingHead, keras.Model):
         tag_names=None,
         bio_constraints=False,
         word_dropout=0.0,
+        char_encoder="cnn",
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_choice("cell", cell, _CELLS)
         check_positive_int("num_layers", num_layers)
         self._init_head(vocab_size, num_tags, embed_dim, dropout, output, char_vocab_size, char_embed_dim,
-                        char_filters, tag_names, bio_constraints, word_dropout)
+                        char_filters, tag_names, bio_constraints, word_dropout, char_encoder=char_encoder)
         self.units = units
         self.cell = cell
         self.num_layers = num_layers

@@ -12,11 +12,13 @@ Example:
 import keras
 from keras import ops
 
+from models.layers.char_bilstm_word_encoder import CharBiLSTMWordEncoder
 from models.layers.char_word_encoder import CharWordEncoder
 from models.layers.crf import CRF
 from models.checks import check_choice, check_rate
 
 OUTPUTS = ("softmax", "crf")
+CHAR_ENCODERS = ("cnn", "bilstm")
 
 
 class TaggingHead:
@@ -40,7 +42,11 @@ class TaggingHead:
         char_vocab_size: int, character vocabulary size; 0 disables the
             character encoder (then inputs are word ids only).
         char_embed_dim: int, character embedding size.
-        char_filters: int, size of the character-level word features.
+        char_filters: int, size of the character-level word features (for
+            `"bilstm"`, even: `char_filters // 2` LSTM units a direction).
+        char_encoder: `"cnn"` (`CharWordEncoder`, Ma & Hovy's char CNN) or
+            `"bilstm"` (`CharBiLSTMWordEncoder`, Lample et al.'s char BiLSTM);
+            stored as `char_encoder_type`, since `char_encoder` is the layer.
         tag_names: optional list of `num_tags` tag names (`["[PAD]", "O",
             "B-PER", ...]`), needed for `bio_constraints`.
         bio_constraints: bool, forbid invalid BIO transitions in the CRF.
@@ -61,12 +67,16 @@ class TaggingHead:
     # `_modules`, so a class attribute of the same name would shadow it (`_init_head` sets both).
 
     def _init_head(self, vocab_size, num_tags, embed_dim, dropout, output, char_vocab_size, char_embed_dim,
-                   char_filters, tag_names, bio_constraints, word_dropout):
+                   char_filters, tag_names, bio_constraints, word_dropout, char_encoder="cnn"):
         """Validates and stores the shared arguments; creates `word_embedding`, `char_encoder`
         (or None), `dropout_layer`, the float32 `scores_dense` and the `crf` (or None)."""
         check_choice("output", output, OUTPUTS)
         check_rate("dropout", dropout)
         check_rate("word_dropout", word_dropout)
+        check_choice("char_encoder", char_encoder, CHAR_ENCODERS)
+        if char_encoder == "bilstm" and char_vocab_size > 0 and char_filters % 2:
+            raise ValueError("The character BiLSTM's features are two directions of char_filters // 2 units, so "
+                             f"char_filters must be even. Received: char_filters={char_filters!r}")
         if tag_names is not None and len(tag_names) != num_tags:
             raise ValueError(f"Expected one tag name per tag id ({num_tags}). Received: tag_names={tag_names!r}")
         if bio_constraints and (output != "crf" or tag_names is None):
@@ -85,13 +95,18 @@ class TaggingHead:
         self.tag_names = None if tag_names is None else list(tag_names)
         self.bio_constraints = bio_constraints
         self.word_dropout = word_dropout
+        self.char_encoder_type = char_encoder  # `self.char_encoder` is the layer
         self._word_dropout_seed = keras.random.SeedGenerator(0)
         policy = self.dtype_policy
         self.word_embedding = keras.layers.Embedding(
             vocab_size, embed_dim, mask_zero=True, dtype=policy, name="word_embedding"
         )
         self.char_encoder = None
-        if char_vocab_size > 0:
+        if char_vocab_size > 0 and char_encoder == "bilstm":
+            self.char_encoder = CharBiLSTMWordEncoder(
+                char_vocab_size, embed_dim=char_embed_dim, units=char_filters // 2, dtype=policy, name="char_encoder"
+            )
+        elif char_vocab_size > 0:
             self.char_encoder = CharWordEncoder(
                 char_vocab_size, embed_dim=char_embed_dim, filters=char_filters, dtype=policy, name="char_encoder"
             )
@@ -105,7 +120,8 @@ class TaggingHead:
     def get_config(self):
         names = ("vocab_size", "num_tags", "embed_dim", "dropout", "char_vocab_size", "char_embed_dim", "char_filters",
                  "tag_names", "bio_constraints", "word_dropout")
-        return {**super().get_config(), **{name: getattr(self, name) for name in names}, "output": self.output_type}
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}, "output": self.output_type,
+                "char_encoder": self.char_encoder_type}
 
     def _build_inputs(self, input_shape):
         """Builds the word embedding and the character encoder; returns the inputs' (batch, time)."""

@@ -10,7 +10,7 @@ from models.networks.tagging_head import TaggingHead
 
 @keras.saving.register_keras_serializable(package="seqlab")
 class TransformerTagger(TaggingHead, keras.Model):
-    """Token tagger: embeddings [+ char CNN] + positions -> Transformer encoders -> per-token scores.
+    """Token tagger: embeddings [+ char CNN or BiLSTM] + positions -> Transformer encoders -> per-token scores.
 
     The Transformer-family counterpart of `RNNTagger`. With a character encoder the word features are
     projected back to `embed_dim` before the positions are added. Call arguments, returns, loss and
@@ -23,7 +23,7 @@ class TransformerTagger(TaggingHead, keras.Model):
         max_length: int, longest sentence in tokens.
         positions: `"sinusoidal"` or `"learned"`.
         vocab_size, num_tags, embed_dim, dropout, output, char_vocab_size, char_embed_dim, char_filters,
-            tag_names, bio_constraints, word_dropout: the arguments every tagger takes (`TaggingHead`).
+            tag_names, bio_constraints, word_dropout, char_encoder: the arguments every tagger takes (`TaggingHead`).
         **kwargs: standard `keras.Model` arguments.
 
     Example:
@@ -51,12 +51,13 @@ class TransformerTagger(TaggingHead, keras.Model):
         tag_names=None,
         bio_constraints=False,
         word_dropout=0.0,
+        char_encoder="cnn",
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_positive_int("num_layers", num_layers)
         self._init_head(vocab_size, num_tags, embed_dim, dropout, output, char_vocab_size, char_embed_dim,
-                        char_filters, tag_names, bio_constraints, word_dropout)
+                        char_filters, tag_names, bio_constraints, word_dropout, char_encoder=char_encoder)
         self.num_heads = num_heads
         self.ff_dim = ff_dim
         self.num_layers = num_layers

@@ -188,6 +188,26 @@ def test_tagging_end_to_end(tmp_path):
         run_task(tmp_path / "wp", "tagging", "transform.tokenizer=wordpiece")
 
 
+def test_digits_to_zero_reaches_the_vocabulary_the_ids_and_the_serving_text_path(tmp_path):
+    from serving.text_processor import split_raw_words, word_char_ids
+
+    splits = {"train": [{"tokens": ["Born", "1999"], "tags": ["O", "B-DATE"]}],
+              "test": [{"tokens": ["born", "2024"], "tags": ["O", "B-DATE"]},
+                       {"tokens": ["born", "0000"], "tags": ["O", "B-DATE"]}]}
+    out, _, manifest = run_task(tmp_path, "tagging", "transform.digits_to_zero=true", splits=splits)
+    assert manifest["tokenizer"]["digits_to_zero"] is True
+    tokens = schema.read_vocab_file(out / "vocab/tokens.txt")
+    assert sorted(tokens[len(RESERVED):]) == ["0000", "born"]  # built from the normalised text
+    zero_id = tokens.index("0000")
+    digits, zeros = (row["token_ids"] for row in read_records(out, "test"))
+    assert digits == zeros == [tokens.index("born"), zero_id]
+    proc = TextProcessor.from_manifest(out, "tokens")  # what the exported signature uses, words and characters
+    words = split_raw_words(tf.constant(["1999 2024 0000"]), proc.spec)
+    assert proc.encode_words(words).to_list() == [[zero_id] * 3]
+    chars = word_char_ids(words.to_tensor(""), proc.spec).numpy()  # (1, 3, chars)
+    assert (chars[0] == chars[0, 2]).all() and chars[0, 0, 0] == ord("0") + 1
+
+
 def test_language_model_end_to_end_not_truncated(tmp_path):
     out, outputs, manifest = run_task(tmp_path, "language_model", "transform.max_source_length=2")
     assert "labels" not in manifest and set(manifest["vocab"]) == {"text"}

@@ -91,6 +91,24 @@ def test_keras_round_trip(tmp_path):
     )
 
 
+def test_char_bilstm_encoder_is_selectable_and_old_configs_keep_the_cnn():
+    from models.layers.char_bilstm_word_encoder import CharBiLSTMWordEncoder
+    from models.layers.char_word_encoder import CharWordEncoder
+
+    model = RNNTagger(**SMALL, char_vocab_size=10, char_embed_dim=4, char_filters=6, char_encoder="bilstm")
+    inputs = (keras.Input((None,), dtype="int32"), keras.Input((None, 5), dtype="int32"))
+    assert model(inputs).shape == (None, None, 4)  # symbolic: the features fit the RNN, without running it
+    assert isinstance(model.char_encoder, CharBiLSTMWordEncoder) and model.char_encoder.units == 3
+    config = model.get_config()
+    assert config["char_encoder"] == "bilstm" and RNNTagger.from_config(config).get_config() == config
+    del config["char_encoder"]  # a model saved before the key existed
+    assert isinstance(RNNTagger.from_config(config).char_encoder, CharWordEncoder)
+    with pytest.raises(ValueError, match="char_filters must be even. Received: char_filters=5"):
+        RNNTagger(**SMALL, char_vocab_size=10, char_filters=5, char_encoder="bilstm")
+    with pytest.raises(ValueError, match="Received: char_encoder='gru'"):
+        RNNTagger(**SMALL, char_vocab_size=10, char_encoder="gru")
+
+
 def test_bio_constraints_reach_the_crf():
     model = RNNTagger(**SMALL, output="crf", tag_names=TAG_NAMES, bio_constraints=True)
     words, _, _ = tagging_data(n=16)

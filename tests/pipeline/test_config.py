@@ -326,3 +326,21 @@ def test_readme_table_of_family_keys_is_the_config_table():
     rows = dict(re.findall(r"^\| `(\w+)` \| ([a-z_, ]+) \|$", readme, re.M))
     assert {family: tuple(keys.split(", ")) for family, keys in rows.items()} == \
         FAMILY_KEYS
+
+
+def test_char_encoder_and_digits_to_zero_are_checked_and_reach_their_steps():
+    from pipeline.dag import fingerprints
+
+    with pytest.raises(ConfigError, match=r"'model.char_encoder' must be one of \['cnn', 'bilstm'\]. "
+                                          r"Received: model.char_encoder='lstm'"):
+        load_config(["date_tags"], ["model.char_encoder=lstm"])
+    with pytest.raises(ConfigError, match=r"must be even with model.char_encoder='bilstm'. "
+                                          r"Received: model.char_filters=15; use 14 or 16"):
+        load_config(["date_tags"], ["model.char_encoder=bilstm", "model.char_filters=15"])
+    with pytest.raises(ConfigError, match=r"the rnn_classifier family does not read it"):
+        load_config(["imdb_rnn"], ["model.char_encoder=bilstm"])
+    assert load_config(["date_tags"]).model.char_encoder == "cnn"
+    lample = load_config(["date_tags"], ["model.char_encoder=bilstm", "transform.digits_to_zero=true"])
+    assert lample.model.char_encoder == "bilstm" and lample.transform.digits_to_zero
+    default, zeros = fingerprints(load_config(["date_tags"])), fingerprints(lample)  # transform reruns
+    assert default["example_gen"] == zeros["example_gen"] and default["transform"] != zeros["transform"]

@@ -107,6 +107,19 @@ def test_whitespace_keep_round_trips_line_structure_through_a_vocab_file(tmp_pat
     assert "whitespace" not in TokenizerSpec(kind="char").to_dict()  # older manifests read back unchanged
 
 
+def test_digits_to_zero_zeroes_ascii_digits_of_words_and_characters():
+    from serving.text_processor import word_char_ids
+
+    spec = TokenizerSpec(kind="word", digits_to_zero=True)
+    # Fullwidth digits are ASCII after NFKC; Arabic-Indic digits are not ASCII and stay.
+    assert strings(normalize(tf.constant(["Mar 31, 1999 \uff12\uff10 \u0661"]), spec)) == ["mar 00, 0000 00 \u0661"]
+    assert strings(normalize(tf.constant(["1999"]), TokenizerSpec(kind="word"))) == ["1999"]
+    chars = word_char_ids(tf.constant([["A1", "B2"]]), spec).numpy()
+    assert chars[0, 0, :2].tolist() == [ord("A") + 1, ord("0") + 1] and chars[0, 1, 1] == chars[0, 0, 1]
+    assert spec.to_dict()["digits_to_zero"] is True and "digits_to_zero" not in TokenizerSpec().to_dict()
+    assert TokenizerSpec.from_dict(spec.to_dict()) == spec
+
+
 def test_whitespace_keep_is_for_characters_only():
     with pytest.raises(ValueError, match="kind='char' only"):
         TokenizerSpec(kind="word", whitespace="keep")
