@@ -96,7 +96,7 @@ class TaggingHead:
         self.bio_constraints = bio_constraints
         self.word_dropout = word_dropout
         self.char_encoder_type = char_encoder  # `self.char_encoder` is the layer
-        self._word_dropout_seed = keras.random.SeedGenerator(0)
+        self._word_dropout_seed = keras.random.SeedGenerator()  # from the global seed (train.seed)
         policy = self.dtype_policy
         self.word_embedding = keras.layers.Embedding(
             vocab_size, embed_dim, mask_zero=True, dtype=policy, name="word_embedding"
