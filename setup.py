@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
+LAYERS = ("pipeline", "components", "serving", "models")  # .importlinter's layers
 
 setup(
     name="seqlab",
@@ -14,22 +15,12 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=[
-        "pipeline",
-        "components",
-        "components.example_gen",
-        "components.transform",
-        "components.trainer",
-        "components.evaluator",
-        "models",
-        "models.layers",
-        "models.networks",
-        "models.decoding",
-        "serving",
-        "serving.server",
-    ],
-    data_files=[("seqlab_configs", [str(p.relative_to(HERE)) for p in sorted((HERE / "configs").glob("*.yaml"))])],
-    include_package_data=True,
+    # Every package under the four layers (a forgotten subpackage fails only after install), and the built-in
+    # configs as package data of `pipeline.configs`, so they travel with the code wherever pip puts it
+    # (a venv, --user, --target, a Beam worker installing the `--setup_file` sdist); pipeline/config.py finds them.
+    packages=[*find_packages(include=[f"{layer}*" for layer in LAYERS]), "pipeline.configs"],
+    package_dir={"pipeline.configs": "configs"},
+    package_data={"pipeline.configs": ["*.yaml"]},
     install_requires=[
         "tensorflow==2.21.*",
         "tensorflow-text==2.21.*",

@@ -21,7 +21,6 @@ import logging
 import math
 import operator
 import re
-import sys
 import typing
 from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, Sequence
@@ -43,10 +42,10 @@ __all__ = ["CONFIG_DIR", "Config", "ConfigError", "DataConfig", "DecodeConfig", 
 
 
 # Built-in configs: `configs/` beside the packages (source tree, editable
-# install), or `<prefix>/seqlab_configs` (regular install, see setup.py).
+# install), or `pipeline/configs/` (a wheel or sdist install: package data, see setup.py).
 _CONFIG_DIRS = (
     Path(__file__).resolve().parent.parent / "configs",
-    Path(sys.prefix) / "seqlab_configs",
+    Path(__file__).resolve().parent / "configs",
 )
 CONFIG_DIR = next((d for d in _CONFIG_DIRS if d.is_dir()), _CONFIG_DIRS[0])
 
