@@ -26,6 +26,7 @@ import yaml
 
 from pipeline.config import builtin_configs, effective_dict, load_config
 from pipeline.dag import STEP_NAMES
+from pipeline.root_check import local_root
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -69,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run (the trainer from its last epoch). One run at a time per run root.")
     _add_config_args(run)
     run.add_argument("--root", default="seqlab_runs",
-                     help="run root holding artifacts, metadata, summary.json and serving/ (default: ./seqlab_runs)")
+                     help="run root holding artifacts, metadata, summary.json and serving/: a local path, or a shared POSIX "
+                     "mount (NFS, Filestore, EFS) for several machines; gs:// and other URIs are refused "
+                     "(default: ./seqlab_runs)")
     run.add_argument("--until", choices=STEP_NAMES, metavar="STEP",
                      help=f"stop after this step, one of: {', '.join(STEP_NAMES)}")
     run.add_argument("--no-cache", action="store_true",
@@ -136,6 +139,7 @@ def _add_serve_parser(sub) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    local_root(args.root)  # a gs:// root fails here, in one line, before the config or TensorFlow load
     from pipeline.runner import run_pipeline
 
     config = load_config(args.config, args.overrides)

@@ -8,12 +8,16 @@ not list exactly the models with versions. `artifact_contents(path)` reads an
 example_gen or transform artifact as sorted records and file digests, so two
 runs can be compared although Beam assigns records to shards in any order.
 The fault-injection test and benchmark use both; so can a user after a crash.
+`local_root(root)` refuses a root that is a URI (`gs://`, `s3://`, ...) before anything is written.
 
 Example:
 
 >>> import tempfile
 >>> problems(tempfile.mkdtemp())
 []
+>>> local_root("gs://bucket/runs")
+Traceback (most recent call last):
+ValueError: --root 'gs://bucket/runs' is a gs:// URI; a run root must be a local path or a shared POSIX filesystem mounted at the same path on every machine (NFS, Filestore, EFS): artifacts are written with local file calls and metadata.sqlite needs a file SQLite can lock
 """
 
 from __future__ import annotations
@@ -27,9 +31,25 @@ import struct
 from pathlib import Path
 from typing import Any, Iterator
 
+_URI = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)  # gs://, s3://, hdfs://, file://, ...
 OUTPUTS_FILE = "_outputs.json"  # the runner writes it last, just before the rename
 SAVED_MODEL_FILES = ("saved_model.pb", "variables/variables.index")
 _NAME_LINE = re.compile(r'^\s*name:\s*"(.*)"\s*$', re.MULTILINE)
+
+
+def local_root(root: str | Path) -> Path:
+    """The run root as an absolute local path; a ValueError naming --root when it is a URI.
+
+    `Path("gs://b/runs").resolve()` is `./gs:/b/runs`: without this check a remote root would silently become a
+    local folder on each machine.
+    """
+    scheme = _URI.match(str(root))
+    if scheme:
+        raise ValueError(
+            f"--root {str(root)!r} is a {scheme.group(1)}:// URI; a run root must be a local path or a shared POSIX "
+            "filesystem mounted at the same path on every machine (NFS, Filestore, EFS): artifacts are written "
+            "with local file calls and metadata.sqlite needs a file SQLite can lock")
+    return Path(root).resolve()
 
 
 def tfrecords(path: Path) -> Iterator[bytes]:

@@ -41,6 +41,7 @@ from serving.faults import crash_point
 from pipeline.input_digest import digest_sources
 from pipeline.lock import RootLock
 from pipeline.metadata import MetadataStore
+from pipeline.root_check import local_root
 from components.step import StepContext
 
 logger = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ def run_pipeline(
         KeyboardInterrupt: Ctrl-C or SIGTERM (`RunInterrupted`); the run is
             recorded as interrupted and resumes on the next run.
     """
-    root = Path(root).resolve()
+    root = local_root(root)  # a gs:// or other URI root: one-line ValueError
     steps = steps_until(until)
     with _sigterm_interrupts(), RootLock(root, wait=wait) as lock:
         store = MetadataStore(root / "metadata.sqlite")
