@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("setup.py", "README.md", "pipeline", "components", "serving", "models", "configs")
 CONFIG_NAMES = sorted(p.stem for p in (ROOT / "configs").glob("*.yaml"))
 
-pytestmark = pytest.mark.slow  # ~25 s: two builds, two venvs, two installs
+pytestmark = pytest.mark.slow  # ~8-10 s: two builds, two venvs, two installs, four seqlab calls
 
 
 def _run(args: list[str | Path], cwd: Path) -> str:
