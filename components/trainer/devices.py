@@ -76,13 +76,35 @@ class KerasMultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
         return super().reduce(reduce_op, value, axis)
 
 
+_multi_worker: KerasMultiWorkerStrategy | None = None
+
+
+def multi_worker_strategy() -> KerasMultiWorkerStrategy:
+    """The process's one `KerasMultiWorkerStrategy`, made on the first call.
+
+    TensorFlow configures collective ops only before it runs its first op, and the constructor returns once
+    every worker of `TF_CONFIG` has made its own: the runner calls this at the start of a run
+    (`pipeline.worker.join_cluster`), the trainer gets the same object later.
+
+    >>> strategy = multi_worker_strategy()  # doctest: +SKIP
+    """
+    global _multi_worker
+    if _multi_worker is None:
+        try:
+            _multi_worker = KerasMultiWorkerStrategy()
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: make the multi-worker strategy before TensorFlow runs anything, as "
+                               "`seqlab run` does (pipeline.worker.join_cluster)") from exc
+    return _multi_worker
+
+
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """`auto`/`default` -> the default strategy; `mirrored` -> all local GPUs;
-    `multi_worker` -> `KerasMultiWorkerStrategy` configured from `TF_CONFIG` (the config loader checks the name)."""
+    `multi_worker` -> `multi_worker_strategy()`, configured from `TF_CONFIG` (the config loader checks the name)."""
     if name == "mirrored":
         strategy = tf.distribute.MirroredStrategy()
     elif name == "multi_worker":
-        strategy = KerasMultiWorkerStrategy()
+        strategy = multi_worker_strategy()
     else:
         strategy = tf.distribute.get_strategy()
     logger.info(

@@ -1,0 +1,65 @@
+"""`seqlab run --set train.strategy=multi_worker` on two localhost workers sharing one --root: both exit 0, they
+end with the same weights, the chief's model.keras holds them, and the root has one set of artifacts and one
+pushed version (pipeline/worker.py)."""
+
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from tests.components.test_distribute import REPO, free_port, tf_config
+
+TINY = ["data.num_examples=240", "train.epochs=1", "train.batch_size=32", "eval.bless_threshold=0.0",
+        "model.embed_dim=8", "model.units=8", "train.strategy=multi_worker"]
+
+
+def _weights(keras_file: Path) -> dict[str, np.ndarray]:
+    """Every array in a .keras file's weights (model and optimizer), by its HDF5 path."""
+    with zipfile.ZipFile(keras_file) as archive:
+        blob = archive.read("model.weights.h5")
+    arrays = {}
+    with h5py.File(io.BytesIO(blob), "r") as h5:
+        h5.visititems(lambda name, item: arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset)
+                      else None)
+    return arrays
+
+
+@pytest.mark.slow
+def test_two_workers_train_one_model_and_only_the_chief_publishes(tmp_path):
+    root, kept = tmp_path / "root", tmp_path / "worker1"
+    ports = [free_port(), free_port()]
+    command = [sys.executable, "-m", "pipeline.cli", "run", "date_validity", "--root", str(root),
+               "--chief-timeout", "240", *[arg for key in TINY for arg in ("--set", key)]]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    procs = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=dict(env, TF_CONFIG=tf_config(ports, i),
+                                       **({"SEQLAB_WORKER_KEEP_DIR": str(kept)} if i else {})))
+             for i in range(2)]
+    outputs = [p.communicate(timeout=420)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-4000:] + "\n-----\n" + outputs[1][-4000:]
+    assert "TF_CONFIG worker 1: trained with the chief; nothing published" in outputs[1]
+
+    summary = json.loads((root / "summary.json").read_text())
+    assert summary["status"] == "succeeded"
+    assert [s["status"] for s in summary["steps"]] == ["ran"] * 6
+    for step in summary["steps"]:  # one artifact per step, nothing half-written beside it
+        assert [p.name for p in (root / "artifacts" / step["name"]).iterdir()] == [step["fingerprint"]]
+    assert [p.name for p in (root / "serving" / "date_validity").iterdir()] == ["1"]
+    with sqlite3.connect(root / "metadata.sqlite") as db:  # the worker wrote no rows
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)
+        assert db.execute("SELECT COUNT(*) FROM executions").fetchone() == (6,)
+    assert not (root / ".lock.holder.json").exists()
+
+    trainer = Path(next(s["artifact"] for s in summary["steps"] if s["name"] == "trainer"))
+    chief, worker = _weights(trainer / "model.keras"), _weights(kept / "model.keras")
+    assert chief.keys() == worker.keys() and len(chief) > 4
+    for name in chief:
+        np.testing.assert_array_equal(chief[name], worker[name], err_msg=name)
