@@ -15,6 +15,9 @@ import h5py
 import numpy as np
 import pytest
 
+from pipeline.config import load_config
+from pipeline.runner import run_pipeline
+from pipeline.worker import ChiefNotReadyError, wait_for_upstream
 from tests.components.test_distribute import REPO, free_port, tf_config
 
 TINY = ["data.num_examples=240", "train.epochs=1", "train.batch_size=32", "eval.bless_threshold=0.0",
@@ -63,3 +66,44 @@ def test_two_workers_train_one_model_and_only_the_chief_publishes(tmp_path):
     assert chief.keys() == worker.keys() and len(chief) > 4
     for name in chief:
         np.testing.assert_array_equal(chief[name], worker[name], err_msg=name)
+
+
+def _publish(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "_outputs.json").write_text("{}")
+
+
+def test_a_worker_waits_for_the_transform_and_skips_a_published_trainer(tmp_path):
+    transform, trainer = tmp_path / "artifacts/transform/fp1", tmp_path / "artifacts/trainer/fp2"
+    clock = iter(range(100)).__next__
+    with pytest.raises(ChiefNotReadyError, match="did not publish transform .* within 3s"):
+        wait_for_upstream(tmp_path, {"transform": transform}, trainer, True, timeout=3, poll=0, clock=clock)
+    _publish(transform)
+    assert wait_for_upstream(tmp_path, {"transform": transform}, trainer, True, timeout=3, poll=0)
+    _publish(trainer)  # the chief reuses it: nothing to train
+    assert not wait_for_upstream(tmp_path, {"transform": transform}, trainer, True, timeout=3, poll=0)
+
+
+def test_a_worker_stops_when_the_chief_s_run_ends_without_the_transform(tmp_path):
+    transform = tmp_path / "artifacts/transform/fp1"
+    _publish(transform)  # from an earlier run: --no-cache waits for this run's
+    statuses = iter(["running", "failed"])  # what the chief writes while the worker polls
+
+    def clock():
+        status = next(statuses, "failed")
+        (tmp_path / "summary.json").write_text(json.dumps({"status": status}))
+        return 0.0
+
+    with pytest.raises(ChiefNotReadyError, match=r"chief's run in .* ended \(failed\) without publishing transform"):
+        wait_for_upstream(tmp_path, {"transform": transform}, tmp_path / "t", False, timeout=60, poll=0, clock=clock)
+
+
+def test_a_non_chief_only_trains_under_multi_worker_and_writes_nothing_before_the_trainer(tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", tf_config([1, 2], 1))
+    config = load_config(["date_validity"])
+    with pytest.raises(ValueError, match="only trains, with train.strategy='multi_worker'. Received: "
+                                         "train.strategy='auto'"):
+        run_pipeline(config, tmp_path / "root")
+    summary = run_pipeline(config, tmp_path / "root", until="transform")
+    assert summary["steps"] == [] and summary["published"] is False
+    assert not (tmp_path / "root").exists()
