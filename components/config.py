@@ -146,7 +146,9 @@ class TrainConfig:
     bucket_boundaries: tuple = (12, 18, 24, 32)
     seed: int = 42  # weight init, shuffling, dropout and word dropout (data.seed draws the split)
     deterministic: bool = False  # TensorFlow op determinism: bit-identical reruns of a seed, slower training
-    strategy: str = "auto"  # auto | default | mirrored | multi_worker
+    # auto | default | mirrored (every local GPU) | multi_worker (TF_CONFIG cluster; README "Training on
+    # several machines"); batch_size is the global batch, split over the replicas
+    strategy: str = "auto"
     max_minutes: float = 0.0  # training time budget: stop after the batch that crosses it (0: none)
     lr_decay: float = 1.0  # learning rate x lr_decay after every epoch (1: constant)
     # > 0: the inverse-square-root schedule of Vaswani et al.: learning_rate * min(step / warmup_steps,
@@ -155,7 +157,8 @@ class TrainConfig:
     label_smoothing: float = 0.0  # translation: the target distribution puts this mass uniformly on the vocabulary
     # language_model input: "windows" (length sequence_length, every `stride` tokens, shuffled) or
     # "stateful" (truncated BPTT: each batch row reads its own contiguous slice of the stream, states
-    # carried from batch to batch and reset every epoch; RNN families only)
+    # carried from batch to batch and reset every epoch; RNN families, one replica: not with strategy mirrored
+    # or multi_worker, which split each batch)
     lm_input: str = "windows"
     sequence_length: int = 100  # language_model: tokens per window / BPTT chunk
     stride: int = 0  # language_model windows: tokens between window starts (0: sequence_length)

@@ -1,7 +1,7 @@
 """The `seqlab` command line: each subcommand is a few lines calling the library.
 
     seqlab run [CONFIG...] [--set KEY=VALUE]... [--root DIR] [--until STEP] [--no-cache] [--wait]
-               [--beam-arg ARG]...
+               [--chief-timeout SECONDS] [--beam-arg ARG]...
     seqlab config [CONFIG...] [--set KEY=VALUE]...
     seqlab configs
     seqlab predict EXPORT_DIR TEXT...   (or - to read one text per line from stdin)
@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run every step again from scratch, without reusing or resuming anything")
     run.add_argument("--wait", action="store_true",
                      help="when another run is using the root, wait until it ends instead of failing at once")
+    run.add_argument("--chief-timeout", type=float, default=3600.0, metavar="SECONDS",
+                     help="in a TF_CONFIG cluster, how long a non-chief worker waits for the chief to publish the "
+                     "transform before it fails (default: 3600; 0: forever)")
     run.add_argument("--beam-arg", dest="beam_args", action="append", default=[], metavar="ARG",
                      help="Beam pipeline option passed through as is; repeat for more "
                      "(e.g. --beam-arg=--runner=DataflowRunner --beam-arg=--project=my-project)")
@@ -144,7 +147,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)
     summary = run_pipeline(config, args.root, until=args.until, use_cache=not args.no_cache,
-                           beam_args=args.beam_args, wait=None if args.wait else 0.0)
+                           beam_args=args.beam_args, wait=None if args.wait else 0.0,
+                           chief_timeout=args.chief_timeout or None)
     for step in summary["steps"]:
         print(f"{step['name']:<12} {step['status']:<7} {step['seconds']:8.1f}s")
         vectors = (step.get("outputs") or {}).get("pretrained_embeddings")
@@ -157,6 +161,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"not pushed: {summary['not_pushed']}")
     if summary["export_dir"]:
         print(f"exported: {summary['export_dir']}")
+    if "role" in summary:  # a non-chief TF_CONFIG member (pipeline/worker.py)
+        print(f"TF_CONFIG {summary['role']}: trained with the chief; nothing published (the chief writes {args.root})")
+        return 0
     print(f"summary: {os.path.join(os.path.abspath(args.root), 'summary.json')}")
     return 0
 
@@ -222,10 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         quiet.quiet_logging()
     from pipeline.lock import RootBusyError
+    from pipeline.worker import ChiefNotReadyError
 
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError, RootBusyError) as exc:
+    except (ValueError, FileNotFoundError, RootBusyError, ChiefNotReadyError) as exc:
         if args.verbose:
             traceback.print_exc()
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -22,6 +22,7 @@ import os
 import re
 import sys
 import tempfile
+from typing import Any, Callable
 
 NOISE = re.compile(
     r"oneDNN custom operations|Could not find cuda drivers|failed call to cuInit|cudart_stub|"
@@ -36,11 +37,17 @@ BEAM_NOISE = re.compile(
 _imported = False
 
 
-def import_tensorflow() -> None:
-    """Imports TensorFlow once, passing on what its runtime prints to stderr except `NOISE`."""
+def import_tensorflow(setup: Callable[[], Any] | None = None) -> None:
+    """Imports TensorFlow once, passing on what its runtime prints to stderr except `NOISE`.
+
+    `setup` runs right after the import, before this function runs its first op (TensorFlow sets up a
+    multi-worker strategy's collective ops only then); on a later call, at once.
+    """
     global _imported
     if _imported or "tensorflow" in sys.modules:
         _imported = True
+        if setup is not None:
+            setup()
         return
     _imported = True
     sys.stderr.flush()
@@ -50,6 +57,8 @@ def import_tensorflow() -> None:
         try:
             import tensorflow as tf
 
+            if setup is not None:
+                setup()
             tf.config.list_physical_devices("GPU")  # the device query prints the cuInit line
             # oneDNN's "supports DT_BOOL (DT_INT32) only on platforms with AVX-512" comes once per process, at
             # the first graph with a bool (int32) transpose, as a masked RNN has; have both here, filtered.

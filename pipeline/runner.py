@@ -10,6 +10,9 @@ checkpoints).
 A run holds the root's lock (`pipeline.lock`) from start to end; what it cleans up after a dead run and how
 SIGTERM and Ctrl-C stop it is in the README ("Crashes, Ctrl-C and SIGTERM").
 
+In a `TF_CONFIG` cluster only the chief runs the pipeline like this; every other member trains beside it and
+publishes nothing (`pipeline.worker`).
+
 Example:
 
 >>> from pipeline.config import load_config
@@ -39,7 +42,7 @@ from pipeline.config import Config
 from pipeline.dag import STEPS, Step, fingerprints, steps_until
 from serving.faults import crash_point
 from pipeline.input_digest import digest_sources
-from pipeline.lock import RootLock
+from pipeline.lock import RootLock, is_chief
 from pipeline.metadata import MetadataStore
 from pipeline.root_check import local_root
 from components.step import StepContext
@@ -131,8 +134,10 @@ def run_pipeline(
     use_cache: bool = True,
     beam_args: Sequence[str] = (),
     wait: float | None = 0.0,
+    chief_timeout: float | None = 3600.0,
 ) -> dict[str, Any]:
-    """Runs the pipeline and writes `<root>/summary.json`.
+    """Runs the pipeline and writes `<root>/summary.json`; a non-chief `TF_CONFIG` member only trains
+    (`pipeline.worker.participate`) and writes nothing under `root`.
 
     Args:
         config: the validated config.
@@ -141,6 +146,7 @@ def run_pipeline(
         use_cache: reuse finished artifacts with the same fingerprint.
         beam_args: pipeline options passed through to Beam.
         wait: seconds to wait when another run holds the root (0: fail at once; None: forever).
+        chief_timeout: a non-chief member's wait for the chief's transform, in seconds (None: forever).
 
     Returns:
         The summary (also written to `<root>/summary.json`).
@@ -151,21 +157,28 @@ def run_pipeline(
             recorded as interrupted and resumes on the next run.
     """
     root = local_root(root)  # a gs:// or other URI root: one-line ValueError
+    if not is_chief():
+        from pipeline.worker import participate
+
+        with _sigterm_interrupts():
+            return participate(config, root, until, use_cache, beam_args, chief_timeout)
     steps = steps_until(until)
-    with _sigterm_interrupts(), RootLock(root, wait=wait) as lock:
+    with _sigterm_interrupts(), RootLock(root, wait=wait):
+        from pipeline.worker import join_cluster
+
+        join_cluster(config, steps)  # multi_worker: before any step runs TensorFlow
         store = MetadataStore(root / "metadata.sqlite")
         try:
-            return _run_locked(config, root, steps, use_cache, beam_args, store, lock.chief)
+            return _run_locked(config, root, steps, use_cache, beam_args, store)
         finally:
             store.close()
 
 
 def _run_locked(config: Config, root: Path, steps: tuple[Step, ...], use_cache: bool,
-                beam_args: Sequence[str], store: MetadataStore, chief: bool) -> dict[str, Any]:
-    if chief:
-        for run_id in store.mark_interrupted():
-            logger.info("Run %d did not finish (its process is gone): marked interrupted", run_id)
-        clean_orphans(root)
+                beam_args: Sequence[str], store: MetadataStore) -> dict[str, Any]:
+    for run_id in store.mark_interrupted():
+        logger.info("Run %d did not finish (its process is gone): marked interrupted", run_id)
+    clean_orphans(root)
     sources = {
         step.name: digest_sources(step.sources(config), store.known_digest, store.save_digest,
                                   config.data.tfds_data_dir)
@@ -185,7 +198,7 @@ def _run_locked(config: Config, root: Path, steps: tuple[Step, ...], use_cache: 
     }
     results: dict[str, dict[str, Any]] = {}
     artifact_ids: dict[str, int] = {}
-    write_summary = (lambda: _write_summary(summary, results, root)) if chief else (lambda: None)
+    write_summary = lambda: _write_summary(summary, results, root)  # noqa: E731
     write_summary()  # from now on summary.json describes this run, never the previous one
     try:
         for step in steps:

@@ -39,6 +39,16 @@ class LanguageModelTask(Task):
             raise ConfigError(
                 f"train.lm_input='stateful' carries recurrent states; model.family={cfg.model.family!r} has none. "
                 "Use train.lm_input='windows'")
+        if cfg.train.lm_input == "stateful" and cfg.train.strategy in ("mirrored", "multi_worker"):
+            # Row i of batch k+1 continues row i of batch k, and the carried states are variables of
+            # (train.batch_size, units); a strategy splits each global batch over replicas (and shards the
+            # batches over workers), so no replica would see its rows' previous chunk.
+            raise ConfigError(
+                f"train.lm_input='stateful' carries each batch row's recurrent state into the same row of the next "
+                f"batch, in states sized by the global batch; train.strategy={cfg.train.strategy!r} splits every "
+                "batch over replicas (and workers), which breaks that continuity. Received: "
+                f"train.strategy={cfg.train.strategy!r}, train.lm_input='stateful'. Use train.lm_input='windows' "
+                "to train on several devices, or train.strategy='default'")
 
     def compile_args(self, cfg) -> dict[str, Any]:
         """Cross-entropy per token (nats) ignoring [PAD], no per-batch metric: the trainer logs perplexity =

@@ -17,6 +17,12 @@ resumable backups, and writes into `ctx.output_dir`:
 Language models read the token stream as shuffled windows or as stateful
 truncated-BPTT chunks (`LanguageModelTask.training`); the saved model is
 always the plain, stateless one.
+
+Under `train.strategy: multi_worker` every worker of the `TF_CONFIG` cluster runs
+this function in step; each writes only into its own `ctx.output_dir`, and the
+runner gives a non-chief worker a local temp dir that it deletes afterwards
+(`pipeline.worker`), so only the chief's files are published: TF's multi-worker
+pattern of chief-only writes.
 """
 
 from __future__ import annotations
