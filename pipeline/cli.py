@@ -162,7 +162,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if summary["export_dir"]:
         print(f"exported: {summary['export_dir']}")
     if "role" in summary:  # a non-chief TF_CONFIG member (pipeline/worker.py)
-        print(f"TF_CONFIG {summary['role']}: trained with the chief; nothing published (the chief writes {args.root})")
+        trained = any(step["status"] == "ran" for step in summary["steps"])
+        print(f"TF_CONFIG {summary['role']}: {'trained with the chief' if trained else 'nothing to train'}; "
+              f"nothing published (the chief writes {args.root})")
         return 0
     print(f"summary: {os.path.join(os.path.abspath(args.root), 'summary.json')}")
     return 0

@@ -47,7 +47,9 @@ _CONFIG_DIRS = (
     Path(__file__).resolve().parent.parent / "configs",
     Path(__file__).resolve().parent / "configs",
 )
-CONFIG_DIR = next((d for d in _CONFIG_DIRS if d.is_dir()), _CONFIG_DIRS[0])
+# (A folder is taken only if it holds quickstart.yaml: an installed seqlab's `site-packages/configs` may be
+# some other distribution's.)
+CONFIG_DIR = next((d for d in _CONFIG_DIRS if (d / "quickstart.yaml").is_file()), _CONFIG_DIRS[0])
 
 
 # model.family -> the `model.*` keys its builder reads, the one table of families (models.registry holds the classes;

@@ -5,20 +5,22 @@ its own `TF_CONFIG`. The chief (task type `chief`, or worker 0 of a cluster with
 runs the whole pipeline as on one machine: the root lock, metadata, artifacts, `summary.json`, the push. Every
 other member calls `participate` instead, which
 
-0. joins the cluster at once (`join_cluster`: TensorFlow sets up collective ops only before its first op, and
-   the chief, which does the same after taking the root lock, waits there for every worker);
-1. computes the same fingerprints (same config, code and sources give the same ones);
-2. waits until the chief has published the trainer's upstream artifact (transform) -- or returns at once when
+0. computes the same fingerprints (same config, code and sources give the same ones) and notes what is
+   published, then joins the cluster (`join_cluster`: TensorFlow sets up collective ops only before its first
+   op, and the chief, which does the same after taking the root lock, waits there for every worker, so
+   nothing published before this point comes from this run);
+1. waits until the chief has published the trainer's upstream artifact (transform) -- or returns at once when
    the chief will not train: the trainer's artifact is already published (cached), or `--until` stops before it;
-3. runs the trainer component as one more `MultiWorkerMirroredStrategy` worker, its `output_dir` a temp dir
+2. runs the trainer component as one more `MultiWorkerMirroredStrategy` worker, its `output_dir` a temp dir
    on local disk (model file, history, plot, checkpoints, TensorBoard logs: TF's multi-worker guide writes a
    non-chief's files to temp dirs and discards them), removed at the end;
-4. returns a summary that says what it did; it takes no lock and writes no metadata row, no summary.json, no
+3. returns a summary that says what it did; it takes no lock and writes no metadata row, no summary.json, no
    artifact, no push.
 
 Resume: when the chief resumes an interrupted trainer from its backup, every worker must start at the same
 epoch, so a participant copies the chief's `checkpoints/` (from `artifacts/trainer/.<fp>.incomplete/`) into its
-temp dir before it joins the cluster; the chief cannot write them until every worker has joined. With
+temp dir before it starts training; the chief cannot finish an epoch, and so cannot write them, while a
+worker is not training with it. With
 `--no-cache` nothing is copied and the upstream artifact must be published anew by this run of the chief.
 
 `SEQLAB_WORKER_KEEP_DIR=DIR` (tests) moves the temp dir to DIR instead of deleting it.
@@ -93,9 +95,15 @@ def _chief_status(root: Path) -> str | None:
         return None
 
 
+def upstream_state(root: Path, upstream: dict[str, Path]) -> dict[Path, Any]:
+    """The stat of every `upstream` artifact's outputs file and of the root's summary.json: what
+    `wait_for_upstream` compares against to tell what this run of the chief published or ended."""
+    return {path: _stat(path) for path in [*(p / OUTPUTS_FILE for p in upstream.values()), root / SUMMARY_FILE]}
+
+
 def wait_for_upstream(root: Path, upstream: dict[str, Path], trainer_dir: Path, use_cache: bool,
                       timeout: float | None, poll: float = 1.0,
-                      clock: Callable[[], float] = time.monotonic) -> bool:
+                      clock: Callable[[], float] = time.monotonic, before: dict[Path, Any] | None = None) -> bool:
     """Waits until the chief has published every `upstream` artifact; False when the chief will not train.
 
     Args:
@@ -104,13 +112,15 @@ def wait_for_upstream(root: Path, upstream: dict[str, Path], trainer_dir: Path, 
         trainer_dir: the trainer's final artifact dir (published: the chief reuses it, nothing to train).
         use_cache: False (--no-cache): artifacts published before this call do not count.
         timeout: seconds to wait (None: forever).
+        before: `upstream_state` taken before this worker joined the cluster (the chief runs no step until
+            every worker has joined, so nothing in it comes from this run); taken now when None.
 
     Raises:
         ChiefNotReadyError: the chief's run ended without publishing them, or `timeout` passed.
     """
     markers = [path / OUTPUTS_FILE for path in upstream.values()]
-    before = {m: _stat(m) for m in markers}
-    summary_before = _stat(root / SUMMARY_FILE)
+    before = upstream_state(root, upstream) if before is None else before
+    summary_before = before[root / SUMMARY_FILE]
     deadline = None if timeout is None else clock() + timeout
     logger.info("Waiting for the chief to publish %s", ", ".join(str(p) for p in upstream.values()))
     while True:
@@ -166,14 +176,15 @@ def participate(config: Config, root: str | Path, until: str | None = None, use_
     if config.train.strategy != "multi_worker":
         raise ValueError(f"TF_CONFIG names this process {kind} {index}, not the chief: it only trains, with "
                          f"train.strategy='multi_worker'. Received: train.strategy={config.train.strategy!r}")
-    join_cluster(config, steps)
     root = Path(root).resolve()
     sources = {step.name: digest_sources(step.sources(config), tfds_data_dir=config.data.tfds_data_dir)
                for step in steps if step.source_keys}
     fps = fingerprints(config, steps, sources)
     final = root / "artifacts" / TRAINER.name / fps[TRAINER.name]
     upstream = {name: root / "artifacts" / name / fps[name] for name in TRAINER.upstream}
-    if not wait_for_upstream(root, upstream, final, use_cache, timeout):
+    before = upstream_state(root, upstream)  # before joining: the chief publishes nothing of this run until then
+    join_cluster(config, steps)
+    if not wait_for_upstream(root, upstream, final, use_cache, timeout, before=before):
         logger.info("The trainer's artifact %s is published: the chief reuses it, nothing to train here", final)
         summary["steps"].append({"name": TRAINER.name, "status": "cached", "seconds": 0.0, "outputs": {}})
         return summary

@@ -78,9 +78,15 @@ class TaggingTask(Task):
         """The default training, plus the dev entity F1 of every epoch when `train.monitor=val_entity_f1`."""
         import dataclasses
 
-        training = super().training(cfg, transform_dir, manifest)
         if cfg.train.monitor != "val_entity_f1":
-            return training
+            return super().training(cfg, transform_dir, manifest)
+        from components.evaluator.tagging_metrics import looks_like_bio
+
+        if not looks_like_bio([manifest["tags"]]):  # the tags are known once the transform has run
+            raise ConfigError(
+                "train.monitor='val_entity_f1' needs BIO-style tags (O, B-X, I-X, ...); this data's tags are "
+                f"{manifest['tags'][2:8]}... Allowed here: ['val_loss', 'val_accuracy']")
+        training = super().training(cfg, transform_dir, manifest)
         monitor = entity_f1_monitor(training.model, training.eval, self, manifest["tags"])
         return dataclasses.replace(training, callbacks=[*training.callbacks, monitor])
 

@@ -59,7 +59,7 @@ class KerasMultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
        axis 0 ("Invalid reduction dimension 0 for input with 0 dimensions"); a scalar is averaged over the
        replicas (axis=None), which is what Keras means.
 
-    Everything else goes to TF's `reduce` unchanged.
+    Everything else (a nest reduced along an axis included) goes to TF's `reduce` unchanged.
 
     Example:
 
@@ -69,7 +69,7 @@ class KerasMultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     """
 
     def reduce(self, reduce_op, value, axis):
-        if tf.nest.is_nested(value):  # 1: the symbolic build's input batch
+        if axis is None and tf.nest.is_nested(value):  # 1: the symbolic build's input batch
             return tf.nest.map_structure(lambda v: self.experimental_local_results(v)[0], value)
         if axis is not None and self.experimental_local_results(value)[0].shape.rank == 0:  # 2: a scalar metric
             axis = None

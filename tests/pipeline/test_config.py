@@ -348,3 +348,13 @@ def test_char_encoder_and_digits_to_zero_are_checked_and_reach_their_steps():
     assert lample.model.char_encoder == "bilstm" and lample.transform.digits_to_zero
     default, zeros = fingerprints(load_config(["date_tags"])), fingerprints(lample)  # transform reruns
     assert default["example_gen"] == zeros["example_gen"] and default["transform"] != zeros["transform"]
+
+
+def test_entity_f1_monitor_on_tags_without_entities_fails_before_training():
+    """`train.monitor=val_entity_f1` on POS-like tags: a ConfigError naming the key, value and what is allowed,
+    as soon as the transform's tags are known (before any model is built)."""
+    from components.registry import get_task
+
+    cfg = load_config(["ud_pos"], ["train.monitor=val_entity_f1"])  # valid for the tagging task at config time
+    with pytest.raises(ValueError, match=r"train.monitor='val_entity_f1' needs BIO-style tags.*'val_accuracy'"):
+        get_task("tagging").training(cfg, None, {"tags": ["[PAD]", "[UNK]", "NOUN", "VERB", "ADJ"]})

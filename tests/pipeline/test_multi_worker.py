@@ -4,6 +4,7 @@ pushed version (pipeline/worker.py)."""
 
 import io
 import json
+import time
 import os
 import sqlite3
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.runner import run_pipeline
-from pipeline.worker import ChiefNotReadyError, wait_for_upstream
+from pipeline.worker import ChiefNotReadyError, upstream_state, wait_for_upstream
 from tests.components.test_distribute import REPO, free_port, tf_config
 
 TINY = ["data.num_examples=240", "train.epochs=1", "train.batch_size=32", "eval.bless_threshold=0.0",
@@ -96,6 +97,18 @@ def test_a_worker_stops_when_the_chief_s_run_ends_without_the_transform(tmp_path
 
     with pytest.raises(ChiefNotReadyError, match=r"chief's run in .* ended \(failed\) without publishing transform"):
         wait_for_upstream(tmp_path, {"transform": transform}, tmp_path / "t", False, timeout=60, poll=0, clock=clock)
+
+
+def test_with_no_cache_a_transform_published_while_the_worker_joined_still_counts(tmp_path):
+    """The state is noted before the worker joins: the chief may publish this run's transform (or end) in the
+    moment between the join and the first poll, and the worker must see it, not wait out its timeout."""
+    transform = tmp_path / "artifacts/transform/fp1"
+    _publish(transform)  # an earlier run's
+    before = upstream_state(tmp_path, {"transform": transform})
+    time.sleep(0.01)
+    _publish(transform)  # this run's, published right after the join
+    assert wait_for_upstream(tmp_path, {"transform": transform}, tmp_path / "t", False, timeout=0, poll=0,
+                             before=before)
 
 
 def test_a_non_chief_only_trains_under_multi_worker_and_writes_nothing_before_the_trainer(tmp_path, monkeypatch):
