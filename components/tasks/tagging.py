@@ -87,7 +87,7 @@ class TaggingTask(Task):
                 "train.monitor='val_entity_f1' needs BIO-style tags (O, B-X, I-X, ...); this data's tags are "
                 f"{manifest['tags'][2:8]}... Allowed here: ['val_loss', 'val_accuracy']")
         training = super().training(cfg, transform_dir, manifest)
-        monitor = entity_f1_monitor(training.model, training.eval, self, manifest["tags"])
+        monitor = entity_f1_monitor(training.model, training.eval, manifest["tags"])
         return dataclasses.replace(training, callbacks=[*training.callbacks, monitor])
 
     def default_bless_metric(self, metrics: Mapping[str, Any]) -> str:
@@ -151,7 +151,7 @@ class TaggingTask(Task):
         return len(record[schema.RAW_TOKENS])
 
 
-def entity_f1_monitor(model, eval_ds, task: TaggingTask, tags: Sequence[str]):
+def entity_f1_monitor(model, eval_ds, tags: Sequence[str]):
     """A Keras callback that puts the entity F1 of `model.predict_tags` (Viterbi for a CRF) on `eval_ds`
     into the epoch's logs as `val_entity_f1`, for early stopping and the kept weights.
 
