@@ -27,11 +27,11 @@ import io
 import logging
 import math
 import os
-import re
 from typing import Any, BinaryIO, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from components.source_uri import uri_scheme
 from serving import schema
 
 logger = logging.getLogger(__name__)
@@ -47,19 +47,13 @@ WORD_EMBEDDINGS: dict[str, tuple[str, str]] = {
     "transformer_classifier": ("text", "token_embedding"),  # its extra last row, [CLS], keeps the model's init
     "rnn_attention": ("source", "source_embedding"),  # the source side only
 }
-_REMOTE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _CHUNK = 1 << 20
 _FLOAT_TEXT = frozenset(b"0123456789.-+eEinfaINFA \t\r")  # the bytes of numbers written out
 
 
-def is_remote(path: str) -> bool:
-    """Whether `path` is a URI (gs://, s3://, ...) read through tf.io.gfile, not a local file."""
-    return bool(_REMOTE.match(path))
-
-
 def _open(path: str) -> BinaryIO:
     """The file's bytes, gunzipped when the name ends in .gz; remote URIs through tf.io.gfile."""
-    if is_remote(path):
+    if uri_scheme(path):
         import tensorflow as tf  # only for remote files: the config loader never gets here
 
         raw: Any = tf.io.gfile.GFile(path, "rb")

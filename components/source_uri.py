@@ -1,4 +1,5 @@
-"""Source URIs in plain Python: `builtin:` names and parameters, `tfds:` names and prepared folders.
+"""Source URIs in plain Python: `builtin:` names and parameters, `tfds:` names and prepared folders, and
+which paths are remote URIs (`gs://`, `s3://`, ...).
 
 No TensorFlow, Beam or TFDS import, so `seqlab config` checks a `builtin:` URI and the runner finds a
 prepared TFDS dataset (for its fingerprint, or to say it is missing) before anything heavy loads.
@@ -11,6 +12,8 @@ Example:
 {'length': 50}
 >>> parse_tfds("tfds:wmt14_translate/de-en")
 ('wmt14_translate', 'de-en')
+>>> uri_scheme("gs://bucket/vectors.txt"), uri_scheme("/data/vectors.txt")
+('gs', None)
 """
 
 from __future__ import annotations
@@ -29,6 +32,13 @@ BUILTIN_TASKS: dict[str, str] = {
 BUILTIN_PARAMS: dict[str, dict[str, type]] = {"temporal_order": {"length": int}}
 COMMON_PARAMS = ("n", "seed")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+_URI = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)  # gs://, s3://, hdfs://, file://, ...
+
+
+def uri_scheme(path: str | os.PathLike) -> str | None:
+    """The scheme of a URI path (`gs://b/x` -> "gs"), or None for a local path (`builtin:` and `tfds:` included)."""
+    match = _URI.match(str(path))
+    return match.group(1) if match else None
 
 
 def split_builtin(uri: str, key: str = "data.source") -> tuple[str, dict[str, str]]:

@@ -424,7 +424,7 @@ def _check_pretrained_vectors(cfg: Config) -> None:
     if cfg.transform.tokenizer != "word":
         raise ConfigError("model.pretrained_embeddings are word vectors: transform.tokenizer must be 'word'. "
                           f"Received: transform.tokenizer={cfg.transform.tokenizer!r}")
-    if pretrained_vectors.is_remote(path):
+    if source_uri.uri_scheme(path):
         return
     if not Path(path).is_file():
         raise ConfigError(f"Config key 'model.pretrained_embeddings' must name a vectors file. Received: "

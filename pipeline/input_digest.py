@@ -20,7 +20,6 @@ import hashlib
 import importlib.metadata
 import logging
 import os
-import re
 from typing import Any, Callable, Optional
 
 from components import source_uri
@@ -29,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 # The libraries whose version changes what a step writes.
 LIBRARIES = ("tensorflow", "tensorflow-text", "keras", "apache-beam", "tensorflow-datasets", "sacrebleu")
-_REMOTE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _CHUNK = 1 << 20
 
 # (path, size, mtime_ns) -> sha256 hex, or None when not known yet; a store implements both.
@@ -88,7 +86,7 @@ def digest_uri(uri: str, lookup: DigestLookup | None = None, save: DigestSave | 
         return None
     if uri.startswith("tfds:"):
         return _tfds_entry(uri, tfds_data_dir)
-    if _REMOTE.match(uri):
+    if source_uri.uri_scheme(uri):
         logger.warning("%s is remote: its URI is part of the cache key, its content is not (use --no-cache "
                        "after it changes)", uri)
         return {"uri": uri, "untracked": "remote"}

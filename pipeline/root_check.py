@@ -31,7 +31,8 @@ import struct
 from pathlib import Path
 from typing import Any, Iterator
 
-_URI = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)  # gs://, s3://, hdfs://, file://, ...
+from components.source_uri import uri_scheme
+
 OUTPUTS_FILE = "_outputs.json"  # the runner writes it last, just before the rename
 SAVED_MODEL_FILES = ("saved_model.pb", "variables/variables.index")
 _NAME_LINE = re.compile(r'^\s*name:\s*"(.*)"\s*$', re.MULTILINE)
@@ -43,10 +44,10 @@ def local_root(root: str | Path) -> Path:
     `Path("gs://b/runs").resolve()` is `./gs:/b/runs`: without this check a remote root would silently become a
     local folder on each machine.
     """
-    scheme = _URI.match(str(root))
+    scheme = uri_scheme(root)
     if scheme:
         raise ValueError(
-            f"--root {str(root)!r} is a {scheme.group(1)}:// URI; a run root must be a local path or a shared POSIX "
+            f"--root {str(root)!r} is a {scheme}:// URI; a run root must be a local path or a shared POSIX "
             "filesystem mounted at the same path on every machine (NFS, Filestore, EFS): artifacts are written "
             "with local file calls and metadata.sqlite needs a file SQLite can lock")
     return Path(root).resolve()
