@@ -4,6 +4,7 @@
 config, saves and reloads it inside a functional model (`.keras`) with equal
 outputs, runs one `fit` step, and checks output/weight dtypes under the
 `mixed_float16` and `mixed_bfloat16` policies (restoring the global policy).
+`sigmoid` and `lstm_equations` are NumPy references the layer tests share.
 """
 
 import os
@@ -11,6 +12,26 @@ import tempfile
 
 import keras
 import numpy as np
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def lstm_equations(kernel, recurrent_kernel, bias, x):
+    """Keras's LSTM run on `x` `(batch, time, features)` from zero states, as the lecture writes it:
+    i, f, o = sig(.), g = tanh(.) of x W + h U + b (gates in Keras's order i, f, g, o); c' = f c + i g;
+    h' = o tanh(c'). Returns (outputs `(batch, time, units)`, last h, last c)."""
+    units = recurrent_kernel.shape[0]
+    h = np.zeros((x.shape[0], units), "float32")
+    c = np.zeros_like(h)
+    outputs = []
+    for t in range(x.shape[1]):
+        i, f, g, o = np.split(x[:, t] @ kernel + h @ recurrent_kernel + bias, 4, axis=-1)
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
+        outputs.append(h)
+    return np.stack(outputs, 1), h, c
+
 
 COMPUTE = "compute"  # placeholder for "the policy's compute dtype"
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from models.layers.attention_decoder_cell import AttentionDecoderCell
-from tests.models.layer_checks import run_layer_checks
+from tests.models.layer_checks import run_layer_checks, sigmoid
 from tests.models.test_bahdanau_attention import numpy_attention
 
 RNG = np.random.default_rng(1)
@@ -17,10 +17,6 @@ MASK = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], "float32")
 
 def _np(x):
     return keras.ops.convert_to_numpy(x)
-
-
-def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 @pytest.mark.slow  # ~15 s on JAX (a trace per check); runs in the TensorFlow pass

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from models.layers.char_bilstm_word_encoder import CharBiLSTMWordEncoder
-from tests.models.layer_checks import run_layer_checks
+from tests.models.layer_checks import lstm_equations, run_layer_checks
 
 # (batch=2, time=3, chars=7), right-padded words and characters; the longest word has 5 characters, so every
 # word has extra padding that the output must ignore.
@@ -21,19 +21,9 @@ def _np(x):
     return keras.ops.convert_to_numpy(x)
 
 
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def _lstm_last_state(lstm, inputs):
-    """The equations of a Keras LSTM (gates i, f, c, o), run over `inputs` (steps, features); the last h."""
-    kernel, recurrent_kernel, bias = (_np(w) for w in lstm.cell.weights)
-    h = c = np.zeros(lstm.units)
-    for x in inputs:
-        i, f, g, o = np.split(x @ kernel + h @ recurrent_kernel + bias, 4)
-        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-        h = _sigmoid(o) * np.tanh(c)
-    return h
+    """The LSTM equations (`lstm_equations`) with `lstm`'s weights over `inputs` (steps, features): the last h."""
+    return lstm_equations(*(_np(w) for w in lstm.cell.weights), inputs[None])[1][0]
 
 
 @pytest.mark.slow  # ~14 s on JAX (an LSTM trace per check); runs in the TensorFlow pass

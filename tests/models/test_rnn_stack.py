@@ -6,7 +6,7 @@ import pytest
 
 from models.layers.rnn_stack import RNNStack
 from models.layers.sequence_pooling import SequencePooling
-from tests.models.layer_checks import run_layer_checks
+from tests.models.layer_checks import lstm_equations, run_layer_checks, sigmoid
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(3, 5, 4)).astype("float32")
@@ -15,10 +15,6 @@ MASK = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], "float32")
 
 def _np(x):
     return keras.ops.convert_to_numpy(x)
-
-
-def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 def _weights(stack):
@@ -60,18 +56,8 @@ def numpy_gru(stack, x):
 
 def numpy_lstm(stack, x):
     """i, f, o = sig(.), g = tanh(.) of W x + U h + b; c' = f c + i g; h' = o tanh(c')."""
-    w, u, b = _weights(stack)
-    units = u.shape[0]
-    h = np.zeros((x.shape[0], units), "float32")
-    c = np.zeros_like(h)
-    outputs = []
-    for t in range(x.shape[1]):
-        z = x[:, t] @ w + h @ u + b
-        i, f, g, o = (z[:, k * units : (k + 1) * units] for k in range(4))
-        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
-        h = sigmoid(o) * np.tanh(c)
-        outputs.append(h)
-    return np.stack(outputs, 1), [h, c]
+    outputs, h, c = lstm_equations(*_weights(stack), x)
+    return outputs, [h, c]
 
 
 @pytest.mark.parametrize(
