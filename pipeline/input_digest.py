@@ -8,7 +8,7 @@ Example:
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "a.tsv").write_text("x\\ty\\n")
-5
+4
 >>> [f["path"] for f in digest_uri(str(d / "*.tsv"))["files"]] == [str(d / "a.tsv")]
 True
 """

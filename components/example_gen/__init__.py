@@ -16,7 +16,7 @@ reads them and writes the sharded, compressed splits.
 Example:
 
 >>> outputs = run(ctx)  # doctest: +SKIP
->>> outputs["counts"]["train"]
+>>> outputs["counts"]["train"]  # doctest: +SKIP
 240
 """
 

@@ -63,7 +63,7 @@ class KerasMultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
 
     Example:
 
-    >>> strategy = KerasMultiWorkerStrategy()  # doctest: +SKIP  (TF_CONFIG names the cluster)
+    >>> strategy = KerasMultiWorkerStrategy()  # TF_CONFIG names the cluster  # doctest: +SKIP
     >>> strategy.reduce("MEAN", {"ids": per_replica_ids}, axis=None)  # doctest: +SKIP
     {'ids': <tf.Tensor: shape=(32, 20), dtype=int64, ...>}
     """

@@ -16,7 +16,7 @@ See `task_graph.py` for the (single) Beam pipeline.
 Example:
 
 >>> outputs = run(ctx)  # doctest: +SKIP
->>> outputs["vocab_sizes"]
+>>> outputs["vocab_sizes"]  # doctest: +SKIP
 {'source': 52, 'target': 15}
 """
 

@@ -73,7 +73,7 @@ class AttentionDecoderCell(keras.layers.Layer):
     >>> keys = cell.attention.precompute_keys(memory)
     >>> states = [np.zeros((2, 16), "float32"), memory, keys,
     ...           np.ones((2, 5), "float32")]
-    >>> rnn(np.random.rand(2, 3, 4).astype("float32"), initial_state=states).shape
+    >>> ops.shape(rnn(np.random.rand(2, 3, 4).astype("float32"), initial_state=states))
     (2, 3, 28)
     """
 

@@ -26,7 +26,7 @@ def large_negative(dtype):
 
     Example:
 
-    >>> large_negative("float16")
+    >>> round(large_negative("float16"), 1)
     -45852.8
     """
     name = keras.backend.standardize_dtype(dtype)
@@ -104,7 +104,7 @@ class BahdanauAttention(keras.layers.Layer):
     >>> mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
     >>> context, weights = layer(
     ...     query, memory, mask=mask, return_attention_scores=True)
-    >>> context.shape, weights.shape
+    >>> ops.shape(context), ops.shape(weights)
     ((2, 4), (2, 5))
     """
 

@@ -117,11 +117,11 @@ class CausalDecoderBlock(keras.layers.Layer):
 
     >>> block = CausalDecoderBlock(embed_dim=8, num_heads=2, ff_dim=16)
     >>> y, k, v = block(np.random.rand(2, 5, 8).astype("float32"))
-    >>> y.shape, k.shape
+    >>> ops.shape(y), ops.shape(k)
     ((2, 5, 8), (2, 2, 5, 4))
     >>> cache = np.zeros((2, 2, 16, 4), "float32")  # 16 slots
     >>> y1, k, v = block.step(np.random.rand(2, 8).astype("float32"), cache, cache, np.array([0, 0]))
-    >>> y1.shape, k.shape
+    >>> ops.shape(y1), ops.shape(k)
     ((2, 8), (2, 2, 16, 4))
     """
 

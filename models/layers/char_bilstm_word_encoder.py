@@ -47,7 +47,7 @@ class CharBiLSTMWordEncoder(keras.layers.Layer):
 
     >>> encoder = CharBiLSTMWordEncoder(30, embed_dim=8, units=8)
     >>> chars = np.array([[[3, 4, 0], [5, 0, 0], [0, 0, 0]]])
-    >>> encoder(chars).shape
+    >>> ops.shape(encoder(chars))
     (1, 3, 16)
 
     References:

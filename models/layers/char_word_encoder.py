@@ -42,7 +42,7 @@ class CharWordEncoder(keras.layers.Layer):
 
     >>> encoder = CharWordEncoder(30, embed_dim=8, filters=16)
     >>> chars = np.array([[[3, 4, 0], [5, 0, 0], [0, 0, 0]]])
-    >>> encoder(chars).shape
+    >>> ops.shape(encoder(chars))
     (1, 3, 16)
     """
 

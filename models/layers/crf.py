@@ -99,10 +99,10 @@ class CRF(keras.layers.Layer):
     >>> crf = CRF(3)
     >>> emissions = np.random.rand(2, 4, 3).astype("float32")
     >>> mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
-    >>> crf(emissions, mask=mask).shape
+    >>> ops.shape(crf(emissions, mask=mask))
     (2, 4)
     >>> tags = np.array([[1, 2, 0, 0], [0, 1, 1, 2]])
-    >>> crf.log_likelihood(emissions, tags, mask).shape
+    >>> ops.shape(crf.log_likelihood(emissions, tags, mask))
     (2,)
     """
 

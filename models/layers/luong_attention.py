@@ -58,7 +58,7 @@ class LuongAttention(keras.layers.Layer):
     >>> memory = np.random.rand(2, 5, 4).astype("float32")
     >>> context, weights = layer(query, memory, mask=np.array([[1, 1, 1, 0, 0]] * 2, bool),
     ...                          return_attention_scores=True)
-    >>> context.shape, weights.shape
+    >>> ops.shape(context), ops.shape(weights)
     ((2, 4), (2, 5))
     """
 

@@ -39,7 +39,7 @@ def sinusoidal_at(positions, depth, dtype="float32"):
 
     Example:
 
-    >>> sinusoidal_at(np.array([[0, 3]]), 4).shape
+    >>> ops.shape(sinusoidal_at(np.array([[0, 3]]), 4))
     (1, 2, 4)
     """
     angles_at = ops.cast(positions, "float32")  # (...)
@@ -76,7 +76,7 @@ class PositionalEmbedding(keras.layers.Layer):
     Example:
 
     >>> layer = PositionalEmbedding(16, mode="learned")
-    >>> layer(np.zeros((2, 5, 8), "float32")).shape
+    >>> ops.shape(layer(np.zeros((2, 5, 8), "float32")))
     (2, 5, 8)
     """
 

@@ -75,7 +75,7 @@ class RNNStack(keras.layers.Layer):
     >>> stack = RNNStack(8, cell="gru", bidirectional=True, return_state=True)
     >>> x = np.random.rand(2, 5, 4).astype("float32")
     >>> sequences, forward_h, backward_h = stack(x)
-    >>> sequences.shape, forward_h.shape
+    >>> ops.shape(sequences), ops.shape(forward_h)
     ((2, 5, 16), (2, 8))
     """
 

@@ -51,8 +51,8 @@ class SequencePooling(keras.layers.Layer):
 
     >>> pool = SequencePooling("mean")
     >>> x = np.arange(6, dtype="float32").reshape(1, 3, 2)
-    >>> pool(x, mask=np.array([[1, 1, 0]], bool))
-    [[1., 2.]]
+    >>> ops.convert_to_numpy(pool(x, mask=np.array([[1, 1, 0]], bool)))  # the mean of the first two steps
+    array([[1., 2.]], dtype=float32)
     """
 
     def __init__(self, mode="mean", attention_units=None, **kwargs):

@@ -47,7 +47,7 @@ class TransformerEncoder(keras.layers.Layer):
     Example:
 
     >>> block = TransformerEncoder(embed_dim=8, num_heads=2, ff_dim=16)
-    >>> block(np.random.rand(2, 5, 8).astype("float32")).shape
+    >>> ops.shape(block(np.random.rand(2, 5, 8).astype("float32")))
     (2, 5, 8)
     """
 

@@ -50,7 +50,7 @@ class RNNClassifier(keras.Model):
     Example:
 
     >>> model = RNNClassifier(100, 3, embed_dim=8, units=8, bidirectional=True)
-    >>> model(np.array([[5, 9, 2, 0], [7, 0, 0, 0]])).shape
+    >>> ops.shape(model(np.array([[5, 9, 2, 0], [7, 0, 0, 0]])))
     (2, 3)
     """
 

@@ -38,7 +38,7 @@ class RNNLanguageModel(keras.Model):
     >>> model = RNNLanguageModel(50, embed_dim=8, units=16)
     >>> logits, states = model(np.array([[5, 6, 7]]), return_state=True)
     >>> next_logits, states = model.step(np.array([8]), states)
-    >>> logits.shape, next_logits.shape
+    >>> ops.shape(logits), ops.shape(next_logits)
     ((1, 3, 50), (1, 50))
     """
 

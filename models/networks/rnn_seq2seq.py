@@ -56,11 +56,11 @@ class AttentionSeq2Seq(keras.Model):
     >>> model = AttentionSeq2Seq(20, 20, embed_dim=8, units=16)
     >>> source = np.array([[5, 6, 7, 0]])
     >>> target_in = np.array([[2, 5, 6, 7]])
-    >>> model((source, target_in)).shape
+    >>> ops.shape(model((source, target_in)))
     (1, 4, 20)
     >>> states = model.encode(source)
     >>> logits, states, weights = model.decode_step(np.array([2]), states)
-    >>> logits.shape, weights.shape
+    >>> ops.shape(logits), ops.shape(weights)
     ((1, 20), (1, 4))
     """
 

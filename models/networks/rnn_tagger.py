@@ -34,10 +34,10 @@ class RNNTagger(TaggingHead, keras.Model):
 
     >>> model = RNNTagger(50, 5, embed_dim=8, units=8, output="crf")
     >>> words = np.array([[4, 7, 9, 0], [3, 0, 0, 0]])
-    >>> model(words).shape
+    >>> ops.shape(model(words))
     (2, 4, 5)
     >>> model.compile(optimizer="adam")  # no loss: the CRF NLL is used
-    >>> model.predict_tags(words).shape
+    >>> ops.shape(model.predict_tags(words))
     (2, 4)
     """
 

@@ -51,7 +51,7 @@ class TransformerClassifier(keras.Model):
     >>> model = TransformerClassifier(100, 3, embed_dim=8, num_heads=2,
     ...                               ff_dim=16, max_length=16)
     >>> ids = model.prepend_cls(np.array([[5, 9, 7, 0], [8, 0, 0, 0]]))
-    >>> model(ids).shape
+    >>> ops.shape(model(ids))
     (2, 3)
     """
 

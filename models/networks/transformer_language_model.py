@@ -102,7 +102,7 @@ class TransformerLanguageModel(keras.Model):
     >>> model = TransformerLanguageModel(50, embed_dim=8, num_heads=2, ff_dim=16, max_length=16)
     >>> logits, states = model(np.array([[5, 6, 7]]), return_state=True)
     >>> next_logits, states = model.step(np.array([8]), states)
-    >>> logits.shape, next_logits.shape, len(states)
+    >>> ops.shape(logits), ops.shape(next_logits), len(states)
     ((1, 3, 50), (1, 50), 5)
     """
 

@@ -66,10 +66,10 @@ class TransformerSeq2Seq(keras.Model):
 
     >>> model = TransformerSeq2Seq(20, 22, embed_dim=16, num_heads=2, ff_dim=32, max_length=8)
     >>> source, target_in = np.array([[5, 6, 7, 0]]), np.array([[2, 5, 6]])
-    >>> model((source, target_in)).shape
+    >>> ops.shape(model((source, target_in)))
     (1, 3, 22)
     >>> logits, states, weights = model.decode_step(np.array([2]), model.encode(source))
-    >>> logits.shape, weights.shape
+    >>> ops.shape(logits), ops.shape(weights)
     ((1, 22), (1, 4))
     """
 

@@ -29,7 +29,7 @@ class TransformerTagger(TaggingHead, keras.Model):
     Example:
 
     >>> model = TransformerTagger(50, 5, embed_dim=8, num_heads=2, ff_dim=16, max_length=16)
-    >>> model(np.array([[4, 7, 9, 0], [3, 0, 0, 0]])).shape
+    >>> ops.shape(model(np.array([[4, 7, 9, 0], [3, 0, 0, 0]])))
     (2, 4, 5)
     """
 
