@@ -82,12 +82,19 @@ def check_bad_fraction(num_dead: int, num_total: int, max_bad_fraction: float, b
         )
 
 
+def eval_config(data: Any) -> Any:
+    """The DataConfig that reads `data.eval_source` (+ `eval_target_source`, `tfds_eval_split`), or None."""
+    if not data.eval_source:
+        return None
+    return dataclasses.replace(data, source=data.eval_source, target_source=data.eval_target_source,
+                               tfds_split=data.tfds_eval_split)
+
+
 def run(ctx: StepContext) -> dict[str, Any]:
     """Generates or reads the examples and writes them as split TFRecords (see module docstring)."""
     start = time.perf_counter()
     data = ctx.config.data
-    eval_data = (dataclasses.replace(data, source=data.eval_source, target_source=data.eval_target_source,
-                                     tfds_split=data.tfds_eval_split) if data.eval_source else None)
+    eval_data = eval_config(data)
     sources = [data] + ([eval_data] if eval_data else [])
     if all(is_file_source(d.source) for d in sources):
         counts, num_dead, num_records, first_dead = _read_in_beam(ctx, eval_data)
