@@ -39,8 +39,10 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, PortableOptions, StandardOptions
+from apache_beam.portability.api import beam_job_api_pb2
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.portability.local_job_service import BeamJob, LocalJobServicer
 
 logger = logging.getLogger(__name__)
 
@@ -83,14 +85,12 @@ def local_job_service(environment_type: str = "LOOPBACK", sdk_workers: int = 1) 
     ...     with make_pipeline(args) as p:
     ...         _ = p | beam.Create(range(10)) | beam.Map(print)
     """
-    from apache_beam.runners.portability.local_job_service import LocalJobServicer
-
     if environment_type not in ("LOOPBACK", "EXTERNAL"):
         raise ValueError(f"environment_type must be 'LOOPBACK' or 'EXTERNAL'. Received: {environment_type!r}")
     if sdk_workers < 1 or (sdk_workers > 1 and environment_type == "LOOPBACK"):
         raise ValueError("sdk_workers must be 1 with LOOPBACK (the launcher is the one worker) and >= 1 with "
                          f"EXTERNAL. Received: sdk_workers={sdk_workers}, environment_type={environment_type!r}")
-    servicer = LocalJobServicer(beam_job_type=_ParallelBeamJob)
+    servicer = LocalJobServicer(beam_job_type=ParallelBeamJob)
     port = servicer.start_grpc_server()
     args = ["--runner=PortableRunner", f"--job_endpoint=localhost:{port}", f"--environment_type={environment_type}"]
     try:
@@ -103,7 +103,7 @@ def local_job_service(environment_type: str = "LOOPBACK", sdk_workers: int = 1) 
         servicer.stop()
 
 
-def _ParallelBeamJob(*args, **kwargs):  # noqa: N802 (a class factory: BeamJob is imported lazily)
+class ParallelBeamJob(BeamJob):
     """A local-job-service job that runs `--sdk_worker_parallelism` SDK workers.
 
     Beam's local job service calls `FnApiRunner.run_via_runner_api`, which
@@ -112,20 +112,13 @@ def _ParallelBeamJob(*args, **kwargs):  # noqa: N802 (a class factory: BeamJob i
     This job sets the runner's worker count from `--sdk_worker_parallelism`
     first, the option Flink and Spark job servers read for the same thing.
     """
-    from apache_beam.options.pipeline_options import PortableOptions
-    from apache_beam.runners.portability.fn_api_runner import fn_runner
-    from apache_beam.runners.portability.local_job_service import BeamJob
-    from apache_beam.portability.api import beam_job_api_pb2
 
-    class ParallelBeamJob(BeamJob):
-        def _invoke_runner(self):
-            self.set_state(beam_job_api_pb2.JobState.RUNNING)
-            options = self.pipeline_options()
-            runner = fn_runner.FnApiRunner(provision_info=self._provision_info)
-            runner._num_workers = max(1, int(options.view_as(PortableOptions).sdk_worker_parallelism or 1))
-            return runner.run_via_runner_api(self._pipeline_proto, options)
-
-    return ParallelBeamJob(*args, **kwargs)
+    def _invoke_runner(self):
+        self.set_state(beam_job_api_pb2.JobState.RUNNING)
+        options = self.pipeline_options()
+        runner = FnApiRunner(provision_info=self._provision_info)
+        runner._num_workers = max(1, int(options.view_as(PortableOptions).sdk_worker_parallelism or 1))
+        return runner.run_via_runner_api(self._pipeline_proto, options)
 
 
 @contextlib.contextmanager
