@@ -169,8 +169,9 @@ def multiset_digest(paths: list[str]) -> str:
     return f"{count}:{total:064x}"
 
 
-def artifact_digest(encoded: Path) -> dict[str, Any]:
-    """{"vocab/<file>": sha256, "<split>": record multiset digest} of a transform artifact."""
+def artifact_digest(raw: Path, encoded: Path) -> dict[str, Any]:
+    """{"vocab/<file>": sha256, "<split>": record multiset digest, "raw/<split>": the same of example_gen's
+    records} of an example_gen + transform run."""
     import tensorflow as tf
 
     from serving import schema
@@ -179,6 +180,7 @@ def artifact_digest(encoded: Path) -> dict[str, Any]:
                            for p in sorted((encoded / schema.VOCAB_DIR).iterdir())}
     for split in schema.SPLITS:
         out[split] = multiset_digest(tf.io.gfile.glob(schema.split_glob(encoded, split)))
+        out[f"raw/{split}"] = multiset_digest(tf.io.gfile.glob(schema.split_glob(raw, split)))
     return out
 
 
@@ -197,7 +199,7 @@ def run_beam(config, root: Path, beam_args: list[str]) -> dict[str, Any]:
     outputs = transform.run(StepContext(config, {"example_gen": raw}, encoded, root, beam_args))
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "example_gen_s": example_gen_s, "records": sum(outputs["counts"].values()),
-            "vocab_sizes": outputs["vocab_sizes"], "digest": artifact_digest(encoded)}
+            "vocab_sizes": outputs["vocab_sizes"], "digest": artifact_digest(raw, encoded)}
 
 
 def run_worker(args: argparse.Namespace) -> dict[str, Any]:
