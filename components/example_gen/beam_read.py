@@ -5,25 +5,30 @@ through it. Per source (`data.source`, and `data.eval_source` whose records
 are forced to eval):
 
     MatchFiles(pattern) -> Reshuffle (files spread over the workers) -> ReadFile (per-file reader from
-    `sources.FileReader`; records -> (split, serialized tf.Example, task size); dead letters and reader
-    errors as tagged outputs)
+    `sources.FileReader`; each split's serialized tf.Examples written straight to part files under `_parts/`,
+    a new part every SHARD_SIZE records; out: the parts, the file's counts, dead letters and reader errors)
 
 A file is one work item: the readers need the file from its first line
 (`file:line` dead-letter locations, TSV/CSV headers, a leading BOM, CoNLL
 blocks spanning lines, gzip), which a splittable line read does not give
 (Beam's text source knows no line numbers, and a .gz file is not
 splittable either). Aligned parallel files are one (source, target) pair
-read in lockstep by one call, not splittable. Everything after the read —
-splitting, serializing, counting, the shuffle to the shards and the
-compressed writes — runs on all workers.
+read in lockstep by one call, not splittable. The records never cross a
+shuffle: the worker that reads a file writes its parts, so reading,
+parsing, splitting, serializing and compressing all follow the runner's
+parallelism (one work item per file).
 
-Outputs, the same files as the launcher-side path (`beam_write`):
-`<split>/data-SSSSS-of-NNNNN.tfrecord.gz` with N = `num_shards_for(records
-of that split)` (every split at least one shard; a record goes to shard
-crc32(serialized) % N), `dead_letter/dead_letter-00000-of-00001.jsonl`, and
-`_summary.json` (a combiner's result: per-split counts and task sizes, dead
-letters by reason, the first three dead letters in read order, the first
-reader error), which `run` turns into counts.json and removes.
+Outputs, the same records as the launcher-side path (`beam_write`):
+`<split>/data-SSSSS-of-NNNNN.tfrecord.gz`, the parts renamed by one
+finalizing step in read order (N = the parts of that split: one per input
+file and SHARD_SIZE records, so a single file gives `num_shards_for(records)`
+as before; an empty split gets one empty shard),
+`dead_letter/dead_letter-00000-of-00001.jsonl`, and `_summary.json` (a
+combiner's result: per-split counts and task sizes, dead letters by reason,
+the first three dead letters in read order, the first reader error), which
+`run` turns into counts.json and removes. Part files of a bundle that a
+runner retried are never renamed (only the committed bundles' outputs reach
+the finalizing step) and go with `_parts/`.
 
 Example:
 
@@ -38,7 +43,7 @@ from __future__ import annotations
 import collections
 import heapq
 import json
-import zlib
+import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -47,50 +52,71 @@ import tensorflow as tf
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
-from components.example_gen.beam_write import num_shards_for, record_prefix, split_key, to_example
+from components.example_gen.beam_write import SHARD_SIZE, record_prefix, split_key, to_example
 from components.example_gen.sources import FileReader
 from components.example_gen.split import split_for
 from components.registry import get_task
 from serving import schema
 
 SUMMARY_FILE = "_summary.json"  # written by the job, read and removed by `run`
-DEAD, ERRORS = "dead", "errors"
+PARTS_DIR = "_parts"  # the readers' part files, renamed into the splits by the job's last step
+PARTS, COUNTS, DEAD, ERRORS = "parts", "counts", "dead", "errors"
 FIRST_DEAD = 3  # dead letters the bad-fraction error shows
 
 
 class ReadFile(beam.DoFn):
-    """unit (a path or an aligned pair) -> (split, serialized raw tf.Example, task size);
-    tagged DEAD: (order key, dead letter); tagged ERRORS: (order key, one-line ValueError message).
+    """unit (a path or an aligned pair) -> tagged outputs of one file:
+    PARTS: (split, order key + part number, part path) per part file written;
+    COUNTS: ({split: records}, {split: task size});
+    DEAD: (order key + n, dead letter); ERRORS: (order key, one-line ValueError message).
 
-    The order key `(source index, path, n)` sorts dead letters and errors as the launcher-side read met them.
+    The order key `(source index, path)` sorts parts, dead letters and errors as the launcher-side read met them.
     """
 
     def __init__(self, reader: FileReader, source_index: int, forced_split: str | None,
-                 eval_fraction: float, test_fraction: float) -> None:
+                 eval_fraction: float, test_fraction: float, parts_dir: str) -> None:
         self.reader = reader
         self.source_index = source_index
         self.forced_split = forced_split
         self.eval_fraction = eval_fraction
         self.test_fraction = test_fraction
+        self.parts_dir = parts_dir
 
     def process(self, unit: str | tuple[str, str]) -> Iterator[Any]:
-        order = unit if isinstance(unit, str) else ""
+        order = (self.source_index, unit if isinstance(unit, str) else "")
         try:
             records, dead = self.reader(unit)
         except ValueError as e:  # the one-line errors of the readers (missing header field, ...)
-            yield beam.pvalue.TaggedOutput(ERRORS, ((self.source_index, order), str(e)))
+            yield beam.pvalue.TaggedOutput(ERRORS, (order, str(e)))
             return
         task = self.reader.task
         fields = get_task(task)
-        for record in records:
-            split = self.forced_split or split_for(split_key(record, task), self.eval_fraction, self.test_fraction)
-            yield split, to_example(record), fields.record_size(record)
+        counts: collections.Counter = collections.Counter()
+        sizes: collections.Counter = collections.Counter()
+        writers: dict[str, Any] = {}
+        try:
+            for record in records:
+                split = self.forced_split or split_for(split_key(record, task), self.eval_fraction,
+                                                       self.test_fraction)
+                if counts[split] % SHARD_SIZE == 0:  # a new part: the first record, or the last part is full
+                    if split in writers:
+                        writers[split].close()
+                    path = f"{self.parts_dir}/{split}-{uuid.uuid4().hex}.tfrecord.gz"
+                    writers[split] = tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type="GZIP"))
+                    yield beam.pvalue.TaggedOutput(PARTS, (split, (*order, counts[split] // SHARD_SIZE), path))
+                writers[split].write(to_example(record))
+                counts[split] += 1
+                sizes[split] += fields.record_size(record)
+        finally:
+            for writer in writers.values():
+                writer.close()
+        yield beam.pvalue.TaggedOutput(COUNTS, (dict(counts), dict(sizes)))
         for n, letter in enumerate(dead):
-            yield beam.pvalue.TaggedOutput(DEAD, ((self.source_index, order, n), letter))
+            yield beam.pvalue.TaggedOutput(DEAD, ((*order, n), letter))
 
 
 class SummarizeFn(beam.CombineFn):
-    """("record", split, size) | ("dead", key, letter) | ("error", key, message) -> the job's summary dict."""
+    """("counts", {split: n}, {split: size}) | ("dead", key, letter) | ("error", key, message) -> the summary."""
 
     def create_accumulator(self) -> dict[str, Any]:
         return {"counts": collections.Counter(), "sizes": collections.Counter(), "reasons": collections.Counter(),
@@ -98,9 +124,9 @@ class SummarizeFn(beam.CombineFn):
 
     def add_input(self, acc: dict[str, Any], element: tuple) -> dict[str, Any]:
         kind = element[0]
-        if kind == "record":
-            acc["counts"][element[1]] += 1
-            acc["sizes"][element[1]] += element[2]
+        if kind == "counts":
+            acc["counts"].update(element[1])
+            acc["sizes"].update(element[2])
         elif kind == "dead":
             acc["reasons"][element[2]["reason"]] += 1
             acc["first_dead"] = heapq.nsmallest(FIRST_DEAD, [*acc["first_dead"], (element[1], element[2])])
@@ -128,34 +154,21 @@ class SummarizeFn(beam.CombineFn):
         }
 
 
-def shard_keys(element: tuple[str, bytes, int], summary: dict[str, Any]) -> tuple[tuple[str, int], bytes]:
-    split, example, _ = element
-    return (split, zlib.crc32(example) % num_shards_for(summary["counts"][split])), example
-
-
-def all_shards(split: str, summary: dict[str, Any]) -> Iterator[tuple[tuple[str, int], None]]:
-    """One placeholder per shard of `split`, so that every shard file exists (an empty split: one empty one)."""
-    for shard in range(num_shards_for(summary["counts"][split])):
-        yield (split, shard), None
-
-
-class WriteShard(beam.DoFn):
-    """((split, shard), examples) -> `<split>/data-SSSSS-of-NNNNN.tfrecord.gz` (gzip TFRecords), written under a
-    temporary name and renamed, so a retried bundle rewrites the same file whole."""
-
-    def __init__(self, output_dir: str) -> None:
-        self.output_dir = output_dir
-
-    def process(self, element: tuple[tuple[str, int], Iterable[bytes | None]], summary: dict[str, Any]) -> None:
-        (split, shard), examples = element
-        num_shards = num_shards_for(summary["counts"][split])
-        path = f"{record_prefix(Path(self.output_dir), split)}-{shard:05d}-of-{num_shards:05d}.tfrecord.gz"
-        tf.io.gfile.makedirs(str(Path(path).parent))
-        with tf.io.TFRecordWriter(path + ".tmp", tf.io.TFRecordOptions(compression_type="GZIP")) as writer:
-            for example in examples:
-                if example is not None:
-                    writer.write(example)
-        tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+def finalize_parts(_: Any, parts: list[tuple[str, tuple, str]], output_dir: str, parts_dir: str) -> None:
+    """Renames each split's parts, in read order, to `<split>/data-SSSSS-of-NNNNN.tfrecord.gz` (an empty split:
+    one empty shard); removes `parts_dir` (parts of retried bundles with it)."""
+    for split in schema.SPLITS:
+        paths = [path for s, _, path in sorted(p for p in parts if p[0] == split)]
+        prefix = record_prefix(Path(output_dir), split)
+        tf.io.gfile.makedirs(str(Path(prefix).parent))
+        if not paths:
+            with tf.io.TFRecordWriter(f"{prefix}-00000-of-00001.tfrecord.gz",
+                                      tf.io.TFRecordOptions(compression_type="GZIP")):
+                pass
+        for i, path in enumerate(paths):
+            tf.io.gfile.rename(path, f"{prefix}-{i:05d}-of-{len(paths):05d}.tfrecord.gz", overwrite=True)
+    if tf.io.gfile.exists(parts_dir):
+        tf.io.gfile.rmtree(parts_dir)
 
 
 def write_summary(summary: dict[str, Any], path: str) -> None:
@@ -172,6 +185,8 @@ def read_and_write(pipeline: beam.Pipeline, readers: Sequence[tuple[FileReader, 
         output_dir: the step's artifact directory.
         eval_fraction, test_fraction: the hash split of records without a forced split.
     """
+    parts_dir = str(output_dir / PARTS_DIR)
+    tf.io.gfile.makedirs(parts_dir)
     reads = []
     for index, (reader, forced_split) in enumerate(readers):
         if reader.aligned:
@@ -182,32 +197,27 @@ def read_and_write(pipeline: beam.Pipeline, readers: Sequence[tuple[FileReader, 
         reads.append(
             units
             | f"Spread[{index}]" >> beam.Reshuffle()
-            | f"Read[{index}]" >> beam.ParDo(ReadFile(reader, index, forced_split, eval_fraction, test_fraction))
-            .with_outputs(DEAD, ERRORS, main="records"))
-    records = [r.records for r in reads] | "Records" >> beam.Flatten()
-    dead = [r[DEAD] for r in reads] | "DeadLetters" >> beam.Flatten()
-    errors = [r[ERRORS] for r in reads] | "Errors" >> beam.Flatten()
+            | f"Read[{index}]" >> beam.ParDo(
+                ReadFile(reader, index, forced_split, eval_fraction, test_fraction, parts_dir))
+            .with_outputs(PARTS, COUNTS, DEAD, ERRORS))
+    outputs = {tag: [r[tag] for r in reads] | f"All{tag.title()}" >> beam.Flatten()
+               for tag in (PARTS, COUNTS, DEAD, ERRORS)}
     summary = beam.pvalue.AsSingleton(
-        (records | "RecordSizes" >> beam.Map(lambda r: ("record", r[0], r[2])),
-         dead | "DeadKeys" >> beam.Map(lambda d: ("dead", d[0], d[1])),
-         errors | "ErrorKeys" >> beam.Map(lambda e: ("error", e[0], e[1])))
+        (outputs[COUNTS] | "CountKeys" >> beam.Map(lambda c: ("counts", c[0], c[1])),
+         outputs[DEAD] | "DeadKeys" >> beam.Map(lambda d: ("dead", d[0], d[1])),
+         outputs[ERRORS] | "ErrorKeys" >> beam.Map(lambda e: ("error", e[0], e[1])))
         | "SummaryInputs" >> beam.Flatten()
         | "Summarize" >> beam.CombineGlobally(SummarizeFn()))
+    once = pipeline | "Once" >> beam.Create([None])
+    _ = once | "FinalizeParts" >> beam.Map(finalize_parts, beam.pvalue.AsList(outputs[PARTS]), str(output_dir),
+                                           parts_dir)
     _ = (
-        (records | "KeyByShard" >> beam.Map(shard_keys, summary),
-         pipeline | "Splits" >> beam.Create(list(schema.SPLITS)) | "AllShards" >> beam.FlatMap(all_shards, summary))
-        | "ShardInputs" >> beam.Flatten()
-        | "GroupByShard" >> beam.GroupByKey()
-        | "WriteShards" >> beam.ParDo(WriteShard(str(output_dir)), summary)
-    )
-    _ = (
-        dead
+        outputs[DEAD]
         | "DeadLetterToJson" >> beam.Map(lambda d: json.dumps(d[1], ensure_ascii=False, sort_keys=True))
         | "WriteDeadLetters" >> beam.io.WriteToText(
             str(output_dir / schema.DEAD_LETTER_DIR / "dead_letter"), file_name_suffix=".jsonl", num_shards=1)
     )
-    _ = (pipeline | "Once" >> beam.Create([None])
-         | "WriteSummary" >> beam.Map(lambda _, s: write_summary(s, str(output_dir / SUMMARY_FILE)), summary))
+    _ = once | "WriteSummary" >> beam.Map(lambda _, s: write_summary(s, str(output_dir / SUMMARY_FILE)), summary)
 
 
 def read_summary(output_dir: Path) -> dict[str, Any]:

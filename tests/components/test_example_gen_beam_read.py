@@ -4,8 +4,9 @@ Each case generates files with good and bad rows (globs, .gz, an eval source),
 runs `example_gen._read_in_beam` (what `run` does for file sources) and
 `example_gen._read_in_launcher` (the old path: read here, stage, copy) on the
 same config, and compares the counts, the first dead letters (what the
-bad-fraction error shows), the records per split (as multisets), the shard
-files and the dead letters (as multisets).
+bad-fraction error shows), the records per split (as multisets) and the dead
+letters (as multisets). The shards differ where there are several input files
+(one part per file and split in the job, one shard per 50,000 records here).
 """
 
 import collections
@@ -62,7 +63,6 @@ def artifact(out: Path) -> dict:
     """Records per split (multisets of serialized examples), counts.json, dead letters (multiset)."""
     got = {split: collections.Counter(r.numpy() for r in tf.data.TFRecordDataset(
         tf.io.gfile.glob(schema.split_glob(out, split)), "GZIP")) for split in schema.SPLITS}
-    got["shards"] = sorted(p.relative_to(out).as_posix() for p in out.glob("*/data-*"))
     got["dead"] = collections.Counter(line for p in (out / schema.DEAD_LETTER_DIR).iterdir()
                                       for line in p.read_text().splitlines())
     got["counts"] = json.loads((out / "counts.json").read_text())
@@ -83,7 +83,10 @@ def test_read_in_beam_matches_the_launcher_read(tmp_path, case):
         (out / "counts.json").write_text(json.dumps(counts, indent=2, sort_keys=True))
     assert artifact(beam_out) == artifact(launcher_out)
     assert in_beam[1] > 0 and all(len(artifact(beam_out)[split]) for split in ("train", "eval"))
-    assert not (beam_out / "_summary.json").exists()
+    assert not (beam_out / "_summary.json").exists() and not (beam_out / "_parts").exists()
+    for split in ("train", "eval", "test"):  # N parts named 0..N-1 of N; an empty split has one empty shard
+        names = sorted(p.name for p in (beam_out / split).iterdir())
+        assert names == [f"data-{i:05d}-of-{len(names):05d}.tfrecord.gz" for i in range(len(names))]
 
 
 def test_a_reader_error_is_one_line_after_the_job(tmp_path):
@@ -92,3 +95,18 @@ def test_a_reader_error_is_one_line_after_the_job(tmp_path):
     ctx.output_dir.mkdir()
     with pytest.raises(ValueError, match=r"^Fields \['text', 'label'\] are not columns of .*t.csv. Header"):
         example_gen.run(ctx)
+
+
+def test_a_file_writes_a_new_part_every_shard_size_records(tmp_path, monkeypatch):
+    from components.example_gen import beam_read
+
+    monkeypatch.setattr(beam_read, "SHARD_SIZE", 10)  # the in-process runner runs the DoFn in this process
+    config = load_config(None, tagging(tmp_path))
+    out = tmp_path / "out"
+    out.mkdir()
+    counts = example_gen.run(StepContext(config, {}, out, tmp_path))["counts"]
+    for split in schema.SPLITS:
+        shards = sorted((out / split).iterdir())
+        sizes = [sum(1 for _ in tf.data.TFRecordDataset(str(p), "GZIP")) for p in shards]
+        assert len(shards) == max(1, -(-counts[split] // 10)) and sum(sizes) == counts[split]
+        assert all(size <= 10 for size in sizes)
