@@ -2,21 +2,29 @@
 
 Runs `components.example_gen.run` then `components.transform.run` (with a
 `StepContext` from `pipeline.config.load_config(None, overrides)`) on the
-in-process FnApiRunner and with `--direct_running_mode=multi_processing
---direct_num_workers=2`, and a single-process reference that does the same
-work in plain Python: read the records, NFKC-normalize + lowercase + collapse
+in-process FnApiRunner (`in_process`), with `--direct_running_mode=multi_processing
+--direct_num_workers=2` (`multi_processing_2`), through the PortableRunner and
+Beam's local job service with 2 SDK worker processes from an EXTERNAL worker
+pool (`portable_2`, `components.beam_utils.local_job_service`), and a
+single-process reference that does the same work in plain Python
+(`python_loop`): read the records, NFKC-normalize + lowercase + collapse
 whitespace + split (chars or words), count the vocabulary on train, encode
 every split and write gzip TFRecords with `tf.io.TFRecordWriter`.
 
 Each mode runs in a fresh subprocess; its peak RSS is the largest sum of RSS
-over the process tree (psutil, polled every 50 ms), so the multi-processing
-SDK workers count too. "MB" is the UTF-8 size of the records' text fields.
+over the process tree (psutil, polled every 50 ms), so the SDK workers count
+too. "MB" is the UTF-8 size of the records' text fields (counted in the parent).
+`--repeat K` measures on K copies of the file (a temp dir, read as one glob).
+For a file source, each mode also runs on the file's first 100 lines in a fresh
+process ("start-up s": the fixed cost, SDK workers importing TensorFlow
+included). The Beam modes' vocab files and record multisets (example_gen's and
+transform's, per split) are digested after the timing and compared.
 
     python benchmarks/transform_throughput.py --data builtin:dates?n=20000
     python benchmarks/transform_throughput.py --data /work/shared/data/multi30k/train.de.gz \\
         --set data.target_source=/work/shared/data/multi30k/train.en.gz --set transform.tokenizer=word
     python benchmarks/transform_throughput.py --data /work/shared/data/imdb/train.jsonl.gz \\
-        --task classification --set transform.tokenizer=word
+        --task classification --set transform.tokenizer=word --repeat 10
 """
 
 from __future__ import annotations
