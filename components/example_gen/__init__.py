@@ -15,7 +15,11 @@ job's summary into counts.json. `builtin:` generators and `tfds:` sources are
 read here in Python (a generator builds its records in memory; TFDS reads its
 own prepared files): the records are split here, staged per split in
 `_staging/` (removed afterwards) and copied by a Beam job (`beam_write`) into
-the sharded, compressed splits. Both paths write the same files.
+the sharded, compressed splits (also both sources when `data.eval_source` and
+`data.source` are not both files). Both paths write the same records, counts
+and dead letters; the shards differ only in number where there are several
+input files (the in-job read writes one part per file, split and 50,000
+records; the launcher path one shard per 50,000 records of a split).
 
 Example:
 
