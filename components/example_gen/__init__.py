@@ -17,9 +17,9 @@ own prepared files): the records are split here, staged per split in
 `_staging/` (removed afterwards) and copied by a Beam job (`beam_write`) into
 the sharded, compressed splits (also both sources when `data.eval_source` and
 `data.source` are not both files). Both paths write the same records, counts
-and dead letters; the shards differ only in number where there are several
-input files (the in-job read writes one part per file, split and 50,000
-records; the launcher path one shard per 50,000 records of a split).
+and dead letters, in shards of at most 50,000 records (the in-job read
+concatenates the parts of small files in read order, so with several files
+it can have a shard more than the launcher path's `num_shards_for`).
 
 Example:
 

@@ -19,10 +19,11 @@ parsing, splitting, serializing and compressing all follow the runner's
 parallelism (one work item per file).
 
 Outputs, the same records as the launcher-side path (`beam_write`):
-`<split>/data-SSSSS-of-NNNNN.tfrecord.gz`, the parts renamed by one
-finalizing step in read order (N = the parts of that split: one per input
-file and SHARD_SIZE records, so a single file gives `num_shards_for(records)`
-as before; an empty split gets one empty shard),
+`<split>/data-SSSSS-of-NNNNN.tfrecord.gz`, made by one finalizing step from
+the parts in read order: a part is renamed, consecutive small parts (small
+files) are concatenated into shards of at most SHARD_SIZE records, so a
+single file gives `num_shards_for(records)` shards as before and many small
+files about as many; an empty split gets one empty shard;
 `dead_letter/dead_letter-00000-of-00001.jsonl`, and `_summary.json` (a
 combiner's result: per-split counts and task sizes, dead letters by reason,
 the first three dead letters in read order, the first reader error), which
@@ -66,7 +67,7 @@ FIRST_DEAD = 3  # dead letters the bad-fraction error shows
 
 class ReadFile(beam.DoFn):
     """unit (a path or an aligned pair) -> tagged outputs of one file:
-    PARTS: (split, order key + part number, part path) per part file written;
+    PARTS: (split, order key + part number, part path, records) per part file written;
     COUNTS: ({split: records}, {split: task size});
     DEAD: (order key + n, dead letter); ERRORS: (order key, one-line ValueError message).
 
@@ -93,23 +94,26 @@ class ReadFile(beam.DoFn):
         fields = get_task(task)
         counts: collections.Counter = collections.Counter()
         sizes: collections.Counter = collections.Counter()
-        writers: dict[str, Any] = {}
-        try:
-            for record in records:
-                split = self.forced_split or split_for(split_key(record, task), self.eval_fraction,
-                                                       self.test_fraction)
-                if counts[split] % SHARD_SIZE == 0:  # a new part: the first record, or the last part is full
-                    if split in writers:
-                        writers[split].close()
-                    path = f"{self.parts_dir}/{split}-{uuid.uuid4().hex}.tfrecord.gz"
-                    writers[split] = tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type="GZIP"))
-                    yield beam.pvalue.TaggedOutput(PARTS, (split, (*order, counts[split] // SHARD_SIZE), path))
-                writers[split].write(to_example(record))
-                counts[split] += 1
-                sizes[split] += fields.record_size(record)
-        finally:
-            for writer in writers.values():
-                writer.close()
+        parts: dict[str, tuple[tuple, str, Any]] = {}  # split -> (order key, path, writer) of its open part
+
+        def close(split: str) -> Any:
+            key, path, writer = parts.pop(split)
+            writer.close()
+            return beam.pvalue.TaggedOutput(PARTS, (split, key, path, counts[split] - key[-1] * SHARD_SIZE))
+
+        for record in records:
+            split = self.forced_split or split_for(split_key(record, task), self.eval_fraction, self.test_fraction)
+            if counts[split] % SHARD_SIZE == 0:  # a new part: the first record, or the last part is full
+                if split in parts:
+                    yield close(split)
+                path = f"{self.parts_dir}/{split}-{uuid.uuid4().hex}.tfrecord.gz"
+                writer = tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type="GZIP"))
+                parts[split] = ((*order, counts[split] // SHARD_SIZE), path, writer)
+            parts[split][2].write(to_example(record))
+            counts[split] += 1
+            sizes[split] += fields.record_size(record)
+        for split in list(parts):
+            yield close(split)
         yield beam.pvalue.TaggedOutput(COUNTS, (dict(counts), dict(sizes)))
         for n, letter in enumerate(dead):
             yield beam.pvalue.TaggedOutput(DEAD, ((*order, n), letter))
@@ -154,19 +158,41 @@ class SummarizeFn(beam.CombineFn):
         }
 
 
-def finalize_parts(_: Any, parts: list[tuple[str, tuple, str]], output_dir: str, parts_dir: str) -> None:
-    """Renames each split's parts, in read order, to `<split>/data-SSSSS-of-NNNNN.tfrecord.gz` (an empty split:
-    one empty shard); removes `parts_dir` (parts of retried bundles with it)."""
+def shard_groups(parts: list[tuple[str, tuple, str, int]]) -> list[list[str]]:
+    """The part paths of one split in read order, grouped into shards of at most SHARD_SIZE records."""
+    groups: list[list[str]] = []
+    size = SHARD_SIZE
+    for _, _, path, count in sorted(parts):
+        if size + count > SHARD_SIZE:
+            groups.append([])
+            size = 0
+        groups[-1].append(path)
+        size += count
+    return groups
+
+
+def finalize_parts(_: Any, parts: list[tuple[str, tuple, str, int]], output_dir: str, parts_dir: str) -> None:
+    """Turns each split's parts, in read order, into `<split>/data-SSSSS-of-NNNNN.tfrecord.gz` shards of at most
+    SHARD_SIZE records: a part alone is renamed, small parts (small files) are concatenated (gzip members
+    and TFRecord frames both concatenate); an empty split gets one empty shard. Removes `parts_dir` (parts
+    of retried bundles with it)."""
     for split in schema.SPLITS:
-        paths = [path for s, _, path in sorted(p for p in parts if p[0] == split)]
+        groups = shard_groups([p for p in parts if p[0] == split])
         prefix = record_prefix(Path(output_dir), split)
         tf.io.gfile.makedirs(str(Path(prefix).parent))
-        if not paths:
+        if not groups:
             with tf.io.TFRecordWriter(f"{prefix}-00000-of-00001.tfrecord.gz",
                                       tf.io.TFRecordOptions(compression_type="GZIP")):
                 pass
-        for i, path in enumerate(paths):
-            tf.io.gfile.rename(path, f"{prefix}-{i:05d}-of-{len(paths):05d}.tfrecord.gz", overwrite=True)
+        for i, group in enumerate(groups):
+            final = f"{prefix}-{i:05d}-of-{len(groups):05d}.tfrecord.gz"
+            if len(group) == 1:
+                tf.io.gfile.rename(group[0], final, overwrite=True)
+                continue
+            with tf.io.gfile.GFile(final, "wb") as out:
+                for path in group:
+                    with tf.io.gfile.GFile(path, "rb") as part:
+                        out.write(part.read())
     if tf.io.gfile.exists(parts_dir):
         tf.io.gfile.rmtree(parts_dir)
 

@@ -4,9 +4,9 @@ Each case generates files with good and bad rows (globs, .gz, an eval source),
 runs `example_gen._read_in_beam` (what `run` does for file sources) and
 `example_gen._read_in_launcher` (the old path: read here, stage, copy) on the
 same config, and compares the counts, the first dead letters (what the
-bad-fraction error shows), the records per split (as multisets) and the dead
-letters (as multisets). The shards differ where there are several input files
-(one part per file and split in the job, one shard per 50,000 records here).
+bad-fraction error shows), the records per split (as multisets), the shard
+file names (the small parts of several files are concatenated into one shard)
+and the dead letters (as multisets).
 """
 
 import collections
@@ -60,9 +60,10 @@ def parallel(tmp: Path) -> list[str]:
 
 
 def artifact(out: Path) -> dict:
-    """Records per split (multisets of serialized examples), counts.json, dead letters (multiset)."""
+    """Records per split (multisets of serialized examples), shard names, counts.json, dead letters (multiset)."""
     got = {split: collections.Counter(r.numpy() for r in tf.data.TFRecordDataset(
         tf.io.gfile.glob(schema.split_glob(out, split)), "GZIP")) for split in schema.SPLITS}
+    got["shards"] = sorted(p.relative_to(out).as_posix() for p in out.glob("*/data-*"))
     got["dead"] = collections.Counter(line for p in (out / schema.DEAD_LETTER_DIR).iterdir()
                                       for line in p.read_text().splitlines())
     got["counts"] = json.loads((out / "counts.json").read_text())
@@ -110,3 +111,12 @@ def test_a_file_writes_a_new_part_every_shard_size_records(tmp_path, monkeypatch
         sizes = [sum(1 for _ in tf.data.TFRecordDataset(str(p), "GZIP")) for p in shards]
         assert len(shards) == max(1, -(-counts[split] // 10)) and sum(sizes) == counts[split]
         assert all(size <= 10 for size in sizes)
+
+
+def test_small_parts_are_grouped_into_shards_in_read_order(monkeypatch):
+    from components.example_gen import beam_read
+
+    monkeypatch.setattr(beam_read, "SHARD_SIZE", 10)
+    parts = [("train", (0, f"f{i}", 0), f"p{i}", n) for i, n in enumerate([3, 4, 10, 2, 9, 1])]
+    assert beam_read.shard_groups(parts[::-1]) == [["p0", "p1"], ["p2"], ["p3"], ["p4", "p5"]]
+    assert beam_read.shard_groups([]) == []
