@@ -35,7 +35,7 @@ Example:
 
 >>> readers = [(file_reader(data, task), None)]  # doctest: +SKIP
 >>> with make_pipeline([]) as p:  # doctest: +SKIP
-...     read_and_write(p, readers, out_dir, 0.1, 0.1, task)
+...     read_and_write(p, readers, out_dir, 0.1, 0.1)
 >>> summary = read_summary(out_dir)  # doctest: +SKIP
 """
 
