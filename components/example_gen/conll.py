@@ -80,18 +80,28 @@ def _sentence(path: str, block: list[tuple[int, bytes]], tag_column: int,
     return {schema.RAW_TOKENS: tokens, schema.RAW_TAGS: tags}, None, width
 
 
+def read_conll_file(path: str, data) -> tuple[list[Record], list[DeadLetter]]:
+    """Records `{"tokens": [...], "tags": [...]}` of one file, one per sentence."""
+    records: list[Record] = []
+    dead: list[DeadLetter] = []
+    width = None
+    for _, block in sentences(path):
+        record, bad, width = _sentence(path, block, data.tag_column, width)
+        if bad:
+            dead.append(bad)
+        elif record:
+            if data.iob2:
+                record[schema.RAW_TAGS] = iob1_to_iob2(record[schema.RAW_TAGS])
+            records.append(record)
+    return records, dead
+
+
 def read_conll(paths: list[str], data) -> tuple[list[Record], list[DeadLetter]]:
     """Records `{"tokens": [...], "tags": [...]}`, one per sentence."""
     records: list[Record] = []
     dead: list[DeadLetter] = []
     for path in paths:
-        width = None
-        for _, block in sentences(path):
-            record, bad, width = _sentence(path, block, data.tag_column, width)
-            if bad:
-                dead.append(bad)
-            elif record:
-                if data.iob2:
-                    record[schema.RAW_TAGS] = iob1_to_iob2(record[schema.RAW_TAGS])
-                records.append(record)
+        got = read_conll_file(path, data)
+        records.extend(got[0])
+        dead.extend(got[1])
     return records, dead

@@ -46,16 +46,26 @@ def _sentence(path: str, block, tag_index: int) -> tuple[Record | None, DeadLett
     return {schema.RAW_TOKENS: tokens, schema.RAW_TAGS: tags}, None
 
 
-def read_conllu(paths: list[str], data) -> tuple[list[Record], list[DeadLetter]]:
-    """Records `{"tokens": [...], "tags": [...]}`, tags from `data.conllu_tag` (upos | xpos)."""
+def read_conllu_file(path: str, data) -> tuple[list[Record], list[DeadLetter]]:
+    """Records `{"tokens": [...], "tags": [...]}` of one file, tags from `data.conllu_tag` (upos | xpos)."""
     tag_index = UPOS if data.conllu_tag == "upos" else XPOS
     records: list[Record] = []
     dead: list[DeadLetter] = []
+    for _, block in sentences(path):
+        record, bad = _sentence(path, block, tag_index)
+        if bad:
+            dead.append(bad)
+        elif record:
+            records.append(record)
+    return records, dead
+
+
+def read_conllu(paths: list[str], data) -> tuple[list[Record], list[DeadLetter]]:
+    """Records `{"tokens": [...], "tags": [...]}`, tags from `data.conllu_tag` (upos | xpos)."""
+    records: list[Record] = []
+    dead: list[DeadLetter] = []
     for path in paths:
-        for _, block in sentences(path):
-            record, bad = _sentence(path, block, tag_index)
-            if bad:
-                dead.append(bad)
-            elif record:
-                records.append(record)
+        got = read_conllu_file(path, data)
+        records.extend(got[0])
+        dead.extend(got[1])
     return records, dead

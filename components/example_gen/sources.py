@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any, Callable
@@ -76,8 +77,57 @@ def file_format(data: DataConfig, task: str) -> str:
     return EXTENSIONS[extension]
 
 
-def read_files(data: DataConfig, task: str) -> tuple[list[dict], list[dict]]:
-    """Records and dead letters from the files `data.source` names."""
+@dataclasses.dataclass(frozen=True)
+class FileReader:
+    """Reads one unit of a file source: a path, or for aligned parallel files the (source, target) pair.
+
+    Picklable, so that example_gen's Beam job (`beam_read`) calls the same
+    per-file code inside its workers that `read_files` calls here. A file is
+    read whole by one call (CoNLL blocks span lines, TSV/CSV headers and
+    `file:line` dead-letter locations need the file from its first line).
+
+    Example:
+
+    >>> reader = file_reader(DataConfig(source="reviews.jsonl"), "classification")  # doctest: +SKIP
+    >>> records, dead = reader("reviews.jsonl")  # doctest: +SKIP
+    """
+
+    fmt: str  # file_format(data, task)
+    data: DataConfig
+    task: str
+
+    @property
+    def aligned(self) -> bool:
+        """Two files read line by line in lockstep (parallel format with data.target_source)."""
+        return self.fmt == "parallel" and bool(self.data.target_source)
+
+    def units(self) -> list[str] | list[tuple[str, str]]:
+        """The sorted paths `data.source` matches (one-line errors for none or a directory), or the aligned pair."""
+        if self.aligned:
+            return [(self.data.source, self.data.target_source)]
+        return common.expand(self.data.source)
+
+    def __call__(self, unit: str | tuple[str, str]) -> tuple[list[dict], list[dict]]:
+        if self.fmt == "parallel":
+            if self.aligned:
+                return parallel.read_aligned(unit[0], unit[1], self.task)
+            return tabular.read_delimited(unit, ("0", "1"), self.task, "tsv")
+        if self.fmt == "text":
+            return text.read_text_file(unit, self.data)
+        if self.fmt == "conll":
+            return conll.read_conll_file(unit, self.data)
+        if self.fmt == "conllu":
+            return conllu.read_conllu_file(unit, self.data)
+        return tabular.read_table_file(unit, self.data, self.task, self.fmt)
+
+
+def is_file_source(source: str) -> bool:
+    """Whether `source` is a path or glob (not `builtin:` or `tfds:`)."""
+    return not source.startswith(("builtin:", "tfds:"))
+
+
+def file_reader(data: DataConfig, task: str) -> FileReader:
+    """The reader for the files `data.source` names; a one-line error when its format cannot feed `task`."""
     fmt = file_format(data, task)
     if fmt not in get_task(task).formats:
         feeds = sorted(t.name for t in registered_tasks().values() if fmt in t.formats)
@@ -85,19 +135,20 @@ def read_files(data: DataConfig, task: str) -> tuple[list[dict], list[dict]]:
             f"data.format={fmt!r} cannot feed task={task!r}; it feeds {feeds}. "
             f"Received: data.source={data.source!r}, data.format={data.format!r}"
         )
-    if fmt == "parallel":
-        return parallel.read_parallel(data.source, data.target_source, "parallel" if data.target_source else "tsv",
-                                      task=task)
-    paths = common.expand(data.source)
-    if fmt == "text":
-        records, dead = text.read_text(paths, data)
-    elif fmt == "conll":
-        records, dead = conll.read_conll(paths, data)
-    elif fmt == "conllu":
-        records, dead = conllu.read_conllu(paths, data)
-    else:
-        records, dead = tabular.read_table(paths, data, task, fmt)
-    logger.info("Read %d records and %d dead letters from %s (%s)", len(records), len(dead), data.source, fmt)
+    return FileReader(fmt, data, task)
+
+
+def read_files(data: DataConfig, task: str) -> tuple[list[dict], list[dict]]:
+    """Records and dead letters from the files `data.source` names, read in this process."""
+    reader = file_reader(data, task)
+    records: list[dict] = []
+    dead: list[dict] = []
+    for unit in reader.units():
+        got = reader(unit)
+        records.extend(got[0])
+        dead.extend(got[1])
+    logger.info("Read %d records and %d dead letters from %s (%s)", len(records), len(dead), data.source,
+                reader.fmt)
     return records, dead
 
 

@@ -184,19 +184,23 @@ def read_jsonl(path: str, fields: tuple[str, ...], task: str) -> tuple[list[Reco
     return records, dead
 
 
+def read_table_file(path: str, data, task: str, fmt: str = "auto") -> tuple[list[Record], list[DeadLetter]]:
+    """One TSV / CSV / JSONL file (format from the extension unless `fmt` is given)."""
+    fields = get_task(task).source_fields(data)
+    file_fmt = fmt if fmt != "auto" else common.strip_gz(path).rsplit(".", 1)[-1]
+    if file_fmt == "jsonl":
+        return read_jsonl(path, fields, task)
+    if file_fmt in _SEPARATORS:
+        return read_delimited(path, fields, task, file_fmt)
+    raise ValueError(f"Not a .tsv, .csv or .jsonl file. Received: {path!r}, data.format={fmt!r}")
+
+
 def read_table(paths: list[str], data, task: str, fmt: str = "auto") -> tuple[list[Record], list[DeadLetter]]:
     """TSV / CSV / JSONL files (format per file from the extension unless `fmt` is given)."""
-    fields = get_task(task).source_fields(data)
     records: list[Record] = []
     dead: list[DeadLetter] = []
     for path in paths:
-        file_fmt = fmt if fmt != "auto" else common.strip_gz(path).rsplit(".", 1)[-1]
-        if file_fmt == "jsonl":
-            got = read_jsonl(path, fields, task)
-        elif file_fmt in _SEPARATORS:
-            got = read_delimited(path, fields, task, file_fmt)
-        else:
-            raise ValueError(f"Not a .tsv, .csv or .jsonl file. Received: {path!r}, data.format={fmt!r}")
+        got = read_table_file(path, data, task, fmt)
         records.extend(got[0])
         dead.extend(got[1])
     return records, dead

@@ -60,12 +60,17 @@ def _read_units(path: str, unit: str) -> tuple[list[Record], list[DeadLetter]]:
     return records, dead
 
 
+def read_text_file(path: str, data) -> tuple[list[Record], list[DeadLetter]]:
+    """Records `{"text": ...}` from one plain-text file per `data.text_unit`."""
+    return _read_file(path) if data.text_unit == "file" else _read_units(path, data.text_unit)
+
+
 def read_text(paths: list[str], data) -> tuple[list[Record], list[DeadLetter]]:
     """Records `{"text": ...}` from plain-text files per `data.text_unit`."""
     records: list[Record] = []
     dead: list[DeadLetter] = []
     for path in paths:
-        got = _read_file(path) if data.text_unit == "file" else _read_units(path, data.text_unit)
+        got = read_text_file(path, data)
         records.extend(got[0])
         dead.extend(got[1])
     return records, dead

@@ -2,10 +2,13 @@
 
 Runners: the default in-process FnApiRunner, the FnApiRunner with 2 SDK-worker
 subprocesses (multi_processing), and the PortableRunner against Beam's local
-job service with the LOOPBACK environment (the path Flink and Spark take).
+job service (the path Flink and Spark take) with the LOOPBACK environment and
+with 2 SDK worker processes from an EXTERNAL worker pool, there on a file
+source so that example_gen's in-job read runs on the workers.
 """
 
 import contextlib
+import json
 import socket
 import urllib.request
 from pathlib import Path
@@ -51,9 +54,9 @@ def no_network() -> Iterator[list]:
         yield attempts
 
 
-def run_components(root: Path, beam_args: list[str]) -> Path:
-    """example_gen + transform on SOURCE; returns the transform artifact."""
-    cfg = load_config(None, [f"data.source={SOURCE}"])
+def run_components(root: Path, beam_args: list[str], source: str = SOURCE) -> Path:
+    """example_gen + transform on `source`; returns the transform artifact."""
+    cfg = load_config(None, [f"data.source={source}"])
     raw, encoded = root / "example_gen", root / "transform"
     raw.mkdir(parents=True)
     encoded.mkdir()
@@ -112,3 +115,20 @@ def test_portable_loopback_matches_in_process(tmp_path, in_process):
         encoded = run_components(tmp_path, beam_args)
     assert attempts == []
     assert read_artifact(encoded) == in_process
+
+
+@pytest.mark.slow  # ~40 s at load 7 on 2 cores: two pipelines each start 2 SDK workers that import TensorFlow
+def test_portable_two_external_workers_match_in_process(tmp_path, in_process):
+    """SOURCE's records as a TSV file (plus a bad row): read inside the job on the workers, same artifact."""
+    from components.example_gen.dates import generate_dates
+
+    pairs = tmp_path / "pairs.tsv"
+    rows = "".join(f"{s}\t{t}\n" for s, t in generate_dates(200, load_config(None, []).data.seed))
+    pairs.write_text(rows + "broken row\n", encoding="utf-8")
+    with no_network() as attempts, local_job_service("EXTERNAL", sdk_workers=2) as beam_args:
+        assert beam_args[-1] == "--sdk_worker_parallelism=2"
+        encoded = run_components(tmp_path, beam_args, str(pairs))
+    assert attempts == []
+    assert read_artifact(encoded) == in_process
+    assert json.loads((tmp_path / "example_gen/counts.json").read_text())["dead_letter"] == {
+        "expected 2 tab-separated columns, got 1": 1}
