@@ -43,6 +43,7 @@ from components.example_gen.beam_write import FORCED_SPLIT, record_split, staged
 from components import source_uri
 from components.example_gen.beam_read import read_and_write, read_summary
 from components.example_gen.sources import file_reader, is_file_source, load_source
+from components.record_audit import check_written
 from components.step import StepContext
 from serving import schema
 
@@ -105,6 +106,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     else:
         counts, num_dead, num_records, first_dead = _read_in_launcher(ctx, eval_data)
     output_dir = ctx.output_dir
+    check_written(output_dir, {split: counts.get(split, 0) for split in schema.SPLITS}, "example_gen")
     (output_dir / COUNTS_FILE).write_text(json.dumps(counts, indent=2, sort_keys=True))
     logger.info(
         "example_gen: %s, %d dead letters, in %.1fs",
