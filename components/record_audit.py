@@ -32,14 +32,24 @@ def count_records(directory: Path | str, split: str) -> int:
     return int(batches.reduce(tf.constant(0, tf.int64), lambda n, b: n + tf.shape(b, out_type=tf.int64)[0]))
 
 
+def check_counts(found: Mapping[str, int], expected: Mapping[str, int], what: str, found_as: str,
+                 expected_as: str) -> None:
+    """Raises a one-line RuntimeError naming every split whose `found` count is not its `expected` one.
+
+    `what` opens the message ("transform wrote other than the records it read"); each split reads
+    "<split>: <found> <found_as>, <expected> <expected_as>"."""
+    wrong = {split: (found.get(split, 0), n) for split, n in expected.items() if found.get(split, 0) != n}
+    if wrong:
+        listed = ", ".join(f"{split}: {got} {found_as}, {n} {expected_as}" for split, (got, n) in wrong.items())
+        raise RuntimeError(
+            f"{what} ({listed}). The runner lost or repeated records; the step's output is not published. Rerun "
+            "the step; if it happens again, run in-process (no --direct_running_mode / --runner) and report the "
+            "Beam version and runner."
+        )
+
+
 def check_written(directory: Path | str, expected: Mapping[str, int], step: str) -> None:
     """Raises a one-line RuntimeError when a split's files hold other than `expected[split]` records."""
-    wrong = {split: (count_records(directory, split), n) for split, n in expected.items()}
-    wrong = {split: pair for split, pair in wrong.items() if pair[0] != pair[1]}
-    if wrong:
-        found = ", ".join(f"{split}: {got} records in the files, {n} expected" for split, (got, n) in wrong.items())
-        raise RuntimeError(
-            f"{step} wrote other than the records it read ({found}) under {directory}. The runner lost or "
-            "repeated records; the step's output is not published. Rerun the step; if it happens again, run "
-            "in-process (no --direct_running_mode / --runner) and report the Beam version and runner."
-        )
+    found = {split: count_records(directory, split) for split in expected}
+    check_counts(found, expected, f"{step} wrote other than the records it read under {directory}",
+                 "records in the files", "expected")

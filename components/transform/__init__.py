@@ -34,7 +34,7 @@ import tensorflow as tf
 from components.beam_utils import make_pipeline
 from components.config import Config
 from components.example_gen import COUNTS_FILE
-from components.record_audit import check_written
+from components.record_audit import check_counts, check_written
 from components.registry import get_task
 from components.step import StepContext
 from components.transform.task_graph import STATS_JSON, VOCAB_JSON, build_task_transform
@@ -88,11 +88,13 @@ def check_encoded(raw_dir: Path, stats: dict, splits) -> None:
     if not counts_file.exists():  # an example_gen artifact of a run before counts.json: nothing to compare
         return
     counts = json.loads(counts_file.read_text())
-    wrong = {s: (stats.get(s, [0])[0], counts.get(s, 0)) for s in splits if stats.get(s, [0])[0] != counts.get(s, 0)}
-    if wrong:
-        found = ", ".join(f"{s}: {got} encoded, {n} in example_gen's counts" for s, (got, n) in wrong.items())
-        raise RuntimeError(f"transform encoded other than the records example_gen wrote ({found}). The runner lost "
-                           "or repeated records; the step's output is not published. Rerun the step.")
+    check_counts(encoded_counts(stats, splits), {s: counts.get(s, 0) for s in splits},
+                 "transform encoded other than the records example_gen wrote", "encoded", "in example_gen's counts")
+
+
+def encoded_counts(stats: dict, splits) -> dict[str, int]:
+    """{split: records encoded} from the job's per-split (examples, tokens, oov, unseen) stats."""
+    return {split: stats.get(split, [0])[0] for split in splits}
 
 
 def build_manifest(config: Config, spec: TokenizerSpec, vocabs: dict[str, list[str]], stats: dict) -> dict[str, Any]:
@@ -144,7 +146,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     stats = json.loads((work_dir / STATS_JSON).read_text())
     shutil.rmtree(work_dir)
     check_encoded(Path(ctx.inputs[UPSTREAM]), stats, globs)
-    check_written(output_dir, {split: stats.get(split, [0])[0] for split in globs}, "transform")
+    check_written(output_dir, encoded_counts(stats, globs), "transform")
     (output_dir / schema.VOCAB_DIR).mkdir(exist_ok=True)
     for name in vocab_names(ctx.config.task):
         write_vocab_file(output_dir / schema.VOCAB_DIR / f"{name}.txt", vocabs[name])
