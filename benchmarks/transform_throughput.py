@@ -207,7 +207,17 @@ def run_beam(config, root: Path, beam_args: list[str]) -> dict[str, Any]:
     outputs = transform.run(StepContext(config, {"example_gen": raw}, encoded, root, beam_args))
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "example_gen_s": example_gen_s, "records": sum(outputs["counts"].values()),
-            "vocab_sizes": outputs["vocab_sizes"], "digest": artifact_digest(raw, encoded)}
+            "vocab_sizes": outputs["vocab_sizes"], "digest": artifact_digest(raw, encoded),
+            "files": file_counts(encoded)}
+
+
+def file_counts(encoded: Path) -> dict[str, int]:
+    """{split: number of TFRecord files the transform wrote} (`transform.num_shards=0`: the runner's bundles)."""
+    import tensorflow as tf
+
+    from serving import schema
+
+    return {split: len(tf.io.gfile.glob(schema.split_glob(encoded, split))) for split in schema.SPLITS}
 
 
 def run_worker(args: argparse.Namespace) -> dict[str, Any]:
@@ -353,6 +363,10 @@ def report(args: argparse.Namespace, load: tuple[float, float, float], results: 
               f"{'yes' if same else 'NO'}")
         for mode, digest in digests.items():
             print(f"  {mode}: " + ", ".join(f"{k}={v[:16]}" for k, v in sorted(digest.items())))
+    for r in results:
+        if r.get("files"):
+            print(f"  transform files per split, {r['mode']}: "
+                  + ", ".join(f"{split} {n}" for split, n in r["files"].items()))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -84,7 +84,9 @@ class TransformConfig:
     min_count: int = 1
     max_source_length: int = 64
     max_target_length: int = 32
-    num_shards: int = 2
+    # 0: the runner decides (one file per bundle it writes, so the file count follows its parallelism and the
+    # records are not shuffled to the writers); N > 0: exactly N files (a GroupByKey of the batches first)
+    num_shards: int = 0
     batch_size: int = 256
 
 

@@ -288,7 +288,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "transform.min_count": (lambda v: v >= 1, ">= 1"),
     "transform.max_source_length": _POSITIVE,
     "transform.max_target_length": _POSITIVE,
-    "transform.num_shards": _POSITIVE,
+    "transform.num_shards": (lambda v: v >= 0, ">= 0 (0: as many files as the runner writes bundles)"),
     "transform.batch_size": _POSITIVE,
     "model.embed_dim": _POSITIVE,
     "model.units": _POSITIVE,

@@ -1,12 +1,16 @@
 """Writes batches of serialized records as sharded TFRecord files, one Beam element per batch.
 
-`beam.io.WriteToTFRecord` takes one element per record: with a fixed number
-of shards every record is keyed, shuffled through a GroupByKey and written
-(and compressed) in a call of its own. `WriteBatchesToTFRecord` takes the
-lists of records the encoder already produces, so the shuffle moves one
-element per batch and each batch is framed and handed to the compressor in
-one write. Files, names and the record framing are those of
+`beam.io.WriteToTFRecord` takes one element per record, each written (and
+compressed) in a call of its own. `WriteBatchesToTFRecord` takes the lists of
+records the encoder already produces, so each batch is framed and handed to
+the compressor in one write. Files, names and the record framing are those of
 `WriteToTFRecord` (same `FileBasedSink`: temp files, then an atomic finalize).
+
+`num_shards=0` (the transform's default) lets the runner decide: every bundle
+the runner processes writes its own file where it was encoded, so the file
+count follows the runner's parallelism and nothing is shuffled. `num_shards=N`
+gives exactly N files: the batches are keyed round-robin and go through a
+GroupByKey to their file's writer.
 
 Example:
 
@@ -59,7 +63,7 @@ class WriteBatchesToTFRecord(beam.PTransform):
     Args:
         file_path_prefix: e.g. "<artifact>/train/data".
         file_name_suffix: e.g. ".tfrecord.gz".
-        num_shards: number of files (each gets whole batches).
+        num_shards: number of files (each gets whole batches); 0: one file per bundle the runner writes.
         compression_type: a `CompressionTypes` value.
     """
 

@@ -180,7 +180,7 @@ def test_luong_dot_needs_a_unidirectional_encoder():
 
 @pytest.mark.parametrize("override, message", [
     ("train.learning_rate=-1", r"'train.learning_rate' must be > 0. Received: train.learning_rate=-1.0"),
-    ("transform.num_shards=0", r"'transform.num_shards' must be > 0"),
+    ("transform.num_shards=-1", r"'transform.num_shards' must be >= 0"),
     ("model.num_heads=0", r"'model.num_heads' must be > 0"),
     ("train.patience=-1", r"'train.patience' must be >= 0"),
     ("train.max_minutes=-1", r"'train.max_minutes' must be >= 0"),
