@@ -41,6 +41,7 @@ setup(
         "test": ["pytest>=8", "jax[cpu]", "seqeval", "hypothesis>=6", "import-linter>=2.16"],
         "gcp": ["apache-beam[gcp]==2.77.*"],
         "gpu": ["tensorflow[and-cuda]==2.21.*"],
+        "vectors": ["gensim>=4.3"],  # benchmarks/word_vectors.py trains word2vec vectors
     },
     entry_points={"console_scripts": ["seqlab=pipeline.cli:main"]},
 )

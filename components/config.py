@@ -87,6 +87,12 @@ class TransformConfig:
     # 0: the runner decides (one file per bundle it writes, so the file count follows its parallelism and the
     # records are not shuffled to the writers); N > 0: exactly N files (a GroupByKey of the batches first)
     num_shards: int = 0
+    # classification / tagging with the word tokenizer: the first vocab_vectors_words words of this vectors file
+    # (its most frequent; normalized as the text is) join every text vocabulary after the training split's
+    # words, so a word the training split lacks keeps its pretrained vector (model.pretrained_embeddings, the
+    # same file) instead of becoming [UNK]. The file alone decides the words: no dev or test text is read.
+    vocab_vectors: str = ""
+    vocab_vectors_words: int = 0
     batch_size: int = 256
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import io
+import itertools
 import logging
 import math
 import os
@@ -129,6 +130,23 @@ def _binary_records(f: BinaryIO, dim: int, count: int) -> Iterator[tuple[str, by
         word = buf[pos:end].lstrip(b"\n").decode("utf-8", errors="replace")  # older writers end records with \n
         yield word, buf[end + 1:end + 1 + size], number
         pos = end + 1 + size
+
+
+def vector_words(path: str, limit: int, fmt: str = "auto") -> list[str]:
+    """The first `limit` words of a vectors file, in its order: word2vec and GloVe files list the most frequent
+    words first. Only those records are read.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "v.txt"
+    >>> _ = path.write_text("3 2\\nthe 1 2\\ncat 3 4\\ndog 5 6\\n")
+    >>> vector_words(str(path), 2)
+    ['the', 'cat']
+    """
+    header = read_header(path, fmt)
+    with _open(path) as f:
+        records = (_binary_records(f, header.dim, header.count or 0) if header.format == "word2vec_binary"
+                   else _text_records(f, skip_header=header.format == "word2vec_text"))
+        return [word for word, _, _ in itertools.islice(records, limit)]
 
 
 @dataclasses.dataclass(frozen=True)

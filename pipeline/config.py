@@ -290,6 +290,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "transform.max_target_length": _POSITIVE,
     "transform.num_shards": (lambda v: v >= 0, ">= 0 (0: as many files as the runner writes bundles)"),
     "transform.batch_size": _POSITIVE,
+    "transform.vocab_vectors_words": _NON_NEGATIVE,
     "model.embed_dim": _POSITIVE,
     "model.units": _POSITIVE,
     "model.encoder_layers": (lambda v: v >= 1, ">= 1"),
@@ -439,6 +440,37 @@ def _check_pretrained_vectors(cfg: Config) -> None:
                           f"model.pretrained_embeddings={path!r}")
 
 
+def _check_vocab_vectors(cfg: Config) -> None:
+    """`transform.vocab_vectors`: a word tokenizer, a count, a vectors file that exists, and the model reading
+    the same vectors (the words it adds never occur in training, so only a pretrained row gives them meaning)."""
+    t = cfg.transform
+    if not t.vocab_vectors:
+        if t.vocab_vectors_words:
+            raise ConfigError("transform.vocab_vectors_words needs transform.vocab_vectors (the vectors file whose "
+                              f"words join the vocabulary). Received: transform.vocab_vectors_words={t.vocab_vectors_words}")
+        return
+    if t.tokenizer != "word":
+        raise ConfigError("transform.vocab_vectors adds words of a word-vectors file: transform.tokenizer must be "
+                          f"'word'. Received: transform.tokenizer={t.tokenizer!r}")
+    if t.vocab_vectors_words < 1:
+        raise ConfigError("transform.vocab_vectors_words must be >= 1 (how many of the file's first words join the "
+                          f"vocabulary). Received: transform.vocab_vectors_words={t.vocab_vectors_words}")
+    if not cfg.model.pretrained_embeddings:
+        raise ConfigError("transform.vocab_vectors adds words the training split lacks, whose embedding rows "
+                          "training never updates: set model.pretrained_embeddings to the same file. Received: "
+                          f"transform.vocab_vectors={t.vocab_vectors!r}, model.pretrained_embeddings=''")
+    if source_uri.uri_scheme(t.vocab_vectors):
+        raise ConfigError("transform.vocab_vectors must be a local file (the transform's vocabulary step reads it "
+                          f"with local file calls). Received: transform.vocab_vectors={t.vocab_vectors!r}")
+    if not Path(t.vocab_vectors).is_file():
+        raise ConfigError(f"Config key 'transform.vocab_vectors' must name a vectors file. Received: "
+                          f"transform.vocab_vectors={t.vocab_vectors!r} (no such file)")
+    try:
+        pretrained_vectors.read_header(t.vocab_vectors)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"transform.vocab_vectors={t.vocab_vectors!r}: {exc}") from None
+
+
 def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:
     """Range, choice and cross-field checks: everything the config alone can tell, in one line each.
 
@@ -534,6 +566,7 @@ def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:
             f"{cfg.model.num_heads}; allowed heads: {heads}")
     _check_sources(cfg)
     _check_pretrained_vectors(cfg)
+    _check_vocab_vectors(cfg)
     return cfg
 
 

@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import apache_beam as beam
+import tensorflow as tf
 
+from components import pretrained_vectors
 from components.transform.bulk_write import WriteBatchesToTFRecord
 from components.transform.task_fns import (
     CountVocabFn,
@@ -39,8 +41,14 @@ from components.transform.task_fns import (
 from components.config import TransformConfig
 from components.registry import get_task
 from components.tasks.fields import LabelField, TextField
-from components.transform.vocab import build_vocabulary, label_vocabulary, learn_wordpiece_vocabulary, tag_vocabulary
-from serving.text_processor import TokenizerSpec
+from components.transform.vocab import (
+    build_vocabulary,
+    extend_vocabulary,
+    label_vocabulary,
+    learn_wordpiece_vocabulary,
+    tag_vocabulary,
+)
+from serving.text_processor import TokenizerSpec, normalize
 
 VOCAB_JSON = "vocab.json"
 STATS_JSON = "stats.json"
@@ -95,15 +103,29 @@ class TaskVocabularyFn(CountVocabFn):
     """
 
     def __init__(self, text_fields: Sequence[TextField], label_fields: Sequence[LabelField],
-                 config: TransformConfig, tokenizer: str) -> None:
+                 config: TransformConfig, spec: Mapping[str, Any]) -> None:
         super().__init__(label_fields)
         self.text_fields = tuple(text_fields)
         self.config = config
-        self.tokenizer = tokenizer
+        self.spec = dict(spec)
 
     def extract_output(self, counts) -> dict[str, list[str]]:
-        return build_task_vocabularies(super().extract_output(counts), self.text_fields, self.label_fields,
-                                       self.config, self.tokenizer)
+        vocabs = build_task_vocabularies(super().extract_output(counts), self.text_fields, self.label_fields,
+                                         self.config, self.spec["kind"])
+        if self.config.vocab_vectors:  # read here, on the worker, so the job graph stays small
+            words = vectors_vocabulary(self.config.vocab_vectors, self.config.vocab_vectors_words,
+                                       TokenizerSpec.from_dict(self.spec))
+            vocabs.update({field.side: extend_vocabulary(vocabs[field.side], words) for field in self.text_fields})
+        return vocabs
+
+
+def vectors_vocabulary(path: str, count: int, spec: TokenizerSpec) -> list[str]:
+    """The first `count` words of the vectors file at `path` (its most frequent), normalized as the transform
+    normalizes words (`transform.lowercase`, `digits_to_zero`, ...) so that they match the encoded tokens."""
+    words = pretrained_vectors.vector_words(path, count)
+    if not words:
+        return []
+    return [w.decode("utf-8") for w in normalize(tf.constant(words), spec).numpy().tolist()]
 
 
 def sum_task_stats(values: Iterable[tuple[int, int, int, int]]) -> tuple[int, ...]:
@@ -144,7 +166,7 @@ def build_task_transform(
         )
     vocab = (
         batches["train"]
-        | "CountAndBuildVocab" >> beam.CombineGlobally(TaskVocabularyFn(text_fields, label_fields, config, spec.kind))
+        | "CountAndBuildVocab" >> beam.CombineGlobally(TaskVocabularyFn(text_fields, label_fields, config, spec.to_dict()))
         | "VocabToJson" >> beam.Map(lambda value: json.dumps(value, ensure_ascii=False))
     )
     _ = vocab | "WriteVocab" >> beam.io.WriteToText(str(work_dir / VOCAB_JSON), shard_name_template="")

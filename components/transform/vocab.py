@@ -31,6 +31,21 @@ def build_vocabulary(counts: Iterable[tuple[str, int]], max_size: int, min_count
     return list(schema.RESERVED_TOKENS) + [tok for tok, _ in kept[:room]]
 
 
+def extend_vocabulary(tokens: Sequence[str], words: Iterable[str]) -> list[str]:
+    """`tokens` + the `words` it lacks, in their order, each once (empty words and words holding a line break
+    are skipped: a vocabulary file holds one token per line).
+
+    >>> extend_vocabulary(["[PAD]", "the"], ["the", "cat", "", "cat", "dog"])
+    ['[PAD]', 'the', 'cat', 'dog']
+    """
+    out, seen = list(tokens), set(tokens)
+    for word in words:
+        if word and word not in seen and "\n" not in word and "\r" not in word:
+            seen.add(word)
+            out.append(word)
+    return out
+
+
 def check_vocab_tokens(tokens: Sequence[str]) -> None:
     """Vocab files are one token per line: a token holding a line break would shift every id."""
     for token in tokens:

@@ -163,6 +163,37 @@ def test_the_vectors_file_is_part_of_the_trainer_fingerprint(tmp_path):
     assert before["trainer"] != after["trainer"] and before["transform"] == after["transform"]
 
 
+def test_vocab_vectors_checks_and_fingerprint(tmp_path):
+    from pipeline.config import load_config
+    from pipeline.dag import STEPS, fingerprints
+    from pipeline.input_digest import digest_sources
+
+    path = write_vectors(tmp_path / "v.txt", "glove")
+    extend = [f"transform.vocab_vectors={path}", "transform.vocab_vectors_words=5"]
+    cfg = load_config(None, _tagging_overrides(path, *extend))
+    assert (cfg.transform.vocab_vectors, cfg.transform.vocab_vectors_words) == (str(path), 5)
+    with pytest.raises(ConfigError, match=r"set model.pretrained_embeddings to the same file.*transform.vocab_vectors="):
+        load_config(None, [*_tagging_overrides(path, *extend), "model.pretrained_embeddings="])
+    with pytest.raises(ConfigError, match=r"transform.vocab_vectors_words must be >= 1.*vocab_vectors_words=0"):
+        load_config(None, _tagging_overrides(path, f"transform.vocab_vectors={path}"))
+    with pytest.raises(ConfigError, match=r"needs transform.vocab_vectors.*vocab_vectors_words=5"):
+        load_config(None, _tagging_overrides(path, "transform.vocab_vectors_words=5"))
+    with pytest.raises(ConfigError, match=r"'transform.vocab_vectors' must name a vectors file.*nope.txt"):
+        load_config(None, _tagging_overrides(path, f"transform.vocab_vectors={tmp_path / 'nope.txt'}",
+                                             "transform.vocab_vectors_words=5"))
+    with pytest.raises(ConfigError, match=r"transform.vocab_vectors must be a local file.*gs://b/v.txt"):
+        load_config(None, _tagging_overrides(path, "transform.vocab_vectors=gs://b/v.txt",
+                                             "transform.vocab_vectors_words=5"))
+
+    def fps():
+        sources = {s.name: digest_sources(s.sources(cfg)) for s in STEPS if s.source_keys}
+        return fingerprints(cfg, STEPS, sources)
+
+    before = fps()
+    write_vectors(path, "glove", {**VECTORS, "the": [0.0] * DIM})  # same name, other content
+    assert fps()["transform"] != before["transform"]  # the file decides the vocabulary: its content counts
+
+
 @pytest.mark.parametrize("freeze", [True, False])
 def test_frozen_rows_stay_and_fine_tuned_rows_move_in_a_training_step(tmp_path, freeze):
     from components.trainer.model_builder import build_model_for, compile_model

@@ -238,3 +238,15 @@ def test_translation_wordpiece_end_to_end(tmp_path):
         assert row["target_ids"][-1] == schema.END_ID
         proc = TextProcessor.from_manifest(out, "target")
         assert proc.decode(tf.constant([row["target_ids"]])).numpy()[0].decode() == row["target"][0]
+
+
+def test_vocab_vectors_append_the_files_first_words_that_training_lacks(tmp_path):
+    vectors = tmp_path / "v.txt"  # word2vec text, most frequent first; "Plot" is lowercased like the text
+    vectors.write_text("4 2\ngood 1 1\nPlot 2 2\nmeh 3 3\nunread 4 4\n")
+    out, outputs, _ = run_task(tmp_path, "classification", f"transform.vocab_vectors={vectors}",
+                               "transform.vocab_vectors_words=3", f"model.pretrained_embeddings={vectors}",
+                               "model.embed_dim=2")
+    assert schema.read_vocab_file(out / "vocab/text.txt") == RESERVED + ["good", "movie", "bad", "plot", "meh"]
+    assert outputs["oov_rates"]["eval"] == 0.0  # "plot" and "meh" now have ids (and the vectors' rows)
+    rows = sorted(read_records(out, "eval"), key=lambda r: r["text"])
+    assert [r["token_ids"] for r in rows] == [[4, 7], [8]]
