@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-count", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--cbow", action="store_true", help="CBOW instead of skip-gram")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="gensim's seed; the vectors repeat exactly only with --workers 1 and a fixed PYTHONHASHSEED")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     from gensim.models import Word2Vec  # the `vectors` extra
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
                      sg=0 if args.cbow else 1, negative=5, epochs=args.epochs, seed=args.seed, workers=args.workers)
     seconds = time.perf_counter() - start
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".partial")
+    tmp = args.out.with_name(".partial-" + args.out.name)  # gensim compresses by the name's ending: keep it
     model.wv.save_word2vec_format(str(tmp), binary=False)
     tmp.replace(args.out)  # a reader never sees half a file
     print(f"{len(model.wv)} words x {args.dim} from {model.corpus_total_words:,} tokens "

@@ -87,10 +87,12 @@ class TransformConfig:
     # 0: the runner decides (one file per bundle it writes, so the file count follows its parallelism and the
     # records are not shuffled to the writers); N > 0: exactly N files (a GroupByKey of the batches first)
     num_shards: int = 0
-    # classification / tagging with the word tokenizer: the first vocab_vectors_words words of this vectors file
-    # (its most frequent; normalized as the text is) join every text vocabulary after the training split's
-    # words, so a word the training split lacks keeps its pretrained vector (model.pretrained_embeddings, the
-    # same file) instead of becoming [UNK]. The file alone decides the words: no dev or test text is read.
+    # word tokenizer: of the first vocab_vectors_words words of this vectors file (its most frequent), those the
+    # encoder can produce (one token after normalizing, found by the vectors loader) join the vocabulary of every
+    # side a model reads after the words it holds, so a word the vocabulary lacks (unseen in training, or under
+    # min_count / max_vocab_size) keeps its pretrained vector (model.pretrained_embeddings: the same file)
+    # instead of becoming [UNK]; the vocabulary grows past max_vocab_size by up to that many words. The file
+    # alone decides the words: no dev or test text is read.
     vocab_vectors: str = ""
     vocab_vectors_words: int = 0
     batch_size: int = 256

@@ -441,8 +441,8 @@ def _check_pretrained_vectors(cfg: Config) -> None:
 
 
 def _check_vocab_vectors(cfg: Config) -> None:
-    """`transform.vocab_vectors`: a word tokenizer, a count, a vectors file that exists, and the model reading
-    the same vectors (the words it adds never occur in training, so only a pretrained row gives them meaning)."""
+    """`transform.vocab_vectors`: a word tokenizer, a count, a local file, and the model reading the same vectors
+    (the words it adds never occur in training, so only a pretrained row gives them meaning)."""
     t = cfg.transform
     if not t.vocab_vectors:
         if t.vocab_vectors_words:
@@ -455,20 +455,14 @@ def _check_vocab_vectors(cfg: Config) -> None:
     if t.vocab_vectors_words < 1:
         raise ConfigError("transform.vocab_vectors_words must be >= 1 (how many of the file's first words join the "
                           f"vocabulary). Received: transform.vocab_vectors_words={t.vocab_vectors_words}")
-    if not cfg.model.pretrained_embeddings:
+    if cfg.model.pretrained_embeddings != t.vocab_vectors:
         raise ConfigError("transform.vocab_vectors adds words the training split lacks, whose embedding rows "
                           "training never updates: set model.pretrained_embeddings to the same file. Received: "
-                          f"transform.vocab_vectors={t.vocab_vectors!r}, model.pretrained_embeddings=''")
-    if source_uri.uri_scheme(t.vocab_vectors):
+                          f"transform.vocab_vectors={t.vocab_vectors!r}, "
+                          f"model.pretrained_embeddings={cfg.model.pretrained_embeddings!r}")
+    if source_uri.uri_scheme(t.vocab_vectors):  # a local file is checked as model.pretrained_embeddings
         raise ConfigError("transform.vocab_vectors must be a local file (the transform's vocabulary step reads it "
                           f"with local file calls). Received: transform.vocab_vectors={t.vocab_vectors!r}")
-    if not Path(t.vocab_vectors).is_file():
-        raise ConfigError(f"Config key 'transform.vocab_vectors' must name a vectors file. Received: "
-                          f"transform.vocab_vectors={t.vocab_vectors!r} (no such file)")
-    try:
-        pretrained_vectors.read_header(t.vocab_vectors)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"transform.vocab_vectors={t.vocab_vectors!r}: {exc}") from None
 
 
 def validate(cfg: Config, set_keys: Collection[str] = ()) -> Config:

@@ -48,7 +48,7 @@ from components.transform.vocab import (
     learn_wordpiece_vocabulary,
     tag_vocabulary,
 )
-from serving.text_processor import TokenizerSpec, normalize
+from serving.text_processor import TokenizerSpec, normalize, tokenize
 
 VOCAB_JSON = "vocab.json"
 STATS_JSON = "stats.json"
@@ -113,19 +113,41 @@ class TaskVocabularyFn(CountVocabFn):
         vocabs = build_task_vocabularies(super().extract_output(counts), self.text_fields, self.label_fields,
                                          self.config, self.spec["kind"])
         if self.config.vocab_vectors:  # read here, on the worker, so the job graph stays small
-            words = vectors_vocabulary(self.config.vocab_vectors, self.config.vocab_vectors_words,
-                                       TokenizerSpec.from_dict(self.spec))
-            vocabs.update({field.side: extend_vocabulary(vocabs[field.side], words) for field in self.text_fields})
+            spec = TokenizerSpec.from_dict(self.spec)
+            words = pretrained_vectors.vector_words(self.config.vocab_vectors, self.config.vocab_vectors_words)
+            for field in self.text_fields:
+                # Sides a model writes (a decoder's, ending in [END]) keep their vocabulary: it is an output
+                # layer, and no embedding of theirs reads the vectors. A joint vocabulary stays one.
+                if self.config.joint_vocab or not field.append_end:
+                    vocabs[field.side] = extend_vocabulary(vocabs[field.side],
+                                                           encodable_words(words, spec, field.pretokenized))
         return vocabs
 
 
-def vectors_vocabulary(path: str, count: int, spec: TokenizerSpec) -> list[str]:
-    """The first `count` words of the vectors file at `path` (its most frequent), normalized as the transform
-    normalizes words (`transform.lowercase`, `digits_to_zero`, ...) so that they match the encoded tokens."""
-    words = pretrained_vectors.vector_words(path, count)
+def encodable_words(words: Sequence[str], spec: TokenizerSpec, pretokenized: bool) -> list[str]:
+    """The `words` (of a vectors file) as the encoder produces them: each normalized as the text is, kept when
+    it stays one token (a word the tokenizer would split never occurs as itself) and when the trainer will
+    find its vector (`pretrained_vectors.align_vectors` matches a word exactly or lowercased, so a word that
+    `digits_to_zero` or NFKC changed would only get a random row).
+
+    >>> spec = TokenizerSpec(kind="word", word_split="punctuation", digits_to_zero=True)
+    >>> encodable_words(["Paris", "e-mail", "1990"], spec, pretokenized=False)
+    ['paris']
+    """
     if not words:
         return []
-    return [w.decode("utf-8") for w in normalize(tf.constant(words), spec).numpy().tolist()]
+    values = tf.constant(list(words))
+    if pretokenized:  # each word one token, only normalized
+        rows = [[token] for token in normalize(values, spec).numpy().tolist()]
+    else:
+        rows = tokenize(values, spec).to_list()
+    out = []
+    for word, row in zip(words, rows):
+        if len(row) == 1:
+            token = row[0].decode("utf-8")
+            if token in (word, word.lower()):
+                out.append(token)
+    return out
 
 
 def sum_task_stats(values: Iterable[tuple[int, int, int, int]]) -> tuple[int, ...]:

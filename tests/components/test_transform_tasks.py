@@ -250,3 +250,13 @@ def test_vocab_vectors_append_the_files_first_words_that_training_lacks(tmp_path
     assert outputs["oov_rates"]["eval"] == 0.0  # "plot" and "meh" now have ids (and the vectors' rows)
     rows = sorted(read_records(out, "eval"), key=lambda r: r["text"])
     assert [r["token_ids"] for r in rows] == [[4, 7], [8]]
+
+
+def test_vocab_vectors_extend_what_a_model_reads_not_what_a_decoder_writes(tmp_path):
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("2 2\nhaus 1 1\nhouse 2 2\n")
+    splits = {"train": [{"source": "ein buch", "target": "a book"}], "eval": [{"source": "ein haus", "target": "a house"}]}
+    out, _, _ = run_task(tmp_path, "translation", f"transform.vocab_vectors={vectors}", "transform.vocab_vectors_words=2",
+                         f"model.pretrained_embeddings={vectors}", "model.embed_dim=2", splits=splits)
+    assert schema.read_vocab_file(out / "vocab/source.txt")[-2:] == ["haus", "house"]
+    assert "house" not in schema.read_vocab_file(out / "vocab/target.txt")  # the decoder's output layer
