@@ -132,6 +132,13 @@ def _binary_records(f: BinaryIO, dim: int, count: int) -> Iterator[tuple[str, by
         pos = end + 1 + size
 
 
+def _records(f: BinaryIO, header: Header) -> Iterator[tuple[str, Any, int]]:
+    """(word, its vector's payload, record number) per record of the file `header` describes."""
+    if header.format == "word2vec_binary":
+        return _binary_records(f, header.dim, header.count or 0)
+    return _text_records(f, skip_header=header.format == "word2vec_text")
+
+
 def vector_words(path: str, limit: int, fmt: str = "auto") -> list[str]:
     """The first `limit` words of a vectors file, in its order: word2vec and GloVe files list the most frequent
     words first. Only those records are read.
@@ -144,9 +151,7 @@ def vector_words(path: str, limit: int, fmt: str = "auto") -> list[str]:
     """
     header = read_header(path, fmt)
     with _open(path) as f:
-        records = (_binary_records(f, header.dim, header.count or 0) if header.format == "word2vec_binary"
-                   else _text_records(f, skip_header=header.format == "word2vec_text"))
-        return [word for word, _, _ in itertools.islice(records, limit)]
+        return [word for word, _, _ in itertools.islice(_records(f, header), limit)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,9 +209,7 @@ def align_vectors(path: str, vocab: Sequence[str], embed_dim: int, fmt: str = "a
     rank = dict.fromkeys(exact_ids.values(), 3)  # 0 exact, 1 lowercased word, 2 lowercased file word, 3 none
     with _open(path) as f:
         binary = header.format == "word2vec_binary"
-        records = (_binary_records(f, embed_dim, header.count or 0) if binary
-                   else _text_records(f, skip_header=header.format == "word2vec_text"))
-        for word, payload, number in records:
+        for word, payload, number in _records(f, header):
             lowered = word.lower()
             exact = exact_ids.get(word)
             matches = [] if exact is None else [(exact, 0)]

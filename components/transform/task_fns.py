@@ -72,7 +72,7 @@ def row_tokens(batch: Batch, side: str) -> list[list[bytes]]:
 
 
 @functools.lru_cache(maxsize=None)
-def _tokenize_fn(spec: TokenizerSpec, pretokenized: bool, limit: int | None, count: bool) -> Any:
+def tokenize_fn(spec: TokenizerSpec, pretokenized: bool, limit: int | None, count: bool) -> Any:
     """One tf.function, traced once per process and arguments (every split's DoFn shares it):
     (texts, or flat words and their row lengths) -> (flat tokens, row lengths, distinct tokens, counts).
 
@@ -125,7 +125,7 @@ class PreTokenizeBatchFn(beam.DoFn):
 
     def setup(self) -> None:
         spec = TokenizerSpec.from_dict(self.spec)
-        self._fns = {f.side: _tokenize_fn(spec, f.pretokenized, self.limits.get(f.side), self.count)
+        self._fns = {f.side: tokenize_fn(spec, f.pretokenized, self.limits.get(f.side), self.count)
                      for f in self.fields}
 
     def process(self, batch: Sequence[Mapping[str, Any]]) -> Iterator[Batch]:

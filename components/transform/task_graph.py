@@ -37,6 +37,7 @@ from components.transform.task_fns import (
     PreTokenizeBatchFn,
     WordpieceBatchFn,
     parse_task_example,
+    tokenize_fn,
 )
 from components.config import TransformConfig
 from components.registry import get_task
@@ -48,7 +49,7 @@ from components.transform.vocab import (
     learn_wordpiece_vocabulary,
     tag_vocabulary,
 )
-from serving.text_processor import TokenizerSpec, normalize, tokenize
+from serving.text_processor import TokenizerSpec
 
 VOCAB_JSON = "vocab.json"
 STATS_JSON = "stats.json"
@@ -136,11 +137,10 @@ def encodable_words(words: Sequence[str], spec: TokenizerSpec, pretokenized: boo
     """
     if not words:
         return []
-    values = tf.constant(list(words))
-    if pretokenized:  # each word one token, only normalized
-        rows = [[token] for token in normalize(values, spec).numpy().tolist()]
-    else:
-        rows = tokenize(values, spec).to_list()
+    # The transform's own tokenizer of a side (a pretokenized side: each word one token, only normalized).
+    flat, lengths, _, _ = tokenize_fn(spec, pretokenized, None, False)(tf.constant(list(words)),
+                                                                       tf.ones([len(words)], tf.int64))
+    rows = tf.RaggedTensor.from_row_lengths(flat, lengths).to_list()
     out = []
     for word, row in zip(words, rows):
         if len(row) == 1:
