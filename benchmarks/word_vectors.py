@@ -51,26 +51,18 @@ def sentences(path: Path) -> Iterator[list[str]]:
     """Token lists of a corpus file: `.conllu[.gz]` one per sentence (FORM column, lowercased);
     `.jsonl[.gz]` one per record's "text"; anything else one per non-empty line."""
     name = path.name.removesuffix(".gz")
+    if name.endswith(".conllu"):  # the pipeline's own CoNLL-U reader (words, not multiword ranges)
+        from components.config import DataConfig
+        from components.example_gen.conllu import read_conllu_file
+
+        records, _ = read_conllu_file(str(path), DataConfig())
+        for record in records:
+            yield [word.lower() for word in record["tokens"]]
+        return
     with _open_text(path) as f:
-        if name.endswith(".conllu"):
-            words: list[str] = []
-            for line in f:
-                cols = line.rstrip("\n").split("\t")
-                if len(cols) == 10 and cols[0].isdigit():  # not multiword ranges (3-4) or empty nodes (5.1)
-                    words.append(cols[1].lower())
-                elif not line.strip() and words:
-                    yield words
-                    words = []
-            if words:
-                yield words
-        elif name.endswith(".jsonl"):
-            for line in f:
-                if line.strip():
-                    yield tokenize(json.loads(line)["text"])
-        else:
-            for line in f:
-                if line.strip():
-                    yield tokenize(line)
+        for line in f:
+            if line.strip():
+                yield tokenize(json.loads(line)["text"] if name.endswith(".jsonl") else line)
 
 
 class Corpus:
