@@ -61,7 +61,7 @@ class DataConfig:
     target_field: str = "1"  # translation target
     tag_column: int = -1  # CoNLL-2003: column holding the tag (token is column 0)
     iob2: bool = False  # CoNLL-2003: convert IOB1 tags to IOB2
-    conllu_tag: str = "upos"  # CoNLL-U: upos | xpos
+    conllu_tag: str = "upos"  # CoNLL-U: upos | xpos | upos+xpos (joint tags "NOUN|NN", learned as one label)
     text_unit: str = "line"  # plain text: file | line | paragraph
     tfds_split: str = "train"  # tfds: sources: the TFDS split to read (split again by eval/test_fraction)
     tfds_data_dir: str = ""  # tfds: sources: data_dir ("" = the TFDS default)

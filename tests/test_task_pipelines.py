@@ -93,7 +93,13 @@ def test_config_runs_every_step_and_pushes(runs, name):
     else:
         primary = "accuracy" if config.task == "classification" else "entity_f1"
         for split in ("eval", "test"):
-            assert 0.0 <= summary["metrics"][split][primary] <= 1.0
+            metrics = summary["metrics"][split]
+            assert 0.0 <= metrics[primary] <= 1.0
+            if config.task == "tagging":  # the in-vocabulary and OOV accuracies weigh up to the overall one
+                oov = metrics["oov_rate"]
+                np.testing.assert_allclose(
+                    (1 - oov) * metrics["token_accuracy_in_vocab"] + oov * metrics["token_accuracy_oov"],
+                    metrics["token_accuracy"], rtol=1e-9)
     assert summary["blessed"] and os.path.isdir(summary["export_dir"])
     evaluator_dir = next(s["outputs"] for s in summary["steps"] if s["name"] == "evaluator")
     assert evaluator_dir["blessed"]

@@ -147,10 +147,72 @@ def looks_like_bio(gold_seqs: Sequence[Sequence[str]]) -> bool:
     return bool(prefixed) and tags - prefixed <= {"O"}
 
 
+def vocabulary_split_accuracy(
+    gold_seqs: Sequence[Sequence[str]], pred_seqs: Sequence[Sequence[str]], unknown: Sequence[Sequence[bool]]
+) -> dict[str, float]:
+    """Token accuracy apart on words the vocabulary has and on out-of-vocabulary words.
+
+    `unknown` holds one flag per gold token (True: the word's id is `[UNK]`);
+    gold `[PAD]` positions are dropped as everywhere here. Returns
+    {"oov_rate", "token_accuracy_in_vocab", "token_accuracy_oov"} (an accuracy
+    over no tokens is 0.0).
+
+    Example:
+
+    >>> vocabulary_split_accuracy([["DT", "NN"]], [["DT", "VB"]], [[False, True]])["token_accuracy_oov"]
+    0.0
+    """
+    _strip_padding(gold_seqs, pred_seqs)  # the same checks as every metric here
+    check_lengths(gold_seqs=gold_seqs, unknown=unknown)
+    counts = {False: [0, 0], True: [0, 0]}  # unknown -> [tokens, correct]
+    for gold, pred, flags in zip(gold_seqs, pred_seqs, unknown):
+        if len(flags) != len(gold):
+            raise ValueError(f"Expected one unknown flag per gold tag. Received: gold={gold!r}, unknown={flags!r}")
+        for g, p, flag in zip(gold, pred, flags):
+            if g != schema.PAD:
+                counts[bool(flag)][0] += 1
+                counts[bool(flag)][1] += g == p
+    total = counts[False][0] + counts[True][0]
+    return {"oov_rate": counts[True][0] / total if total else 0.0,
+            "token_accuracy_in_vocab": counts[False][1] / counts[False][0] if counts[False][0] else 0.0,
+            "token_accuracy_oov": counts[True][1] / counts[True][0] if counts[True][0] else 0.0}
+
+
+def joint_tag_accuracy(
+    gold_seqs: Sequence[Sequence[str]], pred_seqs: Sequence[Sequence[str]], parts: Sequence[str], separator: str
+) -> dict[str, float]:
+    """Token accuracy of each part of joint tags, as `{"token_accuracy_<part>": ...}`.
+
+    A joint tag joins one value per part with `separator` (CoNLL-U "upos+xpos":
+    "NOUN|NN"). A predicted tag without every part (a reserved tag) is wrong
+    for each part.
+
+    Example:
+
+    >>> joint_tag_accuracy([["NOUN|NN", "VERB|VBD"]], [["NOUN|NNS", "VERB|VBD"]], ["upos", "xpos"], "|")
+    {'token_accuracy_upos': 1.0, 'token_accuracy_xpos': 0.5}
+    """
+    pairs = _strip_padding(gold_seqs, pred_seqs)
+    total = sum(len(gold) for gold, _ in pairs)
+    correct = [0] * len(parts)
+    for gold, pred in pairs:
+        for g, p in zip(gold, pred):
+            g_parts, p_parts = g.split(separator), p.split(separator)
+            if len(g_parts) != len(parts):
+                raise ValueError(f"Expected gold tags of {len(parts)} parts {list(parts)} joined by {separator!r}. "
+                                 f"Received: {g!r}")
+            for i, value in enumerate(g_parts):
+                correct[i] += len(p_parts) == len(parts) and p_parts[i] == value
+    return {f"token_accuracy_{part}": (n / total if total else 0.0) for part, n in zip(parts, correct)}
+
+
 def compute_tagging_metrics(
     gold: Sequence[Sequence[str]],
     pred: Sequence[Sequence[str]],
     entity_level: bool | None = None,
+    unknown: Sequence[Sequence[bool]] | None = None,
+    joint_parts: Sequence[str] = (),
+    separator: str = "|",
 ) -> dict[str, Any]:
     """All tagging metrics for one split, JSON-serializable.
 
@@ -160,9 +222,14 @@ def compute_tagging_metrics(
         entity_level: add entity precision/recall/F1. None (default) decides
             from the gold tags (`looks_like_bio`); True requires BIO-style
             tags; False gives token accuracy only (e.g. POS tagging).
+        unknown: optional, per gold token True where the word is out of the
+            vocabulary: adds `vocabulary_split_accuracy`'s three figures.
+        joint_parts, separator: the names of the parts of joint tags (two or
+            more; CoNLL-U "upos+xpos": ["upos", "xpos"]), and what joins them.
 
     Returns:
-        {"num_sentences", "num_tokens", "token_accuracy"} and, with entities,
+        {"num_sentences", "num_tokens", "token_accuracy"}, with `unknown` the
+        OOV figures, with `joint_parts` `joint_tag_accuracy`'s, and, with entities,
         "entity_precision", "entity_recall", "entity_f1", "entity_support"
         (overall, micro-averaged) and "entity_per_type": {type: {...}}.
     """
@@ -179,6 +246,10 @@ def compute_tagging_metrics(
         "num_tokens": sum(len(g) for g, _ in pairs),
         "token_accuracy": token_accuracy(gold, pred),
     }
+    if unknown is not None:
+        metrics.update(vocabulary_split_accuracy(gold, pred, unknown))
+    if len(joint_parts) > 1:
+        metrics.update(joint_tag_accuracy(gold, pred, joint_parts, separator))
     if entity_level or (entity_level is None and bio):
         scores = entity_prf(gold, pred)
         metrics.update({f"entity_{key}": value for key, value in scores["overall"].items()})

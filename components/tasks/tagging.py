@@ -96,28 +96,34 @@ class TaggingTask(Task):
 
     def evaluate(self, cfg, model, transform_dir: Path, manifest: Mapping[str, Any], splits: Sequence[str],
                  out: Path) -> dict[str, dict[str, Any]]:
-        """Token accuracy, and entity P/R/F1 overall and per type when the tags are BIO-like; writes
-        predictions_<split>.tsv, one sentence a line as token/gold/predicted triples."""
+        """Token accuracy (overall, on in-vocabulary and on [UNK] words, and of each part of joint CoNLL-U tags),
+        and entity P/R/F1 overall and per type when the tags are BIO-like; writes predictions_<split>.tsv, one
+        sentence a line as token/gold/predicted triples."""
         import numpy as np
         import tensorflow as tf
 
         from components.evaluator.evaluate import eval_batches, strings, write_tsv
         from components.evaluator.tagging_metrics import compute_tagging_metrics
+        from components.example_gen.conllu import JOINT_TAG_SEPARATOR
 
         tags = np.array(manifest["tags"], dtype=object)
+        joint_parts = _joint_tag_parts(cfg.data)
         tags_fn = tf.function(model.predict_tags, reduce_retracing=True)
         all_metrics = {}
         for split in splits:
-            tokens, gold, pred = [], [], []
+            tokens, gold, pred, unknown = [], [], [], []
             for batch in eval_batches(transform_dir, self, cfg, manifest, split):
                 x, _ = self.model_inputs(batch)
                 predicted = tags_fn(x).numpy()  # (batch, T)
-                lengths = np.sum(batch[schema.TOKEN_IDS].numpy() != schema.PAD_ID, axis=1)
+                token_ids = batch[schema.TOKEN_IDS].numpy()
+                lengths = np.sum(token_ids != schema.PAD_ID, axis=1)
                 for row, n in enumerate(lengths):
+                    unknown.append((token_ids[row, :n] == schema.UNK_ID).tolist())
                     tokens.append(strings(batch[schema.RAW_TOKENS][row, :n]))
                     gold.append(strings(batch[schema.RAW_TAGS][row, :n]))
                     pred.append(tags[predicted[row, :n]].tolist())
-            all_metrics[split] = compute_tagging_metrics(gold, pred)
+            all_metrics[split] = compute_tagging_metrics(gold, pred, unknown=unknown, joint_parts=joint_parts,
+                                                         separator=JOINT_TAG_SEPARATOR)
             rows = ([" ".join(f"{t}/{g}/{p}" for t, g, p in zip(*sentence))] for sentence in zip(tokens, gold, pred))
             write_tsv(out / f"predictions_{split}.tsv", ["token/gold/predicted"], rows)
         return all_metrics
@@ -181,3 +187,14 @@ def entity_f1_monitor(model, eval_ds, tags: Sequence[str]):
                 logs["val_entity_f1"] = metrics["entity_f1"]
 
     return EntityF1()
+
+
+def _joint_tag_parts(data) -> list[str]:
+    """The parts of joint tags read from CoNLL-U (`data.conllu_tag` "upos+xpos": ["upos", "xpos"]), else []."""
+    from components.example_gen.conllu import tag_columns
+    from components.example_gen.sources import file_format, is_file_source
+
+    parts = tag_columns(data.conllu_tag)
+    if len(parts) < 2 or not is_file_source(data.source) or file_format(data, "tagging") != "conllu":
+        return []
+    return parts

@@ -138,7 +138,7 @@ def test_conll_never_crash(content, tag_column, iob2):
         assert len(record["tokens"]) == len(record["tags"]) > 0
 
 
-@given(content=ROW_BYTES, tag=st.sampled_from(["upos", "xpos"]))
+@given(content=ROW_BYTES, tag=st.sampled_from(["upos", "xpos", "upos+xpos"]))
 def test_conllu_never_crash(content, tag):
     records, dead, _ = read(lambda p: conllu.read_conllu([p], DataConfig(conllu_tag=tag)), content, "ud.conllu")
     assert records is not None

@@ -149,6 +149,8 @@ def test_conllu_upos_xpos_skips_ranges_and_empty_nodes(tmp_path):
     assert reasons(dead) == {"11": common.WRONG_COLUMNS}
     records, _ = load("tagging", source=str(path), conllu_tag="xpos")
     assert records[0]["tags"] == ["VBP", "RB", "VB", "."]
+    records, _ = load("tagging", source=str(path), conllu_tag="upos+xpos")  # joint tags, one label a word
+    assert records[0]["tags"] == ["AUX|VBP", "PART|RB", "VERB|VB", "PUNCT|."]
 
 
 def test_format_errors_name_the_fix(tmp_path):

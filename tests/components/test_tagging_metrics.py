@@ -127,6 +127,35 @@ def test_compute_tagging_metrics_ner_and_pos():
         tm.compute_tagging_metrics(pos_gold, pos_pred, entity_level=True)
 
 
+def test_vocabulary_split_accuracy_counts_in_vocabulary_and_oov_tokens_apart():
+    gold = [["DT", "NN", "VBZ", "[PAD]"], ["PRP", "VBD"]]
+    pred = [["DT", "VB", "VBZ", "NN"], ["NN", "VBD"]]
+    unknown = [[False, True, False, True], [True, False]]  # the padded position's flag is ignored
+    split = tm.vocabulary_split_accuracy(gold, pred, unknown)
+    assert split == {"oov_rate": pytest.approx(2 / 5), "token_accuracy_in_vocab": pytest.approx(3 / 3),
+                     "token_accuracy_oov": 0.0}
+    metrics = tm.compute_tagging_metrics(gold, pred, unknown=unknown)
+    assert metrics["token_accuracy"] == pytest.approx(3 / 5)
+    assert {k: metrics[k] for k in split} == split
+    assert tm.vocabulary_split_accuracy([["DT"]], [["DT"]], [[False]])["token_accuracy_oov"] == 0.0  # no OOV
+    with pytest.raises(ValueError, match="one unknown flag per gold tag"):
+        tm.vocabulary_split_accuracy([["DT", "NN"]], [["DT", "NN"]], [[False]])
+    with pytest.raises(ValueError, match="must have the same length"):
+        tm.vocabulary_split_accuracy([["DT"]], [["DT"]], [])
+
+
+def test_joint_tag_accuracy_scores_each_part():
+    gold = [["NOUN|NN", "VERB|VBD", "[PAD]"], ["PUNCT|."]]
+    pred = [["NOUN|NNS", "ADJ|VBD", "X|X"], ["[UNK]"]]  # a reserved tag has no parts: wrong for each
+    assert tm.joint_tag_accuracy(gold, pred, ["upos", "xpos"], "|") == {
+        "token_accuracy_upos": pytest.approx(1 / 3), "token_accuracy_xpos": pytest.approx(1 / 3)}
+    metrics = tm.compute_tagging_metrics(gold, pred, joint_parts=["upos", "xpos"], separator="|")
+    assert metrics["token_accuracy"] == 0.0 and metrics["token_accuracy_upos"] == pytest.approx(1 / 3)
+    assert "token_accuracy_upos" not in tm.compute_tagging_metrics(gold, pred, joint_parts=["upos"])
+    with pytest.raises(ValueError, match="2 parts"):
+        tm.joint_tag_accuracy([["NOUN"]], [["NOUN"]], ["upos", "xpos"], "|")
+
+
 def test_looks_like_bio():
     assert tm.looks_like_bio([["O", "B-PER", "[PAD]"]])
     assert tm.looks_like_bio([["S-LOC", "E-LOC"]])
