@@ -80,7 +80,7 @@ FAMILY_KEYS.update({family: (*FAMILY_KEYS[family], *pretrained_vectors.MODEL_KEY
 FORMATS = ("auto", "text", "tsv", "csv", "jsonl", "conll", "conllu", "parallel")
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.format": FORMATS,
-    "data.conllu_tag": ("upos", "xpos"),
+    "data.conllu_tag": ("upos", "xpos", "upos+xpos"),
     "data.text_unit": ("file", "line", "paragraph"),
     "transform.tokenizer": ("char", "word", "wordpiece"),
     "transform.word_split": ("whitespace", "unicode_script", "punctuation"),
