@@ -24,6 +24,7 @@ def test_config_new_keys_default_and_override():
                              "data.tag_column=3", "data.tfds_split=train[:10]"])
     assert cfg.task == "tagging" and cfg.data.iob2 is True and cfg.data.tag_column == 3
     assert cfg.data.conllu_tag == "xpos" and cfg.data.tfds_split == "train[:10]"
+    assert load_config(None, ["data.conllu_tag=upos+xpos"]).data.conllu_tag == "upos+xpos"
 
 
 @pytest.mark.parametrize("override, key", [
