@@ -197,7 +197,8 @@ def joint_tag_accuracy(
     correct = [0] * len(parts)
     for gold, pred in pairs:
         for g, p in zip(gold, pred):
-            g_parts, p_parts = g.split(separator), p.split(separator)
+            # At most len(parts) pieces: a separator inside the last part (an XPOS with "|") stays in it.
+            g_parts, p_parts = g.split(separator, len(parts) - 1), p.split(separator, len(parts) - 1)
             if len(g_parts) != len(parts):
                 raise ValueError(f"Expected gold tags of {len(parts)} parts {list(parts)} joined by {separator!r}. "
                                  f"Received: {g!r}")

@@ -152,6 +152,8 @@ def test_joint_tag_accuracy_scores_each_part():
     metrics = tm.compute_tagging_metrics(gold, pred, joint_parts=["upos", "xpos"], separator="|")
     assert metrics["token_accuracy"] == 0.0 and metrics["token_accuracy_upos"] == pytest.approx(1 / 3)
     assert "token_accuracy_upos" not in tm.compute_tagging_metrics(gold, pred, joint_parts=["upos"])
+    assert tm.joint_tag_accuracy([["X|a|b"]], [["X|a|c"]], ["upos", "xpos"], "|") == {
+        "token_accuracy_upos": 1.0, "token_accuracy_xpos": 0.0}  # "a|b" is one XPOS
     with pytest.raises(ValueError, match="2 parts"):
         tm.joint_tag_accuracy([["NOUN"]], [["NOUN"]], ["upos", "xpos"], "|")
 
