@@ -95,8 +95,11 @@ def test_config_runs_every_step_and_pushes(runs, name):
         for split in ("eval", "test"):
             metrics = summary["metrics"][split]
             assert 0.0 <= metrics[primary] <= 1.0
-            if config.task == "tagging":  # the in-vocabulary and OOV accuracies weigh up to the overall one
-                oov = metrics["oov_rate"]
+            if config.task == "tagging":  # [UNK] words as the transform counted them; the two accuracies
+                oov = metrics["oov_rate"]  # weigh up to the overall one
+                transform_dir = Path(next(s["artifact"] for s in summary["steps"] if s["name"] == "transform"))
+                manifest = json.loads((transform_dir / "manifest.json").read_text())
+                assert 0.0 < oov == pytest.approx(manifest["splits"][split]["oov_rate"], abs=1e-9)
                 np.testing.assert_allclose(
                     (1 - oov) * metrics["token_accuracy_in_vocab"] + oov * metrics["token_accuracy_oov"],
                     metrics["token_accuracy"], rtol=1e-9)

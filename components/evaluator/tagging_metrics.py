@@ -154,8 +154,8 @@ def vocabulary_split_accuracy(
 
     `unknown` holds one flag per gold token (True: the word's id is `[UNK]`);
     gold `[PAD]` positions are dropped as everywhere here. Returns
-    {"oov_rate", "token_accuracy_in_vocab", "token_accuracy_oov"} (an accuracy
-    over no tokens is 0.0).
+    {"oov_rate", "token_accuracy_in_vocab", "token_accuracy_oov"}; an accuracy
+    over no tokens is None (a split without OOV words has no OOV accuracy).
 
     Example:
 
@@ -174,8 +174,8 @@ def vocabulary_split_accuracy(
                 counts[bool(flag)][1] += g == p
     total = counts[False][0] + counts[True][0]
     return {"oov_rate": counts[True][0] / total if total else 0.0,
-            "token_accuracy_in_vocab": counts[False][1] / counts[False][0] if counts[False][0] else 0.0,
-            "token_accuracy_oov": counts[True][1] / counts[True][0] if counts[True][0] else 0.0}
+            "token_accuracy_in_vocab": counts[False][1] / counts[False][0] if counts[False][0] else None,
+            "token_accuracy_oov": counts[True][1] / counts[True][0] if counts[True][0] else None}
 
 
 def joint_tag_accuracy(

@@ -190,11 +190,17 @@ def entity_f1_monitor(model, eval_ds, tags: Sequence[str]):
 
 
 def _joint_tag_parts(data) -> list[str]:
-    """The parts of joint tags read from CoNLL-U (`data.conllu_tag` "upos+xpos": ["upos", "xpos"]), else []."""
+    """The parts of joint tags (`data.conllu_tag` "upos+xpos": ["upos", "xpos"]) when the training and eval
+    sources are all CoNLL-U files, else [] (no other reader writes joint tags)."""
+    import dataclasses
+
     from components.example_gen.conllu import tag_columns
     from components.example_gen.sources import file_format, is_file_source
 
     parts = tag_columns(data.conllu_tag)
-    if len(parts) < 2 or not is_file_source(data.source) or file_format(data, "tagging") != "conllu":
+    sources = [s for s in (data.source, data.eval_source) if s]
+    if len(parts) < 2 or not all(is_file_source(s) for s in sources):
+        return []
+    if any(file_format(dataclasses.replace(data, source=s), "tagging") != "conllu" for s in sources):
         return []
     return parts

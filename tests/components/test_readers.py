@@ -154,6 +154,24 @@ def test_conllu_upos_xpos_skips_ranges_and_empty_nodes(tmp_path):
     assert records[0]["tags"] == ["AUX|VBP", "PART|RB", "VERB|VB", "PUNCT|."]
 
 
+def test_joint_tag_parts_only_when_every_source_reads_conllu():
+    from components.config import ConfigError, DataConfig
+    from components.example_gen.conllu import tag_columns
+    from components.tasks.tagging import _joint_tag_parts
+
+    joint = dict(conllu_tag="upos+xpos")
+    assert _joint_tag_parts(DataConfig(source="train.conllu.gz", eval_source="dev.conllu", **joint)) == ["upos", "xpos"]
+    assert _joint_tag_parts(DataConfig(source="gs://b/train.txt", format="conllu", **joint)) == ["upos", "xpos"]
+    assert _joint_tag_parts(DataConfig(source="train.conllu")) == []  # one column: no parts
+    for data in (DataConfig(source="builtin:date_tags", **joint), DataConfig(source="tfds:conll2003", **joint),
+                 DataConfig(source="train.tsv", **joint),
+                 DataConfig(source="train.conllu", eval_source="dev.conll", **joint),
+                 DataConfig(source="train.conllu", eval_source="tfds:conll2003", **joint)):
+        assert _joint_tag_parts(data) == [], data
+    with pytest.raises(ConfigError, match=r"data.conllu_tag='upos\+lemma'"):
+        tag_columns("upos+lemma")
+
+
 def test_format_errors_name_the_fix(tmp_path):
     (tmp_path / "x.parquet").write_text("")
     with pytest.raises(ValueError, match="Set data.format"):
