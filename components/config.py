@@ -19,6 +19,10 @@ class ConfigError(ValueError):
     """A config that cannot run: one line naming the key, the value received and what is allowed."""
 
 
+# data.conllu_tag: one CoNLL-U tag column, or columns joined by "+" into one joint label per word.
+CONLLU_TAGS: tuple[str, ...] = ("upos", "xpos", "upos+xpos")
+
+
 def _to_plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _to_plain(v) for k, v in value.items()}

@@ -28,8 +28,8 @@ from typing import Any, Callable, Collection, Mapping, Sequence
 import yaml
 
 from components import pretrained_vectors, source_uri
-from components.config import (Config, ConfigError, DataConfig, DecodeConfig, EvalConfig, ModelConfig, PushConfig,
-                               TrainConfig, TransformConfig)
+from components.config import (CONLLU_TAGS, Config, ConfigError, DataConfig, DecodeConfig, EvalConfig, ModelConfig,
+                               PushConfig, TrainConfig, TransformConfig)
 from components.registry import get_task, model_family, registered_tasks  # tasks import TensorFlow lazily
 from serving import schema  # plain Python, no TensorFlow (serving/__init__.py imports nothing)
 
@@ -80,7 +80,7 @@ FAMILY_KEYS.update({family: (*FAMILY_KEYS[family], *pretrained_vectors.MODEL_KEY
 FORMATS = ("auto", "text", "tsv", "csv", "jsonl", "conll", "conllu", "parallel")
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.format": FORMATS,
-    "data.conllu_tag": ("upos", "xpos", "upos+xpos"),
+    "data.conllu_tag": CONLLU_TAGS,
     "data.text_unit": ("file", "line", "paragraph"),
     "transform.tokenizer": ("char", "word", "wordpiece"),
     "transform.word_split": ("whitespace", "unicode_script", "punctuation"),
