@@ -13,13 +13,24 @@ Models have random weights (speed does not depend on training): the char-LSTM of
 `--batch` random strings of 5 to 40 characters; each gets `--new-tokens` tokens at temperature 0.8.
 
     python benchmarks/lm_generate_batch.py --batch 32 --new-tokens 100 --repeats 3
+
+`--filed COMMIT` adds the `generate` signature as the code at COMMIT exported it (58e0d03: the tree
+when the batching issue was filed, one `tf.while_loop` per prompt under `tf.map_fn` on that day's
+step). The code is taken with `git archive` into a temporary folder and run in a subprocess that
+exports the same weights; this process exports today's signature the same way (`ExportArchive`), loads
+both SavedModels and times them side by side. Sampling draws differ between the two versions, so their
+texts are compared greedily (temperature 0), once:
+
+    python benchmarks/lm_generate_batch.py --batch 32 --new-tokens 100 --repeats 3 --filed 58e0d03
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +62,8 @@ def parse_args(argv=None):
     parser.add_argument("--d-model", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--filed", metavar="COMMIT", default="",
+                        help="also time the generate signature exported by the code at COMMIT (e.g. 58e0d03)")
     return parser.parse_args(argv)
 
 
@@ -95,6 +108,63 @@ def copying_writes(fns: LanguageModelFunctions):
     return generate
 
 
+# Run in a subprocess on the archived tree: builds the model as `build` does, loads this process's
+# weights into it and writes that version's `generate` signature the way its exporter did.
+FILED_EXPORT = """
+import json, sys
+import keras, numpy as np
+from serving.lm_export import LanguageModelFunctions
+from serving.text_processor import TextProcessor, TokenizerSpec
+from models.networks.rnn_language_model import RNNLanguageModel
+from models.networks.transformer_language_model import TransformerLanguageModel
+a = json.loads(sys.argv[1])
+if a["name"] == "lstm":
+    model = RNNLanguageModel(a["vocab_size"], embed_dim=64, units=512, cell="lstm")
+else:
+    model = TransformerLanguageModel(a["vocab_size"], embed_dim=a["d_model"], num_heads=a["heads"],
+                                     ff_dim=4 * a["d_model"], num_layers=a["layers"], max_length=256)
+model(np.ones((1, 2), "int32"))
+weights = np.load(a["weights"])
+model.set_weights([weights[f"arr_{i}"] for i in range(len(weights.files))])
+spec = TokenizerSpec(kind="char", lowercase=False, normalization="none", whitespace="keep")
+fns = LanguageModelFunctions(model, TextProcessor(spec, a["vocab"]), max_new_tokens=a["new_tokens"])
+archive = keras.export.ExportArchive()
+for obj in (model, fns.processor, fns):
+    archive.track(obj)
+archive.add_endpoint("generate", fns.generate)
+archive.write_out(a["out"], verbose=False)
+"""
+
+
+def export_generate(model, fns: LanguageModelFunctions, out: Path) -> Path:
+    """Today's `generate` signature written as `export_language_model` writes it."""
+    archive = keras.export.ExportArchive()
+    for obj in (model, fns.processor, fns):
+        archive.track(obj)
+    archive.add_endpoint("generate", fns.generate)
+    archive.write_out(str(out), verbose=False)
+    return out
+
+
+def export_filed(commit: str, name: str, model, vocab_size: int, args, vocab: Path, tmp: Path) -> Path:
+    """The same weights behind the `generate` signature of the code at `commit` (a SavedModel folder)."""
+    tree = tmp / f"tree-{commit}"
+    if not tree.exists():
+        tree.mkdir()
+        repo = Path(__file__).resolve().parent.parent
+        archive = subprocess.run(["git", "-C", str(repo), "archive", commit], check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    weights = tmp / f"{name}.npz"
+    np.savez(weights, *model.get_weights())
+    out = tmp / f"filed-{name}"
+    spec = {"name": name, "vocab_size": vocab_size, "d_model": args.d_model, "heads": args.heads,
+            "layers": args.layers, "weights": str(weights), "vocab": str(vocab), "out": str(out),
+            "new_tokens": args.new_tokens}
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    subprocess.run([sys.executable, "-c", FILED_EXPORT, json.dumps(spec)], cwd=tree, env=env, check=True)
+    return out
+
+
 def timed_side_by_side(fns: dict, repeats: int):
     """Each of `fns` once to trace, then `repeats` rounds calling each in turn: outputs and median seconds."""
     outs = {name: fn() for name, fn in fns.items()}
@@ -117,7 +187,7 @@ def main(argv=None):
         vocab.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
         spec = TokenizerSpec(kind="char", lowercase=False, normalization="none", whitespace="keep")
         processor = TextProcessor(spec, str(vocab))
-        rows = []
+        rows, filed_rows = [], []
         for name in [m for m in args.models.split(",") if m]:
             model, label = build(name, args, len(tokens))
             fns = LanguageModelFunctions(model, processor, max_new_tokens=args.new_tokens)
@@ -126,6 +196,16 @@ def main(argv=None):
             copying = copying_writes(fns)
             runs = {"batched": lambda: fns.generate(prompts, n, t, tf.constant(0), seed),
                     "copying": lambda: copying(prompts, n, t, seed), "single": lambda: reference(prompts, n, t, seed)}
+            if args.filed:
+                exported = tf.saved_model.load(str(export_generate(model, fns, Path(tmp) / f"today-{name}")))
+                filed = tf.saved_model.load(str(export_filed(args.filed, name, model, len(tokens), args, vocab,
+                                                             Path(tmp))))
+                signatures = {"exported": exported.signatures["generate"], "filed": filed.signatures["generate"]}
+                for key, signature in signatures.items():
+                    runs[key] = lambda s=signature: s(prompt=prompts, max_new_tokens=n, temperature=t,
+                                                      top_k=tf.constant(0), seed=seed)
+                greedy = [s(prompt=prompts, max_new_tokens=n, temperature=tf.constant(0.0), top_k=tf.constant(0),
+                            seed=seed)["text"].numpy() for s in signatures.values()]
             outs, seconds = timed_side_by_side(runs, args.repeats)
             batched_s, copying_s, single_s = seconds["batched"], seconds["copying"], seconds["single"]
             same = min(float(np.mean(outs["batched"]["text"].numpy() == outs[k]["text"].numpy()))
@@ -135,12 +215,26 @@ def main(argv=None):
             print(f"{label:45s} batched {batched_s * 1000:8.0f} ms ({new / batched_s:7.0f} tok/s), copying writes "
                   f"{copying_s * 1000:8.0f} ms, one by one {single_s * 1000:8.0f} ms, speed-up "
                   f"{single_s / batched_s:5.1f}x, same texts {same:.3f}", flush=True)
+            if args.filed:
+                greedy_same = float(np.mean(greedy[0] == greedy[1]))
+                filed_rows.append((label, seconds["exported"], seconds["filed"], greedy_same))
+                print(f"{'':45s} SavedModel generate: today's {seconds['exported'] * 1000:8.0f} ms, as exported at "
+                      f"{args.filed} {seconds['filed'] * 1000:8.0f} ms, speed-up "
+                      f"{seconds['filed'] / seconds['exported']:5.1f}x, same greedy texts {greedy_same:.3f}",
+                      flush=True)
     print(f"\n{args.batch} prompts of 5-40 characters, {args.new_tokens} new tokens each, temperature 0.8, "
           f"TensorFlow {tf.__version__} CPU, median of {args.repeats} calls after one tracing call")
     print("| model | batched ms | batched, copying writes ms | one by one ms | speed-up | new tokens | same texts |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for label, b, c, s, new, same in rows:
         print(f"| {label} | {b * 1000:.0f} | {c * 1000:.0f} | {s * 1000:.0f} | {s / b:.1f}x | {new} | {same:.3f} |")
+    if filed_rows:
+        print(f"\nThe generate signature through loaded SavedModels, timed in the same rounds: today's export "
+              f"against the one the code at {args.filed} writes (same weights)")
+        print(f"| model | today's export ms | {args.filed} export ms | speed-up | same greedy texts |")
+        print("|---|---:|---:|---:|---:|")
+        for label, today, then, same in filed_rows:
+            print(f"| {label} | {today * 1000:.0f} | {then * 1000:.0f} | {then / today:.1f}x | {same:.3f} |")
     return rows
 
 
