@@ -17,7 +17,7 @@ Models have random weights (speed does not depend on training): the char-LSTM of
 `--filed COMMIT` adds the `generate` signature as the code at COMMIT exported it (58e0d03: the tree
 when the batching issue was filed, one `tf.while_loop` per prompt under `tf.map_fn` on that day's
 step). The code is taken with `git archive` into a temporary folder and run in a subprocess that
-exports the same weights; this process exports today's signature the same way (`ExportArchive`), loads
+exports the same weights; this process exports today's with the exporter's `write_signatures`, loads
 both SavedModels and times them side by side. Sampling draws differ between the two versions, so their
 texts are compared greedily (temperature 0), once:
 
@@ -47,7 +47,7 @@ from serving import schema  # noqa: E402
 from models.decoding import Sampling  # noqa: E402
 from models.networks.rnn_language_model import RNNLanguageModel  # noqa: E402
 from models.networks.transformer_language_model import TransformerLanguageModel  # noqa: E402
-from serving.lm_export import LanguageModelFunctions  # noqa: E402
+from serving.lm_export import GENERATE_SIGNATURE, LanguageModelFunctions, write_signatures  # noqa: E402
 from serving.text_processor import TextProcessor, TokenizerSpec  # noqa: E402
 
 CHARS = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,;:!?'-")
@@ -67,15 +67,21 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def model_spec(name: str, args, vocab_size: int) -> tuple[str, dict, str]:
+    """The model's class name, constructor arguments and label (also what `--filed`'s subprocess builds)."""
+    if name == "lstm":
+        return "RNNLanguageModel", dict(vocab_size=vocab_size, embed_dim=64, units=512, cell="lstm"), \
+            "LSTM 512 (embedding 64)"
+    return "TransformerLanguageModel", dict(vocab_size=vocab_size, embed_dim=args.d_model, num_heads=args.heads,
+                                            ff_dim=4 * args.d_model, num_layers=args.layers, max_length=256), \
+        f"Transformer decoder {args.layers}x{args.d_model}, {args.heads} heads"
+
+
 def build(name: str, args, vocab_size: int):
     keras.utils.set_random_seed(0)
-    if name == "lstm":
-        model = RNNLanguageModel(vocab_size, embed_dim=64, units=512, cell="lstm")
-        label = "LSTM 512 (embedding 64)"
-    else:
-        model = TransformerLanguageModel(vocab_size, embed_dim=args.d_model, num_heads=args.heads,
-                                         ff_dim=4 * args.d_model, num_layers=args.layers, max_length=256)
-        label = f"Transformer decoder {args.layers}x{args.d_model}, {args.heads} heads"
+    class_name, kwargs, label = model_spec(name, args, vocab_size)
+    model = {"RNNLanguageModel": RNNLanguageModel, "TransformerLanguageModel": TransformerLanguageModel}[class_name](
+        **kwargs)
     model(np.ones((1, 2), "int32"))
     return model, label
 
@@ -108,7 +114,7 @@ def copying_writes(fns: LanguageModelFunctions):
     return generate
 
 
-# Run in a subprocess on the archived tree: builds the model as `build` does, loads this process's
+# Run in a subprocess on the archived tree: builds the model `model_spec` names, loads this process's
 # weights into it and writes that version's `generate` signature the way its exporter did.
 FILED_EXPORT = """
 import json, sys
@@ -118,11 +124,8 @@ from serving.text_processor import TextProcessor, TokenizerSpec
 from models.networks.rnn_language_model import RNNLanguageModel
 from models.networks.transformer_language_model import TransformerLanguageModel
 a = json.loads(sys.argv[1])
-if a["name"] == "lstm":
-    model = RNNLanguageModel(a["vocab_size"], embed_dim=64, units=512, cell="lstm")
-else:
-    model = TransformerLanguageModel(a["vocab_size"], embed_dim=a["d_model"], num_heads=a["heads"],
-                                     ff_dim=4 * a["d_model"], num_layers=a["layers"], max_length=256)
+model = {"RNNLanguageModel": RNNLanguageModel, "TransformerLanguageModel": TransformerLanguageModel}[a["class"]](
+    **a["kwargs"])
 model(np.ones((1, 2), "int32"))
 weights = np.load(a["weights"])
 model.set_weights([weights[f"arr_{i}"] for i in range(len(weights.files))])
@@ -136,16 +139,6 @@ archive.write_out(a["out"], verbose=False)
 """
 
 
-def export_generate(model, fns: LanguageModelFunctions, out: Path) -> Path:
-    """Today's `generate` signature written as `export_language_model` writes it."""
-    archive = keras.export.ExportArchive()
-    for obj in (model, fns.processor, fns):
-        archive.track(obj)
-    archive.add_endpoint("generate", fns.generate)
-    archive.write_out(str(out), verbose=False)
-    return out
-
-
 def export_filed(commit: str, name: str, model, vocab_size: int, args, vocab: Path, tmp: Path) -> Path:
     """The same weights behind the `generate` signature of the code at `commit` (a SavedModel folder)."""
     tree = tmp / f"tree-{commit}"
@@ -157,8 +150,8 @@ def export_filed(commit: str, name: str, model, vocab_size: int, args, vocab: Pa
     weights = tmp / f"{name}.npz"
     np.savez(weights, *model.get_weights())
     out = tmp / f"filed-{name}"
-    spec = {"name": name, "vocab_size": vocab_size, "d_model": args.d_model, "heads": args.heads,
-            "layers": args.layers, "weights": str(weights), "vocab": str(vocab), "out": str(out),
+    class_name, kwargs, _ = model_spec(name, args, vocab_size)
+    spec = {"class": class_name, "kwargs": kwargs, "weights": str(weights), "vocab": str(vocab), "out": str(out),
             "new_tokens": args.new_tokens}
     env = {**os.environ, "PYTHONPATH": str(tree)}
     subprocess.run([sys.executable, "-c", FILED_EXPORT, json.dumps(spec)], cwd=tree, env=env, check=True)
@@ -197,7 +190,8 @@ def main(argv=None):
             runs = {"batched": lambda: fns.generate(prompts, n, t, tf.constant(0), seed),
                     "copying": lambda: copying(prompts, n, t, seed), "single": lambda: reference(prompts, n, t, seed)}
             if args.filed:
-                exported = tf.saved_model.load(str(export_generate(model, fns, Path(tmp) / f"today-{name}")))
+                write_signatures(fns, Path(tmp) / f"today-{name}", [GENERATE_SIGNATURE])  # as the exporter writes it
+                exported = tf.saved_model.load(str(Path(tmp) / f"today-{name}"))
                 filed = tf.saved_model.load(str(export_filed(args.filed, name, model, len(tokens), args, vocab,
                                                              Path(tmp))))
                 signatures = {"exported": exported.signatures["generate"], "filed": filed.signatures["generate"]}

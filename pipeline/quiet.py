@@ -4,10 +4,11 @@ On a CPU machine TensorFlow's C++ runtime prints oneDNN, "Could not find cuda
 drivers" and `cuInit` lines on the first import and device query, before
 `TF_CPP_MIN_LOG_LEVEL` applies, and oneDNN's DT_BOOL / DT_INT32 lines once per
 process at the first graph with a bool / int32 transpose; Beam logs "apitools not found" and
-type-hint conversions at every pipeline. `import_tensorflow()` does the
+type-hint conversions at every pipeline; the v1 SavedModel loader that `seqlab serve` runs
+each version with says it is deprecated and that it restores parameters. `import_tensorflow()` does the
 import, the device query and one such graph with file descriptor 2 captured
 and writes back every line that is not known noise; `quiet_logging()` drops
-Beam's noise records. `-v` keeps everything.
+Beam's and the loader's noise records. `-v` keeps everything.
 
 Example:
 
@@ -34,6 +35,9 @@ BEAM_NOISE = re.compile(
     r"apitools not found|bigquery_storage|Converting string literal type hint|BatchElements statistics|"
     r"Renamed \d+ shards|Creating state cache|python-snappy or google-crc32c"
 )
+# `serving/server/servable.py` loads on purpose with the v1 loader (the model server's way: one session a
+# version); the manager logs each load with its time, so "Restoring parameters from ..." says nothing more.
+LOADER_NOISE = re.compile(r"saved_model\.loader_impl\) is deprecated|^Restoring parameters from ")
 _imported = False
 
 
@@ -72,12 +76,13 @@ def import_tensorflow(setup: Callable[[], Any] | None = None) -> None:
     sys.stderr.write("".join(kept))
 
 
-class _BeamNoise(logging.Filter):
+class _RecordNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not BEAM_NOISE.search(record.getMessage())
+        message = record.getMessage()
+        return not (BEAM_NOISE.search(message) or LOADER_NOISE.search(message))
 
 
 def quiet_logging() -> None:
-    """Drops Beam's start-up and per-bundle noise from the root handlers."""
+    """Drops Beam's start-up and per-bundle noise and the SavedModel loader's lines from the root handlers."""
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_BeamNoise())
+        handler.addFilter(_RecordNoise())

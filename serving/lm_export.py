@@ -132,6 +132,16 @@ class LanguageModelFunctions(tf.Module):
         }
 
 
+def write_signatures(fns: LanguageModelFunctions, export_dir: str | Path, names: Sequence[str]) -> None:
+    """Writes a SavedModel of `fns`' model, text processor and the named signatures (methods of `fns`)."""
+    archive = keras.export.ExportArchive()
+    for obj in (fns.model, fns.processor, fns):
+        archive.track(obj)
+    for name in names:
+        archive.add_endpoint(name, getattr(fns, name))  # each a tf.function with its own input signature
+    archive.write_out(str(export_dir), verbose=False)
+
+
 def export_language_model(model: keras.Model, transform_dir: str | Path, export_dir: str | Path,
                           max_new_tokens: int = 200, decode=None, model_name: str = "",
                           warmup_prompts: Sequence[str] = DEFAULT_WARMUP_PROMPTS) -> Path:
@@ -143,13 +153,7 @@ def export_language_model(model: keras.Model, transform_dir: str | Path, export_
 
     processor = TextProcessor.from_manifest(transform_dir, "text")
     fns = LanguageModelFunctions(model, processor, max_new_tokens, decode)
-    archive = keras.export.ExportArchive()
-    for obj in (model, processor, fns):
-        archive.track(obj)
-    for name, fn in (("serving_default", fns.serving_default), (GENERATE_SIGNATURE, fns.generate),
-                     (SCORE_SIGNATURE, fns.score)):
-        archive.add_endpoint(name, fn)  # each a tf.function with its own input signature
-    archive.write_out(str(export_dir), verbose=False)
+    write_signatures(fns, export_dir, ("serving_default", GENERATE_SIGNATURE, SCORE_SIGNATURE))
     if warmup_prompts:
         write_warmup(export_dir, warmup_prompts, model_name, input_name=PROMPT_NAME)
     logger.info("Exported language model to %s (serving_default, generate, score)", export_dir)

@@ -43,8 +43,8 @@ class Servable:
         # `__saved_model_init_op` (the table initializer the loader ran) is no signature a client can call
         self.signature_defs = {k: v for k, v in signature_defs.items() if not k.startswith("__")}
         self._fetches = {k: {alias: t.name for alias, t in v.outputs.items()} for k, v in self.signature_defs.items()}
-        self._feed_dtypes = {k: {alias: tf.dtypes.as_dtype(t.dtype).as_numpy_dtype for alias, t in v.inputs.items()}
-                             for k, v in self.signature_defs.items()}
+        self._feeds = {k: {alias: (t.name, tf.dtypes.as_dtype(t.dtype).as_numpy_dtype) for alias, t in v.inputs.items()}
+                       for k, v in self.signature_defs.items()}  # alias -> (tensor name, numpy dtype)
 
     @classmethod
     def load(cls, name: str, version: int, path: str | Path) -> "Servable":
@@ -52,7 +52,6 @@ class Servable:
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (registers the ops the graphs use)
 
-        _quiet_loader()
         graph = tf.Graph()
         session = tf.compat.v1.Session(graph=graph)
         with graph.as_default():
@@ -61,8 +60,8 @@ class Servable:
 
     def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Runs one signature on numpy inputs (already checked against it); numpy outputs by alias."""
-        signature, dtypes = self.signature_defs[signature_name], self._feed_dtypes[signature_name]
-        feeds = {signature.inputs[alias].name: np.asarray(value, dtype=dtypes[alias]) for alias, value in inputs.items()}
+        tensors = self._feeds[signature_name]
+        feeds = {tensors[alias][0]: np.asarray(value, dtype=tensors[alias][1]) for alias, value in inputs.items()}
         return self._session.run(self._fetches[signature_name], feeds)
 
     def warmup(self, run_request) -> int:
@@ -89,23 +88,6 @@ class Servable:
         logger.info("Replayed %d warmup request(s) for %s version %d in %.2fs", count, self.name, self.version,
                     time.monotonic() - start)
         return count
-
-
-class _LoaderLines(logging.Filter):
-    """Drops the v1 SavedModel loader's two lines: the once-per-process notice that it is deprecated (the
-    server uses it on purpose: it is the model server's own way to load and run a SavedModel) and "Restoring
-    parameters from ..." (the manager logs each load with its time)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return "saved_model.loader_impl) is deprecated" not in message and \
-            not message.startswith("Restoring parameters from")
-
-
-def _quiet_loader() -> None:
-    tf_logger = logging.getLogger("tensorflow")
-    if not any(isinstance(f, _LoaderLines) for f in tf_logger.filters):
-        tf_logger.addFilter(_LoaderLines())
 
 
 def close_servable(servable: Servable) -> None:
